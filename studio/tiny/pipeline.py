@@ -1,0 +1,184 @@
+"""TinyDiffusionPipeline: the embedded text-to-image / text-to-video model as a real DiffusionPipeline.
+
+Pixel space (no autoencoder): 64x64 RGB frames in [-1, 1]. The denoiser is one of diffusers' own transformer
+classes (FluxTransformer2DModel for images, WanTransformer3DModel for video), so diffusers' cache hooks,
+torchao quantization and LoRA loading work on it unchanged.
+
+The transformer predicts the clean sample x0; the pipeline turns that into the flow-matching velocity
+v = (x_t - x0) / sigma that FlowMatchEulerDiscreteScheduler expects. Predicting x0 is what lets a 128-wide
+transformer denoise 192-number pixel patches at all (see the README's model section).
+
+Example:
+    pipe = TinyDiffusionPipeline.from_pretrained("assets/tiny-image")
+    image = pipe("a large red circle at the top left", num_inference_steps=50,
+                 generator=torch.Generator().manual_seed(0)).images[0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+
+from studio.tiny.language import parse_prompt
+from studio.tiny.text_encoder import TinyTextEncoder, objects_to_ids
+
+SIGMA_FLOOR = 0.05  # velocity = (x_t - x0) / max(sigma, floor): bounded near the end of sampling
+
+
+@dataclass
+class TinyPipelineOutput(BaseOutput):
+    """`images` for the image model (one per prompt); `frames` for the video model (a frame list per prompt)."""
+
+    images: list | np.ndarray | torch.Tensor | None = None
+    frames: list | np.ndarray | torch.Tensor | None = None
+
+
+class _FluxAdapter:
+    """Packs (B, 3, H, W) pixels into (B, N, 3*p*p) patch tokens for FluxTransformer2DModel and back."""
+
+    def __init__(self, transformer):
+        self.p = int(round((transformer.config.in_channels / 3) ** 0.5))
+
+    def __call__(self, transformer, x: torch.Tensor, sigma: torch.Tensor, tokens, pooled) -> torch.Tensor:
+        b, c, h, w = x.shape
+        p = self.p
+        packed = x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).reshape(b, (h // p) * (w // p), -1)
+        rows, cols = torch.meshgrid(torch.arange(h // p), torch.arange(w // p), indexing="ij")
+        img_ids = torch.stack([torch.zeros_like(rows), rows, cols], dim=-1).reshape(-1, 3).to(x.device, x.dtype)
+        txt_ids = torch.zeros(tokens.shape[1], 3, device=x.device, dtype=x.dtype)
+        out = transformer(hidden_states=packed, timestep=sigma, pooled_projections=pooled,
+                          encoder_hidden_states=tokens, txt_ids=txt_ids, img_ids=img_ids, return_dict=False)[0]
+        return out.reshape(b, h // p, w // p, c, p, p).permute(0, 3, 1, 4, 2, 5).reshape(b, c, h, w)
+
+
+class _WanAdapter:
+    """WanTransformer3DModel takes (B, 3, F, H, W) pixels directly and timesteps on the 0..1000 scale."""
+
+    def __init__(self, transformer):
+        pass
+
+    def __call__(self, transformer, x: torch.Tensor, sigma: torch.Tensor, tokens, pooled) -> torch.Tensor:
+        return transformer(hidden_states=x, timestep=sigma * 1000, encoder_hidden_states=tokens,
+                           return_dict=False)[0]
+
+
+DENOISER_ADAPTERS = {"FluxTransformer2DModel": _FluxAdapter, "WanTransformer3DModel": _WanAdapter}
+
+
+def denoiser_adapter(transformer):
+    name = type(transformer).__name__
+    if name not in DENOISER_ADAPTERS:
+        raise ValueError(f"unsupported transformer class '{name}'; known: {', '.join(DENOISER_ADAPTERS)}")
+    return DENOISER_ADAPTERS[name](transformer)
+
+
+def predict_x0(transformer, x: torch.Tensor, sigma: torch.Tensor, tokens, pooled) -> torch.Tensor:
+    """The denoiser's clean-sample prediction for noisy `x` at noise level `sigma` (B,)."""
+    return denoiser_adapter(transformer)(transformer, x, sigma, tokens, pooled)
+
+
+class TinyDiffusionPipeline(DiffusionPipeline):
+    model_cpu_offload_seq = "text_encoder->transformer"
+    _callback_tensor_inputs = ["latents"]
+
+    def __init__(self, transformer, text_encoder: TinyTextEncoder, scheduler: FlowMatchEulerDiscreteScheduler):
+        super().__init__()
+        self.register_modules(transformer=transformer, text_encoder=text_encoder, scheduler=scheduler)
+        self._interrupt = False
+
+    @property
+    def is_video(self) -> bool:
+        return type(self.transformer).__name__ == "WanTransformer3DModel"
+
+    @property
+    def interrupt(self) -> bool:
+        return self._interrupt
+
+    def encode_prompt(self, prompt: str | list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Parse (raising PromptError on words outside the language) and embed: tokens (B, K, D), pooled (B, D)."""
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        ids = objects_to_ids([parse_prompt(p, video=self.is_video) for p in prompts]).to(self.device)
+        return self.text_encoder(ids)
+
+    def prepare_latents(self, batch: int, height: int, width: int, num_frames: int, generator, dtype) -> torch.Tensor:
+        shape = (batch, 3, num_frames, height, width) if self.is_video else (batch, 3, height, width)
+        return randn_tensor(shape, generator=generator, device=self.device, dtype=dtype)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        num_inference_steps: int = 50,
+        height: int = 64,
+        width: int = 64,
+        num_frames: int = 8,
+        generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+        sigmas: list[float] | None = None,
+    ):
+        if not 1 <= int(num_inference_steps) <= 1000:
+            raise ValueError(f"num_inference_steps must be between 1 and 1000, got {num_inference_steps}")
+        if output_type not in ("pil", "np", "pt", "latent"):
+            raise ValueError(f"output_type must be one of pil, np, pt, latent; got '{output_type}'")
+        self._interrupt = False
+        tokens, pooled = self.encode_prompt(prompt)
+        dtype = self.transformer.dtype if self.transformer.dtype.is_floating_point else torch.float32
+        tokens, pooled = tokens.to(dtype), pooled.to(dtype)
+        if latents is None:
+            latents = self.prepare_latents(tokens.shape[0], height, width, num_frames, generator, dtype)
+        latents = latents.to(self.device, dtype)
+
+        if sigmas is not None:
+            self.scheduler.set_timesteps(sigmas=sigmas, device=self.device)
+        else:
+            self.scheduler.set_timesteps(num_inference_steps, device=self.device)
+        self.scheduler.set_begin_index(0)
+        timesteps = self.scheduler.timesteps
+        with self.progress_bar(total=len(timesteps)) as progress_bar:
+            for i, t in enumerate(timesteps):
+                if self.interrupt:
+                    break
+                sigma = (t / 1000).expand(latents.shape[0]).to(dtype)
+                with self.transformer.cache_context("cond"):
+                    x0 = predict_x0(self.transformer, latents, sigma, tokens, pooled)
+                view = (-1,) + (1,) * (latents.dim() - 1)
+                velocity = (latents - x0) / sigma.clamp(min=SIGMA_FLOOR).view(view)
+                latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
+                if callback_on_step_end is not None:
+                    names = callback_on_step_end_tensor_inputs or ["latents"]
+                    outputs = callback_on_step_end(self, i, t, {k: locals()[k] for k in names})
+                    latents = (outputs or {}).pop("latents", latents)
+                progress_bar.update()
+
+        self.maybe_free_model_hooks()
+        result = self._postprocess(latents, output_type)
+        key = "frames" if self.is_video else "images"
+        if not return_dict:
+            return (result,)
+        return TinyPipelineOutput(**{key: result})
+
+    def _postprocess(self, latents: torch.Tensor, output_type: str):
+        if output_type == "latent":
+            return latents
+        pixels = ((latents.float().clamp(-1, 1) + 1) / 2)  # (B, 3, [F,] H, W) in [0, 1]
+        if output_type == "pt":
+            return pixels
+        channels_last = pixels.permute(0, 2, 3, 4, 1) if self.is_video else pixels.permute(0, 2, 3, 1)
+        arr = channels_last.cpu().numpy()
+        if output_type == "np":
+            return arr
+        as_pil = [(a * 255).round().astype(np.uint8) for a in arr]
+        if self.is_video:
+            return [[PIL.Image.fromarray(frame) for frame in clip] for clip in as_pil]
+        return [PIL.Image.fromarray(a) for a in as_pil]

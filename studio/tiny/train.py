@@ -1,0 +1,130 @@
+"""Train an embedded model from scratch on procedural scenes.
+
+    python -m studio.tiny.train --kind image --steps 3600 --batch 32 --out assets/tiny-image
+    python -m studio.tiny.train --kind video --steps 1800 --batch 32 --out assets/tiny-video
+
+Flow matching in pixel space: x_t = (1 - t) x0 + t noise with logit-normal t; the transformer predicts x0 and
+the loss is on the implied velocity (x_t - x0_hat) / max(t, 0.05), as the sampler uses it. An exponential moving
+average (EMA) of the weights is what gets saved. Every step's data and noise come from (seed, step), so a run
+resumed from a checkpoint continues exactly as an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from studio.tiny.data import training_batch
+from studio.tiny.model import build_pipeline
+from studio.tiny.pipeline import SIGMA_FLOOR, TinyDiffusionPipeline, predict_x0
+from studio.tiny.render import VIDEO_FRAMES
+from studio.tiny.text_encoder import objects_to_ids
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int = 200) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def flow_matching_loss(pipe: TinyDiffusionPipeline, x0: torch.Tensor, ids: torch.Tensor,
+                       gen: torch.Generator) -> torch.Tensor:
+    """Velocity-space loss of an x0-predicting denoiser on clean batch x0 (B, 3, [F,] H, W)."""
+    b = x0.shape[0]
+    t = torch.sigmoid(torch.randn(b, generator=gen))  # logit-normal noise levels
+    noise = torch.randn(x0.shape, generator=gen)
+    view = (-1,) + (1,) * (x0.dim() - 1)
+    xt = (1 - t.view(view)) * x0 + t.view(view) * noise
+    tokens, pooled = pipe.text_encoder(ids)
+    x0_hat = predict_x0(pipe.transformer, xt, t, tokens, pooled)
+    return (((x0 - x0_hat) / t.clamp(min=SIGMA_FLOOR).view(view)) ** 2).mean()
+
+
+def save_pipeline(pipe: TinyDiffusionPipeline, out: Path) -> None:
+    """Save in float16 (half the bytes; the loader upcasts) as safetensors."""
+    half = copy.deepcopy(pipe).to(torch.float16)
+    half.save_pretrained(out, safe_serialization=True)
+
+
+def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, workdir: Path, ema_decay: float,
+          checkpoint_every: int, threads: int | None) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+    workdir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = workdir / "checkpoint.pt"
+    pipe = build_pipeline(kind, seed)
+    modules = torch.nn.ModuleDict({"transformer": pipe.transformer, "text_encoder": pipe.text_encoder})
+    ema = copy.deepcopy(modules).requires_grad_(False)
+    opt = torch.optim.AdamW(modules.parameters(), lr=lr, weight_decay=0.01)
+    start, losses = 0, []
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, weights_only=True)
+        modules.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        start, losses = state["step"], list(state["losses"])
+        print(f"resumed from {ckpt_path} at step {start}", file=sys.stderr)
+    video = kind == "video"
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc=f"train {kind}", mininterval=5)
+    t0 = time.time()
+    for step in bar:
+        rng = random.Random(seed * 1_000_003 + step)
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        specs, x0 = training_batch(rng, batch, video, VIDEO_FRAMES)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, lr)
+        loss = flow_matching_loss(pipe, x0, objects_to_ids(specs), gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(modules.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(ema_decay, (1 + step) / (10 + step))
+            for e, p in zip(ema.parameters(), modules.parameters()):
+                e.lerp_(p, 1 - decay)
+        losses.append(float(loss))
+        bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+        done = step + 1
+        if done % checkpoint_every == 0 or done == steps:
+            torch.save({"model": modules.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                        "step": done, "losses": losses}, ckpt_path)
+            (workdir / "loss.csv").write_text("step,loss\n" + "".join(f"{i},{v:.6f}\n" for i, v in enumerate(losses)))
+    modules.load_state_dict(ema.state_dict())
+    save_pipeline(pipe, out)
+    (out / "loss.csv").write_text((workdir / "loss.csv").read_text())
+    print(f"trained {kind} for {steps} steps in {time.time() - t0:.0f} s this run; saved to {out}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--kind", choices=("image", "video"), required=True)
+    ap.add_argument("--steps", type=int, default=3600)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ema-decay", type=float, default=0.999)
+    ap.add_argument("--checkpoint-every", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--out", type=Path, required=True, help="where the trained pipeline is saved")
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="checkpoints and loss log (default: .runs/tiny-KIND); rerun to resume")
+    args = ap.parse_args(argv)
+    if args.steps < 1 or args.batch < 1 or not 0 < args.lr < 1:
+        ap.error("--steps and --batch must be positive and --lr in (0, 1)")
+    workdir = args.workdir or Path(".runs") / f"tiny-{args.kind}"
+    train(args.kind, args.steps, args.batch, args.lr, args.seed, args.out, workdir, args.ema_decay,
+          args.checkpoint_every, args.threads)
+
+
+if __name__ == "__main__":
+    main()
