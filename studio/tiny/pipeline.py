@@ -156,8 +156,12 @@ class TinyDiffusionPipeline(DiffusionPipeline):
                 velocity = (latents - x0) / sigma.clamp(min=SIGMA_FLOOR).view(view)
                 latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
+                    available = {"latents": latents}
                     names = callback_on_step_end_tensor_inputs or ["latents"]
-                    outputs = callback_on_step_end(self, i, t, {k: locals()[k] for k in names})
+                    unknown = [k for k in names if k not in available]
+                    if unknown:
+                        raise ValueError(f"callback tensor inputs {unknown} unknown; allowed: {list(available)}")
+                    outputs = callback_on_step_end(self, i, t, {k: available[k] for k in names})
                     latents = (outputs or {}).pop("latents", latents)
                 progress_bar.update()
 

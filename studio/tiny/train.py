@@ -56,6 +56,16 @@ def save_pipeline(pipe: TinyDiffusionPipeline, out: Path) -> None:
     half.save_pretrained(out, safe_serialization=True)
 
 
+def export_checkpoint(kind: str, workdir: Path, out: Path) -> None:
+    """Save the EMA weights of the latest checkpoint as a pipeline (to look at a run before it ends)."""
+    state = torch.load(workdir / "checkpoint.pt", weights_only=True)
+    pipe = build_pipeline(kind)
+    torch.nn.ModuleDict({"transformer": pipe.transformer, "text_encoder": pipe.text_encoder}).load_state_dict(
+        state["ema"])
+    save_pipeline(pipe, out)
+    print(f"exported step {state['step']} of {workdir} to {out}", file=sys.stderr)
+
+
 def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, workdir: Path, ema_decay: float,
           checkpoint_every: int, threads: int | None) -> None:
     if threads:
@@ -118,10 +128,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True, help="where the trained pipeline is saved")
     ap.add_argument("--workdir", type=Path, default=None,
                     help="checkpoints and loss log (default: .runs/tiny-KIND); rerun to resume")
+    ap.add_argument("--export-only", action="store_true", help="save the latest checkpoint's EMA weights and stop")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.batch < 1 or not 0 < args.lr < 1:
         ap.error("--steps and --batch must be positive and --lr in (0, 1)")
     workdir = args.workdir or Path(".runs") / f"tiny-{args.kind}"
+    if args.export_only:
+        return export_checkpoint(args.kind, workdir, args.out)
     train(args.kind, args.steps, args.batch, args.lr, args.seed, args.out, workdir, args.ema_decay,
           args.checkpoint_every, args.threads)
 

@@ -1,0 +1,175 @@
+"""Command line: `python -m studio COMMAND ...`. Usage errors print one line and exit with code 2.
+
+Commands:
+    presets                               list presets
+    variants --preset NAME                list a preset's named variants and their slugs
+    compare --preset NAME --prompt TEXT   run variants side by side, write media and report.json
+    evaluate --preset tiny-image          adherence/fidelity of the embedded model on held-out prompts
+    calibrate-teacache --preset NAME      fit TeaCache rescale coefficients from a few prompts
+    metrics A B [--json]                  LPIPS/PSNR/SSIM between two images or two videos
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from studio.presets import PresetError, list_presets, load_preset
+from studio.variant import RecipeError
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _out_dir(text: str) -> Path:
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out '{text}' exists and is not a folder")
+    return path
+
+
+def _cmd_presets(args) -> int:
+    for name in list_presets():
+        p = load_preset(name)
+        print(f"{name:24s} {p.media:5s} {p.title}  [{p.requirements}]")
+    return 0
+
+
+def _cmd_variants(args) -> int:
+    preset = load_preset(args.preset)
+    for name, v in preset.variants.items():
+        print(f"{name:14s} {v.slug:28s} {v.kind(preset.steps):10s} {preset.notes.get(name, '')}")
+    return 0
+
+
+def _parse_variants(preset, text: str):
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise UsageError(f"--variants is empty; preset '{preset.name}' defines: {', '.join(preset.variants)}")
+    if len(names) > 16:
+        raise UsageError(f"--variants lists {len(names)} variants; at most 16 per comparison")
+    return [preset.variant(n) for n in dict.fromkeys(names)]
+
+
+def _validate_prompt(preset, prompt: str) -> None:
+    if not prompt or not prompt.strip():
+        raise UsageError("--prompt is empty")
+    if len(prompt) > 2000:
+        raise UsageError(f"--prompt has {len(prompt)} characters; at most 2000")
+    if preset.pipeline == "tiny":
+        from studio.tiny.language import PromptError, parse_prompt
+
+        try:
+            parse_prompt(prompt, video=preset.media == "video")
+        except PromptError as e:
+            raise UsageError(f"--prompt: {e}") from None
+
+
+def _cmd_compare(args) -> int:
+    preset = load_preset(args.preset)
+    variants = _parse_variants(preset, args.variants)
+    _validate_prompt(preset, args.prompt)
+    if args.video and preset.media != "video":
+        raise UsageError(f"--video given but preset '{preset.name}' makes images; use a video preset")
+    from studio.engine.report import run_comparison
+
+    report = run_comparison(preset, variants, args.prompt, args.seed, args.steps, args.repeats, _out_dir(args.out),
+                            log=lambda msg: print(msg, file=sys.stderr))
+    failed = [v["slug"] for v in report["variants"] if v["error"]]
+    print(f"wrote {args.out}/report.json ({len(report['variants'])} variants, {len(failed)} failed)")
+    return 1 if failed and len(failed) == len(report["variants"]) else 0
+
+
+def _cmd_evaluate(args) -> int:
+    from studio.tiny.evaluate import evaluate
+
+    preset = load_preset(args.preset)
+    if preset.pipeline != "tiny":
+        raise UsageError("evaluate works on the embedded presets (tiny-image, tiny-video)")
+    summary = evaluate(preset, args.variants.split(","), args.prompts, args.seed,
+                       log=lambda msg: print(msg, file=sys.stderr))
+    print(json.dumps(summary, indent=2) if args.json else summary["table"])
+    return 0
+
+
+def _cmd_calibrate(args) -> int:
+    from studio.engine.calibrate import calibrate_teacache
+
+    preset = load_preset(args.preset)
+    coefficients, fit = calibrate_teacache(preset, args.prompts, args.degree)
+    print(f"teacache_coefficients = [{', '.join(f'{c:.6g}' for c in coefficients)}]")
+    print(f"# fit over {fit['pairs']} step pairs, R^2 = {fit['r2']:.3f}; paste into presets/{preset.name}.toml")
+    return 0
+
+
+def _cmd_metrics(argv: list[str]) -> int:
+    from studio.metrics.cli import main as metrics_main
+
+    return metrics_main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m studio", description="Speed-Up Studio command line")
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("presets", help="list presets")
+    p = sub.add_parser("variants", help="list a preset's variants")
+    p.add_argument("--preset", required=True)
+    p = sub.add_parser("compare", help="run variants side by side")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variants", default="baseline,int8,teacache,fbc,naive4")
+    p.add_argument("--steps", type=int, default=None, help="baseline steps (default: the preset's)")
+    p.add_argument("--repeats", type=int, default=1, help="timed runs per variant; the median is reported")
+    p.add_argument("--video", action="store_true", help="assert the preset is a video preset")
+    p.add_argument("--out", default="out/compare")
+    p = sub.add_parser("evaluate", help="adherence/fidelity of the embedded model on held-out prompts")
+    p.add_argument("--preset", default="tiny-image")
+    p.add_argument("--variants", default="baseline,naive4")
+    p.add_argument("--prompts", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("calibrate-teacache", help="fit TeaCache coefficients")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--prompts", type=int, default=8)
+    p.add_argument("--degree", type=int, default=2)
+    sub.add_parser("metrics", help="LPIPS/PSNR/SSIM between two images or videos (see: metrics --help)",
+                   add_help=False)
+    return ap
+
+
+def _check_ranges(args) -> None:
+    seed, steps, repeats = (getattr(args, k, None) for k in ("seed", "steps", "repeats"))
+    if seed is not None and not 0 <= seed < 2**63:
+        raise UsageError(f"--seed must be from 0 to 2^63-1, got {seed}")
+    if steps is not None and not 1 <= steps <= 1000:
+        raise UsageError(f"--steps must be from 1 to 1000, got {steps}")
+    if repeats is not None and not 1 <= repeats <= 20:
+        raise UsageError(f"--repeats must be from 1 to 20, got {repeats}")
+    if args.command == "evaluate" and not 1 <= args.prompts <= 2000:
+        raise UsageError(f"--prompts must be from 1 to 2000, got {args.prompts}")
+    if args.command == "calibrate-teacache" and (not 1 <= args.prompts <= 64 or not 1 <= args.degree <= 6):
+        raise UsageError("--prompts must be from 1 to 64 and --degree from 1 to 6")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv and argv[0] == "metrics":
+            return _cmd_metrics(argv[1:])
+        args = build_parser().parse_args(argv)
+        _check_ranges(args)
+        handler = {"presets": _cmd_presets, "variants": _cmd_variants, "compare": _cmd_compare,
+                   "evaluate": _cmd_evaluate, "calibrate-teacache": _cmd_calibrate}[args.command]
+        return handler(args)
+    except (UsageError, PresetError, RecipeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

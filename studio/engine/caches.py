@@ -1,0 +1,84 @@
+"""Turn a CacheSpec into hooks on a denoiser, and take them off again.
+
+diffusers' own caches (First-Block Cache, TaylorSeer, PAB, FasterCache, MagCache) go through
+`enable_cache`/`disable_cache`; TeaCache is ours (studio.engine.teacache). `cache_applied` is a context manager
+with try/finally, so a failing run never leaves hooks behind on a shared pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from diffusers.hooks import (
+    FasterCacheConfig,
+    FirstBlockCacheConfig,
+    MagCacheConfig,
+    PyramidAttentionBroadcastConfig,
+    TaylorSeerCacheConfig,
+)
+
+from studio.engine.teacache import TeaCacheConfig, apply_teacache, remove_teacache
+from studio.variant import CacheSpec
+
+
+def _current_timestep(pipe):
+    return lambda: getattr(pipe, "_current_timestep", None) or 0
+
+
+def _diffusers_config(kind: str, params: dict, pipe, steps: int):
+    """Library config objects for diffusers' own caches, by kind."""
+    builders = {
+        "fbc": lambda: FirstBlockCacheConfig(threshold=params["threshold"]),
+        "taylorseer": lambda: TaylorSeerCacheConfig(
+            cache_interval=int(params["cache_interval"]), max_order=int(params["max_order"]),
+            disable_cache_before_step=int(params["warmup_steps"])),
+        "pab": lambda: PyramidAttentionBroadcastConfig(
+            spatial_attention_block_skip_range=int(params["skip_range"]),
+            spatial_attention_timestep_skip_range=(0, 1000), current_timestep_callback=_current_timestep(pipe)),
+        "fastercache": lambda: FasterCacheConfig(
+            spatial_attention_block_skip_range=int(params["skip_range"]),
+            spatial_attention_timestep_skip_range=(-1, 1000), current_timestep_callback=_current_timestep(pipe),
+            is_guidance_distilled=True),
+        "magcache": lambda: MagCacheConfig(threshold=params["threshold"], max_skip_steps=int(params["max_skip_steps"]),
+                                           num_inference_steps=steps),
+    }
+    return builders[kind]()
+
+
+def denoiser_of(pipe) -> torch.nn.Module:
+    """The pipeline's denoiser: its transformer, or its UNet."""
+    for name in ("transformer", "unet"):
+        module = getattr(pipe, name, None)
+        if module is not None:
+            return module
+    raise ValueError(f"{type(pipe).__name__} has neither a transformer nor a unet")
+
+
+@contextmanager
+def cache_applied(pipe, spec: CacheSpec | None, steps: int,
+                  teacache_coefficients: tuple[float, ...] | None = None) -> Iterator[None]:
+    """Apply `spec` to the pipeline's denoiser for the duration of the block (no-op for None)."""
+    if spec is None:
+        yield
+        return
+    denoiser = denoiser_of(pipe)
+    params = spec.resolved()
+    if spec.kind == "teacache":
+        apply_teacache(denoiser, TeaCacheConfig(params["threshold"], steps, teacache_coefficients or (1.0, 0.0)))
+        try:
+            yield
+        finally:
+            remove_teacache(denoiser)
+        return
+    if spec.kind == "region":
+        raise ValueError("the region cache is not implemented yet; use teacache, fbc, taylorseer, pab or magcache")
+    if not hasattr(denoiser, "enable_cache"):
+        raise ValueError(f"cache '{spec.kind}' needs diffusers' CacheMixin, which {type(denoiser).__name__} lacks; "
+                         f"use 'teacache' or run without a cache")
+    denoiser.enable_cache(_diffusers_config(spec.kind, params, pipe, steps))
+    try:
+        yield
+    finally:
+        denoiser.disable_cache()

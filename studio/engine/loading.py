@@ -1,0 +1,126 @@
+"""Load a preset's base pipeline once and derive each variant's pipeline from it, sharing what can be shared.
+
+Load key = (weights, quantization, compile). Variants that differ only in cache, steps, scheduler or guidance
+share one pipeline. A quantized variant copies only the denoiser; text encoders, VAE and scheduler are shared.
+A LoRA variant loads its adapter into the shared denoiser and switches it on only for its own runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import torch
+
+from studio.engine.caches import denoiser_of
+from studio.engine.quantization import hardware_support, quantize_denoiser_
+from studio.presets import Preset, _looks_like_hub_id, safe_repo_path
+from studio.variant import Variant, WeightsSpec
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+LORA_ADAPTER = "studio_distilled"
+
+
+def resolve_ref(ref: str) -> str | Path:
+    """A Hub id stays a string; an absolute existing folder (test fixtures) or a repo-relative path is a Path."""
+    if os.path.isabs(ref):
+        path = Path(ref)
+        if not path.is_dir():
+            raise FileNotFoundError(f"local model folder '{ref}' does not exist")
+        return path
+    if _looks_like_hub_id(ref):
+        return ref
+    path = safe_repo_path(ref)
+    if not path.is_dir():
+        raise FileNotFoundError(f"local model folder '{ref}' does not exist (train it or check the preset)")
+    return path
+
+
+def pipeline_class(preset: Preset):
+    if preset.pipeline == "tiny":
+        from studio.tiny.pipeline import TinyDiffusionPipeline
+
+        return TinyDiffusionPipeline
+    import diffusers
+
+    cls = getattr(diffusers, preset.pipeline, None)
+    if cls is None or not isinstance(cls, type) or not issubclass(cls, diffusers.DiffusionPipeline):
+        raise ValueError(f"preset '{preset.name}': '{preset.pipeline}' is not a diffusers pipeline class")
+    return cls
+
+
+def load_base_pipeline(preset: Preset, device: torch.device):
+    """The preset's base pipeline on `device`. Never trusts remote code unless the preset says so."""
+    cls = pipeline_class(preset)
+    dtype = torch.float32 if device.type == "cpu" else DTYPES[preset.dtype]
+    kwargs = {"torch_dtype": dtype}
+    if preset.revision:
+        kwargs["revision"] = preset.revision
+    if preset.trust_remote_code:
+        kwargs["trust_remote_code"] = True
+    pipe = cls.from_pretrained(resolve_ref(preset.source), **kwargs)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def with_components(pipe, **swaps):
+    """A new pipeline object of the same class whose components are `pipe`'s, except `swaps`."""
+    new = type(pipe)(**{**pipe.components, **swaps})
+    new.set_progress_bar_config(disable=True)
+    return new
+
+
+def _denoiser_name(pipe) -> str:
+    return "transformer" if getattr(pipe, "transformer", None) is not None else "unet"
+
+
+def load_weights_pipeline(base, weights: WeightsSpec, device: torch.device):
+    """The pipeline for a weights source, sharing everything but the denoiser with `base`."""
+    if weights.source == "base":
+        return base
+    name = _denoiser_name(base)
+    denoiser_cls = type(denoiser_of(base))
+    ref = resolve_ref(weights.ref)
+    if weights.source == "lora":
+        if not hasattr(base, "load_lora_weights"):
+            raise ValueError(f"{type(base).__name__} cannot load LoRA weights")
+        base.load_lora_weights(ref, adapter_name=LORA_ADAPTER, **({"revision": weights.revision}
+                                                                   if weights.revision else {}))
+        base.set_adapters([LORA_ADAPTER], adapter_weights=[weights.lora_scale])
+        return base
+    kwargs = {"torch_dtype": denoiser_of(base).dtype}
+    if weights.revision:
+        kwargs["revision"] = weights.revision
+    subfolder = name if (Path(ref) / name).is_dir() or isinstance(ref, str) else None
+    denoiser = denoiser_cls.from_pretrained(ref, subfolder=subfolder, **kwargs).to(device)
+    return with_components(base, **{name: denoiser})
+
+
+def set_lora_active(pipe, active: bool) -> None:
+    """Switch the distillation LoRA on for its variant and off for every other variant on the shared denoiser."""
+    if LORA_ADAPTER not in (getattr(pipe, "get_list_adapters", lambda: {})() or {}).get(_denoiser_name(pipe), []):
+        return
+    if active:
+        pipe.enable_lora()
+    else:
+        pipe.disable_lora()
+
+
+def derive_pipeline(weights_pipe, variant: Variant, device: torch.device):
+    """Apply the variant's load-time changes (quantization, compile) to a copy of the denoiser."""
+    pipe = weights_pipe
+    name = _denoiser_name(pipe)
+    if variant.quant:
+        ok, reason = hardware_support(variant.quant.method, device)
+        if not ok:
+            raise ValueError(reason)
+        denoiser = quantize_denoiser_(copy.deepcopy(denoiser_of(pipe)), variant.quant.method, device)
+        pipe = with_components(pipe, **{name: denoiser})
+    if variant.compile:
+        pipe = with_components(pipe, **{name: torch.compile(denoiser_of(pipe))})
+    return pipe
+
+
+def load_key(variant: Variant) -> tuple:
+    return (variant.weights, variant.quant, variant.compile)

@@ -1,0 +1,97 @@
+"""Measuring a run fairly: clocks that wait for the GPU, peak memory, and true weight bytes."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import torch
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so the clock measures the work and not its launch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def tensor_bytes(t: torch.Tensor) -> int:
+    """Bytes a tensor really holds, looking inside tensor subclasses (torchao's quantized tensors)."""
+    if hasattr(t, "__tensor_flatten__"):
+        names, _ = t.__tensor_flatten__()
+        return sum(tensor_bytes(getattr(t, n)) for n in names if isinstance(getattr(t, n), torch.Tensor))
+    return t.numel() * t.element_size()
+
+
+def module_weight_bytes(module: torch.nn.Module) -> int:
+    """Parameters plus buffers, counted once even when shared."""
+    seen, total = set(), 0
+    for t in list(module.parameters()) + list(module.buffers()):
+        if id(t) not in seen:
+            seen.add(id(t))
+            total += tensor_bytes(t)
+    return total
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakMemory:
+    """Peak memory during a block: CUDA allocator peak on a GPU, sampled process RSS on a CPU.
+
+    Example:
+        with PeakMemory(device) as peak: run()
+        peak.bytes
+    """
+
+    def __init__(self, device: torch.device, interval_s: float = 0.002):
+        self.device, self.interval_s, self.bytes = device, interval_s, 0
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self.bytes = _rss_bytes()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(self.interval_s):
+            self.bytes = max(self.bytes, _rss_bytes())
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            self.bytes = torch.cuda.max_memory_allocated(self.device)
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.bytes = max(self.bytes, _rss_bytes())
+        return False
+
+
+class StepClock:
+    """Timestamps of denoising: first denoiser call and each step's end (fed by callback_on_step_end)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.first_call: float | None = None
+        self.step_ends: list[float] = []
+
+    def on_denoiser_call(self, *_):
+        if self.first_call is None:
+            synchronize(self.device)
+            self.first_call = time.perf_counter()
+
+    def on_step_end(self):
+        synchronize(self.device)
+        self.step_ends.append(time.perf_counter())
+
+    def per_step_s(self) -> list[float]:
+        if self.first_call is None or not self.step_ends:
+            return []
+        marks = [self.first_call] + self.step_ends
+        return [b - a for a, b in zip(marks, marks[1:])]

@@ -1,0 +1,69 @@
+"""One comparison end to end: run the variants, save media, attach metrics, write report.json."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from studio.engine.runner import Engine, RunRequest, VariantResult, save_media
+from studio.presets import Preset
+from studio.variant import Variant
+
+
+def attach_metrics(preset: Preset, prompt: str, results: list[VariantResult]) -> None:
+    """Fill each result's `metrics` against the same-seed baseline (and the embedded checker where it applies)."""
+    from studio.metrics import compare_media, json_safe
+
+    baseline = next((r for r in results if r.kind == "baseline" and r.output is not None), None)
+    for r in results:
+        if r.output is None:
+            continue
+        metrics = {}
+        if baseline is not None:
+            metrics.update(json_safe(compare_media(baseline.output, r.output)))
+        if preset.pipeline == "tiny":
+            from studio.tiny.checker import check
+
+            verdict = check(prompt, r.output, video=preset.media == "video")
+            metrics["adherence"] = verdict.score
+            metrics["fidelity"] = round(verdict.fidelity, 4)
+        r.metrics = metrics
+
+
+def build_report(preset: Preset, prompt: str, seed: int, results: list[VariantResult], engine: Engine) -> dict:
+    return {
+        "preset": preset.name,
+        "prompt": prompt,
+        "seed": seed,
+        "device": engine.device.type,
+        "resident_bytes": engine.resident_bytes(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "variants": [r.to_report() for r in results],
+    }
+
+
+def run_comparison(preset: Preset, variants: list[Variant], prompt: str, seed: int, steps: int | None,
+                   repeats: int, out_dir: Path, engine: Engine | None = None,
+                   log: Callable[[str], None] = lambda _: None) -> dict:
+    """Run, save media under `out_dir`, compute metrics, write `out_dir/report.json`; returns the report."""
+    engine = engine or Engine(preset)
+    request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats)
+
+    def on_result(r: VariantResult) -> None:
+        r.media = save_media(r, out_dir)
+        if r.error:
+            log(f"{r.name:12s} FAILED: {r.error}")
+        else:
+            log(f"{r.name:12s} {r.slug:24s} {r.timings['end_to_end_s']:.3f} s  x{r.speedup or 1:.2f}")
+
+    results = engine.compare(request, variants, on_result=on_result)
+    try:
+        attach_metrics(preset, prompt, results)
+    except ImportError as e:  # metrics are optional: the timing report still stands
+        log(f"metrics unavailable: {e}")
+    report = build_report(preset, prompt, seed, results, engine)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False))
+    return report

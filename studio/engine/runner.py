@@ -1,0 +1,301 @@
+"""The engine: load a preset once, run variants on the same prompt and noise, measure each one fairly.
+
+Example:
+    engine = Engine(load_preset("tiny-image"))
+    results = engine.compare(RunRequest("a red circle", seed=0), ["baseline", "int8", "teacache"])
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from studio.engine.caches import cache_applied, denoiser_of
+from studio.engine.loading import (
+    derive_pipeline,
+    load_base_pipeline,
+    load_key,
+    load_weights_pipeline,
+    set_lora_active,
+    with_components,
+)
+from studio.engine.measure import PeakMemory, StepClock, module_weight_bytes, synchronize
+from studio.presets import Preset
+from studio.variant import Variant
+
+SCHEDULERS = {  # recipe name -> diffusers scheduler class name (flow-matching models)
+    "euler": "FlowMatchEulerDiscreteScheduler",
+    "heun": "FlowMatchHeunDiscreteScheduler",
+}
+
+
+@dataclass
+class RunRequest:
+    """What to generate. None means the preset's default."""
+
+    prompt: str
+    seed: int = 0
+    steps: int | None = None  # the baseline's steps (variants with their own steps keep them)
+    width: int | None = None
+    height: int | None = None
+    frames: int | None = None
+    repeats: int = 1
+    warmup: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be an integer from 0 to 2^63-1, got {self.seed!r}")
+        if self.steps is not None and not 1 <= self.steps <= 1000:
+            raise ValueError(f"steps must be from 1 to 1000, got {self.steps}")
+        if not 1 <= self.repeats <= 20:
+            raise ValueError(f"repeats must be from 1 to 20, got {self.repeats}")
+
+
+@dataclass
+class VariantResult:
+    slug: str
+    name: str
+    kind: str
+    recipe: dict
+    steps: int
+    timings: dict = field(default_factory=dict)
+    speedup: float | None = None
+    memory: dict = field(default_factory=dict)
+    cache: dict | None = None
+    metrics: dict = field(default_factory=dict)
+    media: list[str] = field(default_factory=list)
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    output: np.ndarray | None = field(default=None, repr=False)  # (H, W, 3) or (F, H, W, 3) floats in [0, 1]
+
+    def to_report(self) -> dict:
+        d = asdict(self)
+        d.pop("output")
+        return d
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class _CacheProbe:
+    """Counts, per step, whether the denoiser's last attention layer ran: computed vs reused steps."""
+
+    def __init__(self, denoiser: torch.nn.Module):
+        names = [m for n, m in denoiser.named_modules() if n.endswith(("attn.to_q", "attn1.to_q"))]
+        self.calls = 0
+        self.handle = names[-1].register_forward_pre_hook(self._hit) if names else None
+
+    def _hit(self, *_):
+        self.calls += 1
+
+    def remove(self):
+        if self.handle:
+            self.handle.remove()
+
+
+class Engine:
+    """Owns the loaded pipelines of one preset; one run at a time (a lock guards the device)."""
+
+    def __init__(self, preset: Preset, device: torch.device | None = None):
+        self.preset = preset
+        self.device = device or default_device()
+        self.lock = threading.Lock()
+        self._base = None
+        self._weights: dict = {}
+        self._pipes: dict = {}
+        self.load_seconds: dict = {}
+
+    # ---- loading -------------------------------------------------------------------------------------------
+    def base_pipeline(self):
+        if self._base is None:
+            t0 = time.perf_counter()
+            self._base = load_base_pipeline(self.preset, self.device)
+            self.load_seconds[("base",)] = time.perf_counter() - t0
+        return self._base
+
+    def pipeline_for(self, variant: Variant):
+        key = load_key(variant)
+        if key not in self._pipes:
+            t0 = time.perf_counter()
+            base = self.base_pipeline()
+            if variant.weights not in self._weights:
+                self._weights[variant.weights] = load_weights_pipeline(base, variant.weights, self.device)
+            self._pipes[key] = derive_pipeline(self._weights[variant.weights], variant, self.device)
+            self.load_seconds[key] = time.perf_counter() - t0
+        return self._pipes[key]
+
+    def resident_bytes(self) -> int:
+        """Bytes of every distinct module held by the loaded pipelines (shared modules counted once)."""
+        seen, total = set(), 0
+        for pipe in [self._base, *self._weights.values(), *self._pipes.values()]:
+            if pipe is None:
+                continue
+            for module in pipe.components.values():
+                if isinstance(module, torch.nn.Module) and id(module) not in seen:
+                    seen.add(id(module))
+                    total += module_weight_bytes(module)
+        return total
+
+    # ---- running -------------------------------------------------------------------------------------------
+    def initial_noise(self, request: RunRequest) -> torch.Tensor | None:
+        """The one initial noise tensor every variant starts from (embedded pipelines take it as `latents`)."""
+        pipe = self.base_pipeline()
+        if not hasattr(pipe, "prepare_latents") or self.preset.pipeline != "tiny":
+            return None
+        gen = torch.Generator("cpu").manual_seed(request.seed)
+        width, height, frames = self._size(request)
+        shape = (1, 3, frames, height, width) if self.preset.media == "video" else (1, 3, height, width)
+        return torch.randn(shape, generator=gen, dtype=torch.float32)
+
+    def _size(self, request: RunRequest) -> tuple[int, int, int]:
+        return (request.width or self.preset.width, request.height or self.preset.height,
+                request.frames or self.preset.frames)
+
+    def _call_kwargs(self, variant: Variant, request: RunRequest, steps: int, noise) -> dict:
+        width, height, frames = self._size(request)
+        kwargs = {"prompt": request.prompt, "num_inference_steps": steps, "height": height, "width": width,
+                  "output_type": "np"}
+        if self.preset.media == "video":
+            kwargs["num_frames"] = frames
+        if noise is not None:
+            kwargs["latents"] = noise.to(self.device)
+        else:
+            kwargs["generator"] = torch.Generator("cpu").manual_seed(request.seed)
+        guidance = variant.guidance if variant.guidance is not None else self.preset.guidance
+        if guidance is not None and self.preset.pipeline != "tiny":
+            kwargs["guidance_scale"] = guidance
+        return kwargs
+
+    def _pipe_with_scheduler(self, pipe, variant: Variant):
+        if not variant.scheduler:
+            return pipe
+        if variant.scheduler not in SCHEDULERS:
+            raise ValueError(f"unknown scheduler '{variant.scheduler}'; known: {', '.join(SCHEDULERS)}")
+        import diffusers
+
+        cls = getattr(diffusers, SCHEDULERS[variant.scheduler])
+        return with_components(pipe, scheduler=cls.from_config(pipe.scheduler.config))
+
+    def _timed_call(self, pipe, kwargs: dict, progress: Callable | None, steps: int) -> dict:
+        denoiser = denoiser_of(pipe)
+        clock = StepClock(self.device)
+        probe = _CacheProbe(denoiser)
+        computed: list[bool] = []
+        hook = denoiser.register_forward_pre_hook(clock.on_denoiser_call)
+
+        def on_step_end(p, i, t, tensors):
+            clock.on_step_end()
+            computed.append(probe.calls > 0)
+            probe.calls = 0
+            if progress:
+                progress(i + 1, steps)
+            return {}
+
+        try:
+            with PeakMemory(self.device) as peak:
+                synchronize(self.device)
+                t0 = time.perf_counter()
+                out = pipe(**kwargs, callback_on_step_end=on_step_end)
+                synchronize(self.device)
+                t1 = time.perf_counter()
+        finally:
+            hook.remove()
+            probe.remove()
+        media = out.frames if getattr(out, "frames", None) is not None else out.images
+        per_step = clock.per_step_s()
+        denoise = sum(per_step)
+        return {"end_to_end_s": t1 - t0, "denoise_s": denoise, "decode_s": t1 - clock.step_ends[-1],
+                "per_step": per_step, "peak_bytes": peak.bytes, "computed": computed,
+                "output": np.asarray(media[0], dtype=np.float32)}
+
+    def run_variant(self, variant: Variant, request: RunRequest, noise=None,
+                    progress: Callable | None = None) -> VariantResult:
+        """Run one variant (warm-up, then `repeats` timed runs, median). Errors land in `result.error`."""
+        steps = variant.steps or request.steps or self.preset.steps
+        result = VariantResult(slug=variant.slug, name=variant.name, kind=variant.kind(request.steps
+                               or self.preset.steps), recipe=variant.to_dict(), steps=steps)
+        try:
+            with self.lock:
+                pipe = self._pipe_with_scheduler(self.pipeline_for(variant), variant)
+                set_lora_active(pipe, variant.weights.source == "lora")
+                kwargs = self._call_kwargs(variant, request, steps, noise)
+                with cache_applied(pipe, variant.cache, steps, self.preset.teacache_coefficients):
+                    compile_s = 0.0
+                    if request.warmup:  # lazy initialisation (and compilation) outside the timed runs
+                        warm = dict(kwargs, num_inference_steps=steps if variant.compile else min(steps, 2))
+                        t0 = time.perf_counter()
+                        pipe(**warm)
+                        compile_s = time.perf_counter() - t0 if variant.compile else 0.0
+                    runs = [self._timed_call(pipe, kwargs, progress, steps) for _ in range(request.repeats)]
+            median = sorted(runs, key=lambda r: r["end_to_end_s"])[len(runs) // 2]
+            result.timings = {
+                "end_to_end_s": statistics.median(r["end_to_end_s"] for r in runs),
+                "denoise_s": statistics.median(r["denoise_s"] for r in runs),
+                "per_step_ms": 1000 * statistics.median(r["denoise_s"] for r in runs) / steps,
+                "decode_s": statistics.median(r["decode_s"] for r in runs),
+                "load_s": self.load_seconds.get(load_key(variant), 0.0),
+                "compile_s": compile_s,
+                "repeats": request.repeats,
+            }
+            result.memory = {"peak_bytes": max(r["peak_bytes"] for r in runs),
+                             "weights_bytes": module_weight_bytes(denoiser_of(pipe)),
+                             "device": self.device.type}
+            if variant.cache is not None:
+                timeline = median["computed"]
+                result.cache = {"computed_steps": sum(timeline), "reused_steps": len(timeline) - sum(timeline),
+                                "timeline": ["computed" if c else "reused" for c in timeline]}
+            result.output = median["output"]
+        except Exception as e:  # one failing variant never takes down the others
+            result.error = f"{type(e).__name__}: {e}"
+            result.notes.append(traceback.format_exc(limit=3))
+        return result
+
+    def compare(self, request: RunRequest, variants: list[Variant],
+                on_result: Callable[[VariantResult], None] | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> list[VariantResult]:
+        """Run the baseline first (added if missing), then each variant; speedups are against that baseline."""
+        if not any(v.kind(self.preset.steps) == "baseline" for v in variants):
+            variants = [self.preset.variants["baseline"], *variants]
+        noise = self.initial_noise(request)
+        results: list[VariantResult] = []
+        baseline: VariantResult | None = None
+        for v in variants:
+            r = self.run_variant(v, request, noise, (lambda i, n, s=v.slug: progress(s, i, n)) if progress else None)
+            if baseline is None and r.kind == "baseline":
+                baseline = r
+            if baseline and not r.error and not baseline.error:
+                r.speedup = baseline.timings["end_to_end_s"] / r.timings["end_to_end_s"]
+            results.append(r)
+            if on_result:
+                on_result(r)
+        return results
+
+
+def save_media(result: VariantResult, out_dir: Path, fps: int = 8) -> list[str]:
+    """Write a result's output as PNG (image) or MP4 + GIF-free frames (video); returns the paths."""
+    import imageio.v3 as iio
+    from PIL import Image
+
+    if result.output is None:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pixels = (np.clip(result.output, 0, 1) * 255).round().astype(np.uint8)
+    if pixels.ndim == 3:
+        path = out_dir / f"{result.name}.png"
+        Image.fromarray(pixels).save(path)
+        return [str(path)]
+    path = out_dir / f"{result.name}.mp4"
+    big = np.stack([np.asarray(Image.fromarray(f).resize((256, 256), Image.NEAREST)) for f in pixels])
+    iio.imwrite(path, big, fps=fps, codec="libx264", macro_block_size=1)
+    frames_path = out_dir / f"{result.name}-frames.png"
+    Image.fromarray(np.concatenate(list(pixels), axis=1)).save(frames_path)
+    return [str(path), str(frames_path)]

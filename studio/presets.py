@@ -1,0 +1,254 @@
+"""Presets: one TOML file per model family under presets/, validated on load (stdlib only).
+
+A preset says where the model comes from (a local folder or a Hub id at a revision), its defaults (dtype, steps,
+guidance, size, frames), which caches and quantizations apply, and its named variants. Unknown keys, bad values
+and names that try to leave the presets folder fail with a message that says what is allowed.
+
+Example:
+    >>> preset = load_preset("tiny-image")
+    >>> [v.slug for v in preset.variants.values()][:2]
+    ['base', 'int8wo']
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.variant import (
+    CACHE_KINDS,
+    QUANT_METHODS,
+    WEIGHT_SOURCES,
+    CacheSpec,
+    QuantSpec,
+    RecipeError,
+    Variant,
+    WeightsSpec,
+    parse_slug,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PRESETS_DIR = REPO_ROOT / "presets"
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MEDIA = ("image", "video")
+DTYPES = ("float32", "float16", "bfloat16")
+MAX_PRESET_BYTES = 64 * 1024
+
+
+class PresetError(ValueError):
+    """A preset that cannot be used; the message says what is wrong and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    title: str
+    family: str
+    pipeline: str  # diffusers pipeline class name, or "tiny" for the embedded pipeline
+    source: str  # local folder (relative to the repo) or Hub id
+    revision: str | None
+    dtype: str
+    media: str
+    steps: int
+    guidance: float | None
+    width: int
+    height: int
+    frames: int
+    caches: tuple[str, ...]
+    quantizations: tuple[str, ...]
+    requirements: str
+    download_gb: float
+    teacache_coefficients: tuple[float, ...] | None
+    trust_remote_code: bool
+    weights: dict[str, WeightsSpec] = field(default_factory=dict)
+    variants: dict[str, Variant] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # recommended settings per variant, in words
+
+    @property
+    def is_local(self) -> bool:
+        return not _looks_like_hub_id(self.source)
+
+    def local_path(self, ref: str | None = None) -> Path:
+        """Resolve a local folder of this preset (its source, or a weights ref) inside the repository."""
+        return safe_repo_path(ref or self.source)
+
+    def variant(self, name_or_slug: str) -> Variant:
+        """A named variant, or a variant built from a full slug ('int8wo-tea0.3-s50')."""
+        if name_or_slug in self.variants:
+            return self.variants[name_or_slug]
+        try:
+            variant = parse_slug(name_or_slug, self.weights)
+        except RecipeError as e:
+            raise PresetError(f"'{name_or_slug}' is neither a variant of preset '{self.name}' "
+                              f"({', '.join(self.variants)}) nor a valid slug: {e}") from None
+        check_applicable(self, variant)
+        return variant
+
+
+def _looks_like_hub_id(source: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", source)) and not source.startswith(("assets/", "./"))
+
+
+def safe_repo_path(ref: str) -> Path:
+    """A path inside the repository (assets and presets live there); anything else is refused."""
+    path = (REPO_ROOT / ref).resolve()
+    if REPO_ROOT not in path.parents:
+        raise PresetError(f"path '{ref}' leaves the project folder; local weights must live under {REPO_ROOT}")
+    return path
+
+
+def list_presets(directory: Path = PRESETS_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.toml"))
+
+
+def preset_path(name: str, directory: Path = PRESETS_DIR) -> Path:
+    """The file of preset `name`; names are plain identifiers, never paths."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise PresetError(f"invalid preset name {name!r}: use lowercase letters, digits, '.', '_' or '-' "
+                          f"(no paths); known presets: {', '.join(list_presets(directory))}")
+    path = (directory / f"{name}.toml").resolve()
+    if path.parent != directory.resolve() or not path.is_file():
+        raise PresetError(f"unknown preset '{name}'; known presets: {', '.join(list_presets(directory))}")
+    return path
+
+
+def load_preset(name: str, directory: Path = PRESETS_DIR) -> Preset:
+    path = preset_path(name, directory)
+    if path.stat().st_size > MAX_PRESET_BYTES:
+        raise PresetError(f"preset file {path.name} is larger than {MAX_PRESET_BYTES} bytes")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise PresetError(f"preset file {path.name} is not valid TOML: {e}") from None
+    return parse_preset(data, name)
+
+
+_TOP_KEYS = {
+    "title": str, "family": str, "pipeline": str, "source": str, "revision": str, "dtype": str, "media": str,
+    "steps": int, "guidance": float, "width": int, "height": int, "frames": int, "caches": list,
+    "quantizations": list, "requirements": str, "download_gb": float, "teacache_coefficients": list,
+    "trust_remote_code": bool, "weights": dict, "variants": dict, "notes": dict,
+}
+_REQUIRED = ("title", "family", "pipeline", "source", "media", "steps", "width", "height")
+_VARIANT_KEYS = {"weights": str, "quant": str, "quant_checkpoint": str, "cache": dict, "steps": int,
+                 "scheduler": str, "guidance": float, "compile": bool}
+_WEIGHTS_KEYS = {"source": str, "ref": str, "revision": str, "lora_scale": float}
+
+
+def _check_keys(where: str, data: dict, schema: dict) -> None:
+    for key, value in data.items():
+        if key not in schema:
+            raise PresetError(f"{where}: unknown key '{key}'; allowed: {', '.join(schema)}")
+        want = schema[key]
+        ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+        if want is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            raise PresetError(f"{where}: '{key}' must be {want.__name__}, got {type(value).__name__}")
+
+
+def _in_range(where: str, key: str, value, low, high) -> None:
+    if not low <= value <= high:
+        raise PresetError(f"{where}: '{key}'={value} is out of range [{low}, {high}]")
+
+
+def parse_preset(data: dict, name: str) -> Preset:
+    """Validate a preset's parsed TOML and build a Preset (raises PresetError)."""
+    where = f"preset '{name}'"
+    _check_keys(where, data, _TOP_KEYS)
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise PresetError(f"{where}: missing required key(s): {', '.join(missing)}")
+    if data["media"] not in MEDIA:
+        raise PresetError(f"{where}: media must be one of {', '.join(MEDIA)}")
+    dtype = data.get("dtype", "float32")
+    if dtype not in DTYPES:
+        raise PresetError(f"{where}: dtype '{dtype}' unknown; allowed: {', '.join(DTYPES)}")
+    _in_range(where, "steps", data["steps"], 1, 1000)
+    for key in ("width", "height"):
+        _in_range(where, key, data[key], 16, 4096)
+    frames = data.get("frames", 1)
+    _in_range(where, "frames", frames, 1, 1024)
+    caches = tuple(data.get("caches", ()))
+    quants = tuple(data.get("quantizations", ()))
+    for c in caches:
+        if c not in CACHE_KINDS:
+            raise PresetError(f"{where}: unknown cache '{c}'; known: {', '.join(CACHE_KINDS)}")
+    for q in quants:
+        if q not in QUANT_METHODS:
+            raise PresetError(f"{where}: unknown quantization '{q}'; known: {', '.join(QUANT_METHODS)}")
+    coefficients = data.get("teacache_coefficients")
+    if coefficients is not None and not all(isinstance(c, int | float) for c in coefficients):
+        raise PresetError(f"{where}: teacache_coefficients must be a list of numbers")
+    weights = {}
+    for wname, spec in data.get("weights", {}).items():
+        if wname not in WEIGHT_SOURCES[1:]:
+            raise PresetError(f"{where}: weights '{wname}' must be one of {', '.join(WEIGHT_SOURCES[1:])}")
+        if not isinstance(spec, dict):
+            raise PresetError(f"{where}: weights '{wname}' must be a table")
+        _check_keys(f"{where} weights '{wname}'", spec, _WEIGHTS_KEYS)
+        try:
+            weights[wname] = WeightsSpec(**{"source": wname, **spec})
+        except (RecipeError, TypeError) as e:
+            raise PresetError(f"{where} weights '{wname}': {e}") from None
+        if not _looks_like_hub_id(weights[wname].ref):
+            safe_repo_path(weights[wname].ref)
+    preset = Preset(
+        name=name, title=data["title"], family=data["family"], pipeline=data["pipeline"], source=data["source"],
+        revision=data.get("revision") or None, dtype=dtype, media=data["media"], steps=data["steps"],
+        guidance=data.get("guidance"), width=data["width"], height=data["height"], frames=frames,
+        caches=caches, quantizations=quants, requirements=data.get("requirements", ""),
+        download_gb=float(data.get("download_gb", 0.0)),
+        teacache_coefficients=tuple(coefficients) if coefficients else None,
+        trust_remote_code=data.get("trust_remote_code", False), weights=weights,
+        notes={k: str(v) for k, v in data.get("notes", {}).items()},
+    )
+    if preset.is_local:
+        safe_repo_path(preset.source)
+    for vname, spec in data.get("variants", {}).items():
+        if not isinstance(spec, dict):
+            raise PresetError(f"{where}: variant '{vname}' must be a table")
+        preset.variants[vname] = _parse_variant(preset, vname, spec)
+    if "baseline" not in preset.variants:
+        preset.variants["baseline"] = Variant("baseline")
+    return preset
+
+
+def _parse_variant(preset: Preset, vname: str, spec: dict) -> Variant:
+    where = f"preset '{preset.name}' variant '{vname}'"
+    _check_keys(where, spec, _VARIANT_KEYS)
+    try:
+        fields: dict = {}
+        if "weights" in spec:
+            if spec["weights"] not in preset.weights:
+                raise PresetError(f"{where}: weights '{spec['weights']}' not defined; defined: "
+                                  f"{', '.join(preset.weights) or 'none'}")
+            fields["weights"] = preset.weights[spec["weights"]]
+        if "quant" in spec:
+            fields["quant"] = QuantSpec(spec["quant"], spec.get("quant_checkpoint"))
+        if "cache" in spec:
+            cache = dict(spec["cache"])
+            kind = cache.pop("kind", None)
+            if kind is None:
+                raise PresetError(f"{where}: cache needs a 'kind' ({', '.join(CACHE_KINDS)})")
+            fields["cache"] = CacheSpec(kind, None, tuple(sorted(cache.items())))
+        for key in ("steps", "scheduler", "guidance", "compile"):
+            if key in spec:
+                fields[key] = spec[key]
+        variant = Variant(vname, **fields)
+    except RecipeError as e:
+        raise PresetError(f"{where}: {e}") from None
+    check_applicable(preset, variant)
+    return variant
+
+
+def check_applicable(preset: Preset, variant: Variant) -> None:
+    """Refuse caches/quantizations this preset does not support, naming what it does."""
+    if variant.cache and variant.cache.kind not in preset.caches:
+        raise PresetError(f"cache '{variant.cache.kind}' does not apply to preset '{preset.name}'; "
+                          f"it supports: {', '.join(preset.caches) or 'no caches'}")
+    if variant.quant and variant.quant.method not in preset.quantizations:
+        raise PresetError(f"quantization '{variant.quant.method}' does not apply to preset '{preset.name}'; "
+                          f"it supports: {', '.join(preset.quantizations) or 'none'}")

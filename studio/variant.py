@@ -1,0 +1,214 @@
+"""Variant recipes: frozen plain data (stdlib only) describing how one variant differs from the baseline.
+
+A Variant stacks any of: other weights (a distilled checkpoint, a distillation LoRA, a local student),
+a quantization, a cache, fewer steps, another scheduler or guidance, torch.compile. The engine turns these into
+library objects through lookup tables; nothing here imports torch.
+
+Example:
+    >>> v = Variant("fast", quant=QuantSpec("int8wo"), cache=CacheSpec("teacache", 0.3), steps=50)
+    >>> v.slug
+    'int8wo-tea0.3-s50'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+WEIGHT_SOURCES = ("base", "distilled", "lora", "student")
+QUANT_METHODS = ("int8wo", "int8dq", "fp8wo", "fp8dqrow", "mxfp8", "nvfp4", "int4wo", "prequant")
+
+# cache kind -> (slug prefix, main parameter, {parameter: (type, low, high, default, what raising it trades)})
+CACHE_KINDS: dict[str, tuple[str, str, dict[str, tuple[type, float, float, float, str]]]] = {
+    "teacache": ("tea", "threshold", {
+        "threshold": (float, 0.0, 5.0, 0.3, "more steps reused: faster, further from baseline")}),
+    "fbc": ("fbc", "threshold", {
+        "threshold": (float, 0.0, 1.0, 0.1, "more steps reused: faster, further from baseline")}),
+    "magcache": ("mag", "threshold", {
+        "threshold": (float, 0.0, 1.0, 0.06, "more error accumulated before recomputing: faster, less exact"),
+        "max_skip_steps": (int, 1, 50, 3, "longer runs of reused steps")}),
+    "taylorseer": ("taylor", "cache_interval", {
+        "cache_interval": (int, 1, 20, 3, "steps between full computations: faster, less exact"),
+        "max_order": (int, 0, 4, 1, "higher-order extrapolation: closer on smooth trajectories, more memory"),
+        "warmup_steps": (int, 0, 100, 3, "full steps before caching starts: slower, safer")}),
+    "pab": ("pab", "skip_range", {
+        "skip_range": (int, 2, 10, 2, "attention reused for more steps: faster, less exact")}),
+    "fastercache": ("faster", "skip_range", {
+        "skip_range": (int, 2, 10, 2, "attention reused for more steps: faster, less exact")}),
+    "region": ("region", "active_ratio", {
+        "active_ratio": (float, 0.05, 1.0, 0.5, "more tokens recomputed each step: slower, closer to baseline"),
+        "warmup_steps": (int, 0, 100, 4, "full steps before region caching starts"),
+        "refresh_every": (int, 0, 100, 5, "a full step every N steps (0 = never): slower, less drift")}),
+}
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be built; the message lists what is allowed."""
+
+
+def _known(kind: str, names) -> str:
+    return f"known {kind}: {', '.join(names)}"
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """Where the denoiser's weights come from. `ref` is a Hub id or local path; None for the preset's base."""
+
+    source: str = "base"
+    ref: str | None = None
+    revision: str | None = None
+    lora_scale: float = 1.0
+
+    def __post_init__(self):
+        if self.source not in WEIGHT_SOURCES:
+            raise RecipeError(f"unknown weights source '{self.source}'; {_known('sources', WEIGHT_SOURCES)}")
+        if self.source != "base" and not self.ref:
+            raise RecipeError(f"weights source '{self.source}' needs a ref (Hub id or local path)")
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """A torchao quantization of the denoiser (or a pre-quantized checkpoint for 'prequant')."""
+
+    method: str
+    checkpoint: str | None = None
+
+    def __post_init__(self):
+        if self.method not in QUANT_METHODS:
+            raise RecipeError(f"unknown quantization '{self.method}'; {_known('methods', QUANT_METHODS)}")
+        if self.method == "prequant" and not self.checkpoint:
+            raise RecipeError("quantization 'prequant' needs a checkpoint (Hub id or local path)")
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """A step or region cache. `params` is a sorted tuple of (name, value) pairs so the spec stays hashable."""
+
+    kind: str
+    value: float | None = None  # the kind's main parameter (threshold, interval, ratio)
+    params: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self):
+        if self.kind not in CACHE_KINDS:
+            raise RecipeError(f"unknown cache '{self.kind}'; {_known('caches', CACHE_KINDS)}")
+        _, main, table = CACHE_KINDS[self.kind]
+        merged = dict(self.params)
+        if self.value is not None:
+            merged[main] = self.value
+        for name, value in merged.items():
+            if name not in table:
+                raise RecipeError(f"cache '{self.kind}' has no parameter '{name}'; {_known('parameters', table)}")
+            typ, low, high, _, _ = table[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) or (typ is int and value != int(value)):
+                raise RecipeError(f"cache '{self.kind}' parameter '{name}' must be a {typ.__name__}, got {value!r}")
+            if not low <= value <= high:
+                raise RecipeError(f"cache '{self.kind}' parameter '{name}'={value} is out of range [{low}, {high}]")
+        object.__setattr__(self, "value", merged.pop(main, None))
+        object.__setattr__(self, "params", tuple(sorted(merged.items())))
+
+    def resolved(self) -> dict[str, float]:
+        """All parameters with defaults filled in."""
+        _, main, table = CACHE_KINDS[self.kind]
+        out = {name: spec[3] for name, spec in table.items()}
+        out.update(dict(self.params))
+        if self.value is not None:
+            out[main] = self.value
+        return out
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One variant of a preset's model. None fields mean 'the preset's default'."""
+
+    name: str
+    weights: WeightsSpec = field(default_factory=WeightsSpec)
+    quant: QuantSpec | None = None
+    cache: CacheSpec | None = None
+    steps: int | None = None
+    scheduler: str | None = None
+    guidance: float | None = None
+    compile: bool = False
+
+    def __post_init__(self):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.+-]{0,63}", self.name or ""):
+            raise RecipeError(f"variant name {self.name!r} must be 1-64 lowercase letters, digits, '_', '.', '+', '-'")
+        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int)
+                                       or not 1 <= self.steps <= 1000):
+            raise RecipeError(f"steps must be an integer from 1 to 1000, got {self.steps!r}")
+        if self.guidance is not None and not 0 <= self.guidance <= 30:
+            raise RecipeError(f"guidance must be between 0 and 30, got {self.guidance!r}")
+
+    @property
+    def slug(self) -> str:
+        """Short readable id, e.g. 'student-int8wo-tea0.3-s4'; parseable by `parse_slug` with the same preset."""
+        parts = [] if self.weights.source == "base" else [self.weights.source]
+        if self.quant:
+            parts.append(self.quant.method)
+        if self.cache:
+            prefix, _, _ = CACHE_KINDS[self.cache.kind]
+            value = self.cache.resolved()[CACHE_KINDS[self.cache.kind][1]]
+            parts.append(f"{prefix}{value:g}")
+        if self.steps is not None:
+            parts.append(f"s{self.steps}")
+        if self.scheduler:
+            parts.append(f"sched_{self.scheduler}")
+        if self.guidance is not None:
+            parts.append(f"g{self.guidance:g}")
+        if self.compile:
+            parts.append("compile")
+        return "-".join(parts) or "base"
+
+    def kind(self, default_steps: int) -> str:
+        """baseline | quantized | cached | distilled | naive | stacked."""
+        features = []
+        if self.weights.source != "base":
+            features.append("distilled")
+        if self.quant:
+            features.append("quantized")
+        if self.cache:
+            features.append("cached")
+        if self.weights.source == "base" and self.steps is not None and self.steps < default_steps:
+            features.append("naive")
+        if not features:
+            return "baseline"
+        return features[0] if len(features) == 1 else "stacked"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if self.cache:
+            d["cache"] = {"kind": self.cache.kind, **self.cache.resolved()}
+        return d
+
+
+def parse_slug(slug: str, named_weights: dict[str, WeightsSpec] | None = None, name: str | None = None) -> Variant:
+    """Build a Variant from a slug such as 'int8wo-tea0.3-s50'. Weights tags resolve through `named_weights`."""
+    named_weights = named_weights or {}
+    prefixes = {prefix: kind for kind, (prefix, _, _) in CACHE_KINDS.items()}
+    fields: dict = {}
+    for token in slug.split("-") if slug != "base" else []:
+        if token in WEIGHT_SOURCES[1:]:
+            if token not in named_weights:
+                raise RecipeError(f"slug '{slug}': this preset has no '{token}' weights; "
+                                  f"{_known('weights', named_weights) if named_weights else 'it has none'}")
+            fields["weights"] = named_weights[token]
+        elif token in QUANT_METHODS:
+            fields["quant"] = QuantSpec(token)
+        elif token == "compile":
+            fields["compile"] = True
+        elif re.fullmatch(r"s\d+", token):
+            fields["steps"] = int(token[1:])
+        elif re.fullmatch(r"g\d+(\.\d+)?", token):
+            fields["guidance"] = float(token[1:])
+        elif token.startswith("sched_"):
+            fields["scheduler"] = token[len("sched_"):]
+        else:
+            m = re.fullmatch(r"([a-z]+)(\d+(?:\.\d+)?)", token)
+            if not m or m.group(1) not in prefixes:
+                raise RecipeError(
+                    f"slug '{slug}': unknown part '{token}'. Parts: weights ({', '.join(WEIGHT_SOURCES[1:])}), "
+                    f"quantization ({', '.join(QUANT_METHODS)}), cache (prefix + value: "
+                    f"{', '.join(p + 'N' for p in prefixes)}), sN steps, gX guidance, compile")
+            kind = prefixes[m.group(1)]
+            typ = CACHE_KINDS[kind][2][CACHE_KINDS[kind][1]][0]
+            fields["cache"] = CacheSpec(kind, typ(float(m.group(2))))
+    return Variant(name or slug, **fields)
