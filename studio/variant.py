@@ -35,10 +35,6 @@ CACHE_KINDS: dict[str, tuple[str, str, dict[str, tuple[type, float, float, float
         "skip_range": (int, 2, 10, 2, "attention reused for more steps: faster, less exact")}),
     "fastercache": ("faster", "skip_range", {
         "skip_range": (int, 2, 10, 2, "attention reused for more steps: faster, less exact")}),
-    "region": ("region", "active_ratio", {
-        "active_ratio": (float, 0.05, 1.0, 0.5, "more tokens recomputed each step: slower, closer to baseline"),
-        "warmup_steps": (int, 0, 100, 4, "full steps before region caching starts"),
-        "refresh_every": (int, 0, 100, 5, "a full step every N steps (0 = never): slower, less drift")}),
 }
 
 

@@ -27,13 +27,22 @@ def _current_timestep(pipe):
     return lambda: getattr(pipe, "_current_timestep", None) or 0
 
 
+# TaylorSeer's default module patterns miss some families' attention layers (it would silently cache nothing)
+TAYLORSEER_IDENTIFIERS = {
+    "WanTransformer3DModel": [r"^blocks\.\d+\.attn\d$"],
+    "LTXVideoTransformer3DModel": [r"^transformer_blocks\.\d+\.attn\d$"],
+}
+
+
 def _diffusers_config(kind: str, params: dict, pipe, steps: int):
     """Library config objects for diffusers' own caches, by kind."""
+    denoiser = denoiser_of(pipe)
     builders = {
         "fbc": lambda: FirstBlockCacheConfig(threshold=params["threshold"]),
         "taylorseer": lambda: TaylorSeerCacheConfig(
             cache_interval=int(params["cache_interval"]), max_order=int(params["max_order"]),
-            disable_cache_before_step=int(params["warmup_steps"])),
+            disable_cache_before_step=int(params["warmup_steps"]), taylor_factors_dtype=denoiser.dtype,
+            cache_identifiers=TAYLORSEER_IDENTIFIERS.get(type(denoiser).__name__)),
         "pab": lambda: PyramidAttentionBroadcastConfig(
             spatial_attention_block_skip_range=int(params["skip_range"]),
             spatial_attention_timestep_skip_range=(0, 1000), current_timestep_callback=_current_timestep(pipe)),
@@ -72,8 +81,6 @@ def cache_applied(pipe, spec: CacheSpec | None, steps: int,
         finally:
             remove_teacache(denoiser)
         return
-    if spec.kind == "region":
-        raise ValueError("the region cache is not implemented yet; use teacache, fbc, taylorseer, pab or magcache")
     if not hasattr(denoiser, "enable_cache"):
         raise ValueError(f"cache '{spec.kind}' needs diffusers' CacheMixin, which {type(denoiser).__name__} lacks; "
                          f"use 'teacache' or run without a cache")

@@ -94,4 +94,4 @@ class StepClock:
         if self.first_call is None or not self.step_ends:
             return []
         marks = [self.first_call] + self.step_ends
-        return [b - a for a, b in zip(marks, marks[1:])]
+        return [b - a for a, b in zip(marks, marks[1:], strict=False)]

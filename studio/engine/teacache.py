@@ -54,7 +54,8 @@ def _modulated_wan(block, hidden_states, kwargs):
 
 def _modulated_ltx(block, hidden_states, kwargs):
     temb = kwargs["temb"]
-    values = block.scale_shift_table[None, None] + temb.reshape(temb.size(0), temb.size(1), -1, temb.size(-1))
+    values = block.scale_shift_table[None, None] + temb.reshape(
+        temb.size(0), temb.size(1), block.scale_shift_table.shape[0], -1)
     shift, scale = values.unbind(dim=2)[:2]
     return block.norm1(hidden_states) * (1 + scale) + shift
 

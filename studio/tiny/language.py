@@ -4,7 +4,8 @@ Grammar (one or two objects joined by "and"; words in any order inside an object
 
     object  := ["a" | "an"] [size] color shape [position] [motion]
     size    := small | large
-    position:= [at | on | in] [the] (top left | top right | bottom left | bottom right | left | right | top | bottom | center)
+    position:= [at | on | in] [the] (top left | top right | bottom left | bottom right
+                                     | left | right | top | bottom | center)
     motion  := moving left | moving right | moving up | moving down | growing | shrinking      (video only)
 
 Colour and shape are required; size, position and motion are optional. What the prompt leaves open the model

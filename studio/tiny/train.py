@@ -100,7 +100,7 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, wo
         opt.step()
         with torch.no_grad():
             decay = min(ema_decay, (1 + step) / (10 + step))
-            for e, p in zip(ema.parameters(), modules.parameters()):
+            for e, p in zip(ema.parameters(), modules.parameters(), strict=True):
                 e.lerp_(p, 1 - decay)
         losses.append(float(loss))
         bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")

@@ -1,0 +1,72 @@
+"""Fit TeaCache's rescale polynomial for any model from a handful of prompts.
+
+TeaCache predicts how much the denoiser's output changes between steps from how much the first block's
+modulated input changed. This runs the baseline, records both relative L1 changes at every step, and fits
+output_change ~= poly(input_change) by least squares (numpy.polyfit, highest power first).
+
+    python -m studio calibrate-teacache --preset tiny-image --prompts 8
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from studio.engine.caches import denoiser_of
+from studio.engine.runner import Engine
+from studio.engine.teacache import MODULATED_INPUT, _blocks
+from studio.presets import Preset
+
+
+def _rel_l1(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().mean() / b.abs().mean().clamp(min=1e-8))
+
+
+def calibration_prompts(preset: Preset, count: int) -> list[str]:
+    if preset.pipeline == "tiny":
+        from studio.tiny.data import eval_prompts
+
+        return eval_prompts(count, preset.media == "video", seed=99)
+    return ["a photo of a cat", "a city street at night", "a bowl of fruit on a table", "a mountain lake"][:count]
+
+
+def calibrate_teacache(preset: Preset, count: int = 8, degree: int = 2,
+                       engine: Engine | None = None) -> tuple[list[float], dict]:
+    """Returns (coefficients, {'pairs': n, 'r2': goodness of fit})."""
+    engine = engine or Engine(preset)
+    pipe = engine.base_pipeline()
+    denoiser = denoiser_of(pipe)
+    first = _blocks(denoiser)[0]
+    modulate = MODULATED_INPUT.get(type(first).__name__, lambda b, h, k: h)
+    inputs: list[torch.Tensor] = []
+    outputs: list[torch.Tensor] = []
+
+    def on_first_block(module, args, kwargs):
+        hidden = kwargs.get("hidden_states", args[0] if args else None)
+        inputs.append(modulate(module, hidden, kwargs).detach().float())
+
+    def on_denoiser(module, args, kwargs, output):
+        outputs.append((output[0] if isinstance(output, tuple) else output.sample).detach().float())
+
+    h1 = first.register_forward_pre_hook(on_first_block, with_kwargs=True)
+    h2 = denoiser.register_forward_hook(on_denoiser, with_kwargs=True)
+    xs, ys = [], []
+    try:
+        for i, prompt in enumerate(calibration_prompts(preset, count)):
+            inputs.clear()
+            outputs.clear()
+            kwargs = {"num_inference_steps": preset.steps, "output_type": "np",
+                      "generator": torch.Generator("cpu").manual_seed(i)}
+            pipe(prompt, **kwargs)
+            for k in range(1, min(len(inputs), len(outputs))):
+                xs.append(_rel_l1(inputs[k], inputs[k - 1]))
+                ys.append(_rel_l1(outputs[k], outputs[k - 1]))
+    finally:
+        h1.remove()
+        h2.remove()
+    x, y = np.array(xs), np.array(ys)
+    coefficients = np.polyfit(x, y, degree)
+    residual = y - np.polyval(coefficients, x)
+    r2 = 1 - float((residual**2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-12))
+    return [float(c) for c in coefficients], {"pairs": len(xs), "r2": r2}
+

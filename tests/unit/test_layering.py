@@ -1,0 +1,40 @@
+"""The layering rules of ARCHITECTURE.md, enforced on the source."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2] / "studio"
+RULES = [  # (files, forbidden top-level modules)
+    (["variant.py", "presets.py", "tiny/language.py"], {"torch", "diffusers", "gradio", "numpy"}),
+    (["engine/*.py", "tiny/*.py", "metrics/*.py"], {"gradio"}),
+]
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("patterns, forbidden", RULES)
+def test_layers_never_import_what_they_must_not(patterns, forbidden):
+    files = [f for p in patterns for f in ROOT.glob(p)]
+    assert files
+    for f in files:
+        bad = _imports(f) & forbidden
+        assert not bad, f"{f.relative_to(ROOT)} imports {bad}"
+
+
+def test_no_trust_remote_code_default_and_safe_torch_load():
+    for f in ROOT.rglob("*.py"):
+        text = f.read_text()
+        assert "trust_remote_code=True" not in text, f
+        for line in text.splitlines():
+            if "torch.load(" in line:
+                assert "weights_only=True" in line, f"{f}: {line.strip()}"

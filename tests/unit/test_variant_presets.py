@@ -1,0 +1,102 @@
+import pytest
+
+from studio.presets import PresetError, list_presets, load_preset, parse_preset, preset_path
+from studio.variant import CacheSpec, QuantSpec, RecipeError, Variant, WeightsSpec, parse_slug
+
+STUDENT = {"student": WeightsSpec("student", "assets/tiny-image-student")}
+
+
+def test_slugs_are_short_and_round_trip():
+    v = Variant("x", weights=STUDENT["student"], quant=QuantSpec("int8wo"), cache=CacheSpec("teacache", 0.3), steps=4)
+    assert v.slug == "student-int8wo-tea0.3-s4"
+    back = parse_slug(v.slug, STUDENT)
+    assert (back.weights, back.quant, back.cache, back.steps) == (v.weights, v.quant, v.cache, v.steps)
+    assert Variant("b").slug == "base"
+
+
+@pytest.mark.parametrize("variant, kind", [
+    (Variant("a"), "baseline"),
+    (Variant("a", quant=QuantSpec("int8wo")), "quantized"),
+    (Variant("a", cache=CacheSpec("fbc", 0.1)), "cached"),
+    (Variant("a", steps=4), "naive"),
+    (Variant("a", weights=STUDENT["student"], steps=4), "distilled"),
+    (Variant("a", weights=STUDENT["student"], quant=QuantSpec("int8wo"), steps=4), "stacked"),
+])
+def test_kinds(variant, kind):
+    assert variant.kind(default_steps=50) == kind
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: CacheSpec("tea", 0.3), "unknown cache 'tea'; known caches: teacache"),
+    (lambda: CacheSpec("teacache", 9.0), "out of range"),
+    (lambda: CacheSpec("teacache", -1.0), "out of range"),
+    (lambda: CacheSpec("taylorseer", 2.5), "must be a int"),
+    (lambda: CacheSpec("fbc", None, (("bogus", 1),)), "no parameter 'bogus'"),
+    (lambda: QuantSpec("int3"), "unknown quantization"),
+    (lambda: Variant("a", steps=0), "steps must be"),
+    (lambda: Variant("a", steps=10**6), "steps must be"),
+    (lambda: Variant("../x"), "variant name"),
+    (lambda: WeightsSpec("lora"), "needs a ref"),
+    (lambda: parse_slug("int8wo-banana"), "unknown part 'banana'"),
+    (lambda: parse_slug("distilled-s4"), "no 'distilled' weights"),
+])
+def test_bad_recipes_fail_with_the_allowed_values(make, message):
+    with pytest.raises(RecipeError, match=message):
+        make()
+
+
+def test_every_shipped_preset_loads():
+    names = list_presets()
+    assert {"tiny-image", "tiny-video", "flux1-dev", "sdxl", "wan21-t2v-1.3b"} <= set(names)
+    for name in names:
+        preset = load_preset(name)
+        assert "baseline" in preset.variants
+        assert any(v.kind(preset.steps) == "naive" for v in preset.variants.values())
+
+
+def test_embedded_presets_define_the_required_variants():
+    for name in ("tiny-image", "tiny-video"):
+        assert {"baseline", "int8", "teacache", "fbc", "naive4"} <= set(load_preset(name).variants)
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "/etc/passwd", "tiny-image/../x", "", "UPPER", "a" * 200,
+                                  "nonexistent"])
+def test_preset_names_cannot_leave_the_folder(name):
+    with pytest.raises(PresetError):
+        preset_path(name)
+
+
+BASE = {"title": "t", "family": "f", "pipeline": "tiny", "source": "assets/tiny-image", "media": "image",
+        "steps": 50, "width": 64, "height": 64, "caches": ["fbc"], "quantizations": ["int8wo"]}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"colour": "red"}, "unknown key 'colour'"),
+    ({"steps": 0}, "out of range"),
+    ({"steps": "fifty"}, "must be int"),
+    ({"media": "audio"}, "media must be"),
+    ({"dtype": "float8"}, "dtype"),
+    ({"caches": ["warpcache"]}, "unknown cache"),
+    ({"source": "../../etc"}, "leaves the project folder"),
+    ({"variants": {"x": {"cache": {"kind": "teacache", "threshold": 0.2}}}}, "does not apply"),
+    ({"variants": {"x": {"quant": "int4wo"}}}, "does not apply"),
+    ({"variants": {"x": {"speed": 3}}}, "unknown key 'speed'"),
+    ({"variants": {"x": {"weights": "distilled"}}}, "not defined"),
+])
+def test_malformed_presets_are_rejected(change, message):
+    with pytest.raises(PresetError, match=message):
+        parse_preset({**BASE, **change}, "test")
+
+
+def test_malformed_toml_file_is_rejected(tmp_path):
+    (tmp_path / "broken.toml").write_text("title = [unclosed")
+    with pytest.raises(PresetError, match="not valid TOML"):
+        load_preset("broken", tmp_path)
+
+
+def test_preset_variant_accepts_names_and_slugs():
+    preset = load_preset("tiny-image")
+    assert preset.variant("int8").quant.method == "int8wo"
+    assert preset.variant("int8wo-fbc0.2-s20").cache.value == 0.2
+    with pytest.raises(PresetError, match="neither a variant"):
+        preset.variant("fp9")
