@@ -1,0 +1,86 @@
+"""The engine and the compare CLI end to end on the embedded image model (few steps, to stay fast)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from studio.engine.runner import Engine, RunRequest
+from studio.presets import load_preset
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT_KEYS = {"slug", "kind", "recipe", "steps", "timings", "speedup", "memory", "cache", "metrics", "media", "error"}
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine(load_preset("tiny-image"))
+
+
+def test_baseline_is_bit_identical_across_runs(engine):
+    preset = engine.preset
+    request = RunRequest("a large red circle at the top left", seed=3, steps=8, warmup=False)
+    a = engine.compare(request, [preset.variant("baseline")])[0]
+    b = engine.compare(request, [preset.variant("baseline")])[0]
+    assert a.error is None and np.array_equal(a.output, b.output)
+
+
+def test_variants_run_and_are_measured(engine):
+    preset = engine.preset
+    request = RunRequest("a small blue square at the right", seed=1, steps=10, warmup=False)
+    names = ["baseline", "int8", "teacache", "fbc", "naive4", "fp8wo"]
+    results = {r.name: r for r in engine.compare(request, [preset.variant(n) for n in names])}
+    assert "compute capability" in results["fp8wo"].error  # fails clearly on a CPU, others still run
+    for name in ["baseline", "int8", "teacache", "fbc", "naive4"]:
+        r = results[name]
+        assert r.error is None, r.error
+        assert REPORT_KEYS <= set(r.to_report())
+        assert r.timings["end_to_end_s"] > 0 and r.speedup > 0
+    assert results["baseline"].memory["weights_bytes"] / results["int8"].memory["weights_bytes"] >= 3.5
+    assert results["naive4"].steps == 4 and results["naive4"].kind == "naive"
+    cache = results["teacache"].cache
+    assert cache["computed_steps"] + cache["reused_steps"] == 10 and cache["reused_steps"] > 0
+    assert cache["timeline"][0] == "computed" and cache["timeline"][-1] == "computed"
+    assert results["baseline"].cache is None
+    # the cache hooks are gone afterwards: baseline again is unchanged
+    again = engine.compare(request, [preset.variant("baseline")])[0]
+    assert np.array_equal(again.output, results["baseline"].output)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_compare_cli_writes_report(tmp_path):
+    out = tmp_path / "cmp"
+    p = _cli("compare", "--preset", "tiny-image", "--prompt", "a green triangle at the center", "--steps", "6",
+             "--variants", "baseline,int8,teacache,naive4", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["preset"] == "tiny-image" and report["seed"] == 0
+    assert [v["slug"] for v in report["variants"]] == ["base", "int8wo", "tea0.3", "s4"]
+    for v in report["variants"]:
+        assert REPORT_KEYS <= set(v) and Path(v["media"][0]).exists()
+        assert {"end_to_end_s", "denoise_s", "per_step_ms", "decode_s", "load_s", "compile_s"} <= set(v["timings"])
+        assert {"peak_bytes", "weights_bytes"} <= set(v["memory"])
+        assert {"psnr", "ssim", "adherence", "fidelity"} <= set(v["metrics"])
+    assert report["variants"][0]["metrics"]["psnr"] == "inf"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["compare", "--preset", "../x", "--prompt", "a red circle"], "invalid preset name"),
+    (["compare", "--preset", "tiny-image", "--prompt", "a pink elephant"], "unknown word"),
+    (["compare", "--preset", "tiny-image", "--prompt", ""], "empty"),
+    (["compare", "--preset", "tiny-image", "--prompt", "a red circle", "--steps", "0"], "--steps"),
+    (["compare", "--preset", "tiny-image", "--prompt", "a red circle", "--seed", "-1"], "--seed"),
+    (["compare", "--preset", "tiny-image", "--prompt", "a red circle", "--variants", "warp9"], "neither a variant"),
+    (["variants", "--preset", "nope"], "unknown preset"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_usage_errors_exit_2_with_one_line(args, message):
+    p = _cli(*args)
+    assert p.returncode == 2
+    assert message in p.stderr and "Traceback" not in p.stderr
