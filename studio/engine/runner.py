@@ -82,6 +82,11 @@ class VariantResult:
         return d
 
 
+def noise_shape(preset: Preset, width: int, height: int, frames: int) -> tuple[int, ...]:
+    """Per-sample pixel-space noise shape of an embedded preset: (3, H, W) or (3, F, H, W)."""
+    return (3, frames, height, width) if preset.media == "video" else (3, height, width)
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -152,8 +157,7 @@ class Engine:
         if not hasattr(pipe, "prepare_latents") or self.preset.pipeline != "tiny":
             return None
         gen = torch.Generator("cpu").manual_seed(request.seed)
-        width, height, frames = self._size(request)
-        shape = (1, 3, frames, height, width) if self.preset.media == "video" else (1, 3, height, width)
+        shape = (1, *noise_shape(self.preset, *self._size(request)))
         return torch.randn(shape, generator=gen, dtype=torch.float32)
 
     def _size(self, request: RunRequest) -> tuple[int, int, int]:
@@ -281,7 +285,7 @@ class Engine:
 
 
 def save_media(result: VariantResult, out_dir: Path, fps: int = 8) -> list[str]:
-    """Write a result's output as PNG (image) or MP4 + GIF-free frames (video); returns the paths."""
+    """Write a result's output as PNG (image), or as MP4 plus a PNG strip of its frames (video); returns paths."""
     import imageio.v3 as iio
     from PIL import Image
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from studio.engine.caches import cache_applied
-from studio.engine.runner import Engine
+from studio.engine.runner import Engine, noise_shape
 from studio.presets import Preset
 from studio.tiny.checker import check
 from studio.tiny.data import EVAL_SEED_OFFSET, eval_prompts
@@ -26,8 +26,7 @@ BATCH = 25
 
 
 def _noise(preset: Preset, seeds: list[int]) -> torch.Tensor:
-    shape = (3, preset.frames, preset.height, preset.width) if preset.media == "video" else (3, preset.height,
-                                                                                           preset.width)
+    shape = noise_shape(preset, preset.width, preset.height, preset.frames)
     return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
 
 
