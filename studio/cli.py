@@ -7,6 +7,7 @@ Commands:
     evaluate --preset tiny-image          adherence/fidelity of the embedded model on held-out prompts
     calibrate-teacache --preset NAME      fit TeaCache rescale coefficients from a few prompts
     metrics A B [--json]                  LPIPS/PSNR/SSIM between two images or two videos
+    distill --preset NAME --out DIR       train a few-step student from the baseline teacher
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from studio.distill import command as distill_command
 from studio.presets import PresetError, list_presets, load_preset
 from studio.variant import RecipeError
 
@@ -143,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--degree", type=int, default=2)
     sub.add_parser("metrics", help="LPIPS/PSNR/SSIM between two images or videos (see: metrics --help)",
                    add_help=False)
+    distill_command.add_parser(sub)
     return ap
 
 
@@ -168,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         _check_ranges(args)
         handler = {"presets": _cmd_presets, "variants": _cmd_variants, "compare": _cmd_compare,
-                   "evaluate": _cmd_evaluate, "calibrate-teacache": _cmd_calibrate}[args.command]
+                   "evaluate": _cmd_evaluate, "calibrate-teacache": _cmd_calibrate,
+                   "distill": distill_command.run}[args.command]
         return handler(args)
-    except (UsageError, PresetError, RecipeError) as e:
+    except (UsageError, PresetError, RecipeError, distill_command.DistillUsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -13,28 +13,18 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import random
 import sys
-import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from studio.tiny.data import training_batch
 from studio.tiny.model import build_pipeline
 from studio.tiny.pipeline import SIGMA_FLOOR, TinyDiffusionPipeline, predict_x0
 from studio.tiny.render import VIDEO_FRAMES
 from studio.tiny.text_encoder import objects_to_ids
-
-
-def lr_at(step: int, total: int, peak: float, warmup: int = 200) -> float:
-    """Linear warm-up, then cosine decay to a tenth of the peak."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+from studio.training import train_loop
 
 
 def flow_matching_loss(pipe: TinyDiffusionPipeline, x0: torch.Tensor, ids: torch.Tensor,
@@ -70,49 +60,22 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, wo
           checkpoint_every: int, threads: int | None) -> None:
     if threads:
         torch.set_num_threads(threads)
-    workdir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = workdir / "checkpoint.pt"
     pipe = build_pipeline(kind, seed)
     modules = torch.nn.ModuleDict({"transformer": pipe.transformer, "text_encoder": pipe.text_encoder})
-    ema = copy.deepcopy(modules).requires_grad_(False)
-    opt = torch.optim.AdamW(modules.parameters(), lr=lr, weight_decay=0.01)
-    start, losses = 0, []
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=True)
-        modules.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        start, losses = state["step"], list(state["losses"])
-        print(f"resumed from {ckpt_path} at step {start}", file=sys.stderr)
     video = kind == "video"
-    bar = tqdm(range(start, steps), initial=start, total=steps, desc=f"train {kind}", mininterval=5)
-    t0 = time.time()
-    for step in bar:
+
+    def loss_at(step: int) -> torch.Tensor:
         rng = random.Random(seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
         specs, x0 = training_batch(rng, batch, video, VIDEO_FRAMES)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, lr)
-        loss = flow_matching_loss(pipe, x0, objects_to_ids(specs), gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(modules.parameters(), 1.0)
-        opt.step()
-        with torch.no_grad():
-            decay = min(ema_decay, (1 + step) / (10 + step))
-            for e, p in zip(ema.parameters(), modules.parameters(), strict=True):
-                e.lerp_(p, 1 - decay)
-        losses.append(float(loss))
-        bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
-        done = step + 1
-        if done % checkpoint_every == 0 or done == steps:
-            torch.save({"model": modules.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                        "step": done, "losses": losses}, ckpt_path)
-            (workdir / "loss.csv").write_text("step,loss\n" + "".join(f"{i},{v:.6f}\n" for i, v in enumerate(losses)))
+        return flow_matching_loss(pipe, x0, objects_to_ids(specs), gen)
+
+    ema = train_loop(modules, loss_at, steps=steps, lr=lr, workdir=workdir, desc=f"train {kind}",
+                     ema_decay=ema_decay, checkpoint_every=checkpoint_every)
     modules.load_state_dict(ema.state_dict())
     save_pipeline(pipe, out)
     (out / "loss.csv").write_text((workdir / "loss.csv").read_text())
-    print(f"trained {kind} for {steps} steps in {time.time() - t0:.0f} s this run; saved to {out}", file=sys.stderr)
+    print(f"saved {kind} model to {out}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:

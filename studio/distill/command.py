@@ -1,0 +1,156 @@
+"""`python -m studio distill`: train a few-step student from a preset's baseline teacher.
+
+    python -m studio distill --preset tiny-image --student-steps 4 --out assets/tiny-image-student
+
+Embedded presets train the whole student transformer on these CPUs. Real-model presets need a CUDA GPU and are
+refused with a message that says so (see README, "Step distillation").
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from studio.distill.reflow import reflow_loss, student_sigmas, teacher_pairs
+from studio.training import train_loop
+
+MAX_PROMPT_FILE_BYTES = 1_000_000
+
+
+class DistillUsageError(ValueError):
+    """Bad `distill` input; the CLI reports it in one line with exit code 2."""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("distill", help="train a few-step student from the baseline teacher")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--student-steps", type=int, default=4, help="sampling steps the student is made for")
+    p.add_argument("--also-steps", default="1,2", help="extra step counts the student also learns (comma list)")
+    p.add_argument("--teacher-steps", type=int, default=None, help="teacher sampling steps (default: the preset's)")
+    p.add_argument("--pairs", type=int, default=4096, help="teacher noise -> sample pairs to generate")
+    p.add_argument("--train-steps", type=int, default=1500)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--prompts", default=None, help="text file, one prompt per line: distil on your own prompts")
+    p.add_argument("--workdir", default=None, help="pairs and checkpoints (default: .runs/distill-PRESET)")
+    p.add_argument("--out", required=True, help="folder for the student (loaded by the 'student' weights source)")
+
+
+def _step_counts(args) -> list[int]:
+    try:
+        extra = [int(s) for s in args.also_steps.split(",") if s.strip()]
+    except ValueError:
+        raise DistillUsageError(f"--also-steps must be a comma list of integers, got '{args.also_steps}'") from None
+    counts = sorted({args.student_steps, *extra})
+    if not all(1 <= n <= 16 for n in counts):
+        raise DistillUsageError("--student-steps and --also-steps must be from 1 to 16")
+    return counts
+
+
+def _read_prompts(path: str, video: bool) -> list[str]:
+    from studio.tiny.language import PromptError, parse_prompt
+
+    file = Path(path)
+    if not file.is_file():
+        raise DistillUsageError(f"--prompts '{path}' is not a file")
+    if file.stat().st_size > MAX_PROMPT_FILE_BYTES:
+        raise DistillUsageError(f"--prompts '{path}' is larger than {MAX_PROMPT_FILE_BYTES} bytes")
+    try:
+        lines = [line.strip() for line in file.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError:
+        raise DistillUsageError(f"--prompts '{path}' is not UTF-8 text") from None
+    prompts = [line for line in lines if line]
+    if not prompts:
+        raise DistillUsageError(f"--prompts '{path}' has no prompts (one per line)")
+    for number, prompt in enumerate(prompts, 1):
+        try:
+            parse_prompt(prompt, video=video)
+        except PromptError as e:
+            raise DistillUsageError(f"--prompts line {number}: {e}") from None
+    return prompts
+
+
+def _claim_workdir(workdir: Path, args, counts: list[int]) -> None:
+    """A workdir holds one run: resuming with other settings would silently mix two trainings."""
+    settings = {"preset": args.preset, "steps": counts, "teacher_steps": args.teacher_steps, "pairs": args.pairs,
+                "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr, "seed": args.seed,
+                "prompts": args.prompts}
+    path = workdir / "settings.json"
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous != settings:
+            changed = sorted(k for k in settings if previous.get(k) != settings[k])
+            raise DistillUsageError(f"--workdir '{workdir}' holds a run with other settings ({', '.join(changed)}); "
+                                    "use another --workdir or delete it")
+    workdir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings))
+
+
+def validate(args) -> None:
+    checks = [(1 <= args.pairs <= 1_000_000, "--pairs must be from 1 to 1000000"),
+              (1 <= args.train_steps <= 1_000_000, "--train-steps must be from 1 to 1000000"),
+              (1 <= args.batch <= 4096, "--batch must be from 1 to 4096"),
+              (0 < args.lr < 1, "--lr must be in (0, 1)"),
+              (args.teacher_steps is None or 1 <= args.teacher_steps <= 1000, "--teacher-steps must be 1..1000"),
+              (args.threads is None or 1 <= args.threads <= 256, "--threads must be from 1 to 256"),
+              (0 <= args.seed < 2**31, "--seed must be from 0 to 2^31-1")]
+    for ok, message in checks:
+        if not ok:
+            raise DistillUsageError(message)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise DistillUsageError(f"--out '{args.out}' exists and is not a folder")
+
+
+def run(args) -> int:
+    from studio.engine.loading import load_base_pipeline
+    from studio.presets import load_preset
+
+    validate(args)
+    preset = load_preset(args.preset)
+    if preset.pipeline != "tiny":
+        raise DistillUsageError(
+            f"preset '{preset.name}' is a {preset.family} model: LoRA distillation of real models needs a CUDA GPU "
+            "and is not available in this build; use the vendor's distilled weights (its 'distilled' variant)")
+    counts = _step_counts(args)
+    prompts = _read_prompts(args.prompts, preset.media == "video") if args.prompts else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    workdir = Path(args.workdir or f".runs/distill-{preset.name}")
+    _claim_workdir(workdir, args, counts)
+    teacher = load_base_pipeline(preset, torch.device("cpu"))
+    teacher.set_progress_bar_config(disable=True)
+    pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
+                          prompts=prompts)
+    student = copy.deepcopy(teacher.transformer).float().requires_grad_(True)
+    text_encoder = teacher.text_encoder.float().requires_grad_(False)
+    sigmas = student_sigmas(teacher, counts)
+    print(f"student noise levels ({', '.join(map(str, counts))} steps): {sigmas}", file=sys.stderr)
+
+    def loss_at(step: int) -> torch.Tensor:
+        random.seed(args.seed * 1_000_003 + step)
+        gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
+        return reflow_loss(student, text_encoder, pairs, sigmas, args.batch, gen)
+
+    started = time.time()
+    ema = train_loop(student, loss_at, steps=args.train_steps, lr=args.lr, workdir=workdir,
+                     desc=f"distill {preset.name} -> {args.student_steps} steps", ema_decay=0.995, warmup=50)
+    out = Path(args.out)
+    ema.to(torch.float16).save_pretrained(out / "transformer", safe_serialization=True)
+    (out / "distill.json").write_text(json.dumps({
+        "method": "reflow (rectified-flow distillation on teacher pairs)", "preset": preset.name,
+        "student_steps": args.student_steps, "trained_for_steps": counts, "teacher_steps": args.teacher_steps or
+        preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
+        "seed": args.seed, "prompts_file": args.prompts, "seconds_this_run": round(time.time() - started)},
+        indent=2))
+    (out / "loss.csv").write_text((workdir / "loss.csv").read_text())
+    print(f"student saved to {out}", file=sys.stderr)
+    return 0

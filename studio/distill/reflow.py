@@ -1,0 +1,100 @@
+"""Few-step students by rectified-flow distillation ("reflow") on teacher noise -> sample pairs.
+
+Method (Liu, Gong & Liu, "Flow Straight and Fast", arXiv 2209.03003; used for text-to-image as InstaFlow,
+arXiv 2309.06380): run the teacher's full sampler from many noises to get pairs (noise z, teacher sample x).
+On the straight line x_s = (1 - s) x + s z the teacher's own ODE is curved, but the pair defines one straight
+path; a student trained to predict x from x_s at the noise levels its few-step sampler visits follows that
+path in few Euler steps. With an x0-predicting network the Euler update lands exactly on the line whenever
+the prediction equals x, so each of the student's steps only has to correct the previous step's error.
+
+The student starts from the teacher's weights; only the denoiser trains (the text encoder stays shared).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from studio.tiny.data import random_objects
+from studio.tiny.language import ObjectSpec, format_prompt, parse_prompt
+from studio.tiny.pipeline import TinyDiffusionPipeline, predict_x0
+from studio.tiny.render import IMAGE_SIZE, VIDEO_FRAMES
+from studio.tiny.text_encoder import objects_to_ids
+
+
+@dataclass
+class PairSet:
+    """Teacher pairs: noise (N, ...), teacher samples x0 in [-1, 1] (N, ...), prompt attribute ids (N, K, 5)."""
+
+    noise: torch.Tensor
+    x0: torch.Tensor
+    ids: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.noise.shape[0]
+
+
+def student_sigmas(pipe: TinyDiffusionPipeline, step_counts: list[int]) -> list[float]:
+    """The noise levels a sampler with each of `step_counts` steps evaluates the denoiser at."""
+    levels: set[float] = set()
+    for n in step_counts:
+        pipe.scheduler.set_timesteps(n)
+        levels.update(round(float(t) / 1000, 6) for t in pipe.scheduler.timesteps)
+    return sorted(levels, reverse=True)
+
+
+def _chunk_prompts(seed: int, chunk: int, size: int, video: bool, prompts: list[str] | None) -> list[list[ObjectSpec]]:
+    rng = random.Random(seed * 1_000_003 + chunk)
+    if prompts:
+        return [parse_prompt(rng.choice(prompts), video=video) for _ in range(size)]
+    return [random_objects(rng, video) for _ in range(size)]  # the training distribution: no held-out triple
+
+
+@torch.no_grad()
+def teacher_pairs(teacher: TinyDiffusionPipeline, count: int, teacher_steps: int, workdir: Path, seed: int = 0,
+                  chunk_size: int = 64, prompts: list[str] | None = None) -> PairSet:
+    """Generate (or resume) `count` pairs in chunks saved under `workdir/pairs/`; each chunk is seeded alone."""
+    chunk_size = min(chunk_size, count)
+    # Chunks made with other settings must never be mixed in: the settings name the folder.
+    prompt_tag = hashlib.sha256("\n".join(prompts).encode()).hexdigest()[:10] if prompts else "random"
+    folder = workdir / f"pairs-{teacher_steps}steps-seed{seed}-chunk{chunk_size}-{prompt_tag}"
+    folder.mkdir(parents=True, exist_ok=True)
+    video = teacher.is_video
+    shape = (3, VIDEO_FRAMES, IMAGE_SIZE, IMAGE_SIZE) if video else (3, IMAGE_SIZE, IMAGE_SIZE)
+    chunks = []
+    n_chunks = -(-count // chunk_size)
+    for c in tqdm(range(n_chunks), desc=f"teacher pairs ({teacher_steps} steps)", mininterval=5):
+        path = folder / f"chunk-{c:05d}.pt"
+        if not path.exists():
+            specs = _chunk_prompts(seed, c, chunk_size, video, prompts)
+            gen = torch.Generator().manual_seed(seed * 1_000_003 + c)
+            noise = torch.randn((chunk_size, *shape), generator=gen)
+            (x0,) = teacher([format_prompt(s) for s in specs], num_inference_steps=teacher_steps, latents=noise,
+                            output_type="latent", return_dict=False)
+            tmp = path.with_suffix(".tmp")
+            torch.save({"noise": noise.half(), "x0": x0.clamp(-1, 1).half(), "ids": objects_to_ids(specs)}, tmp)
+            tmp.replace(path)  # a chunk is either complete or absent: a killed run resumes cleanly
+        chunks.append(torch.load(path, weights_only=True))
+    pairs = PairSet(*(torch.cat([ch[k] for ch in chunks])[:count] for k in ("noise", "x0", "ids")))
+    print(f"{len(pairs)} teacher pairs ready in {folder}", file=sys.stderr)
+    return pairs
+
+
+def reflow_loss(transformer: torch.nn.Module, text_encoder: torch.nn.Module, pairs: PairSet, sigmas: list[float],
+                batch: int, gen: torch.Generator) -> torch.Tensor:
+    """Mean squared error of the student's x0 prediction on the straight noise -> teacher-sample path."""
+    idx = torch.randint(len(pairs), (batch,), generator=gen)
+    noise, x0, ids = pairs.noise[idx].float(), pairs.x0[idx].float(), pairs.ids[idx]
+    sigma = torch.tensor(sigmas)[torch.randint(len(sigmas), (batch,), generator=gen)]
+    view = (-1,) + (1,) * (x0.dim() - 1)
+    xt = (1 - sigma.view(view)) * x0 + sigma.view(view) * noise
+    with torch.no_grad():
+        tokens, pooled = text_encoder(ids)
+    x0_hat = predict_x0(transformer, xt, sigma, tokens, pooled)
+    return ((x0_hat - x0) ** 2).mean()

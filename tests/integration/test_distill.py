@@ -1,0 +1,81 @@
+"""The distill command on the embedded image model, at toy sizes: output, loading, reproducibility, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from studio.cli import main
+from studio.presets import load_preset
+from studio.variant import Variant, WeightsSpec
+
+TOY = ["--preset", "tiny-image", "--pairs", "8", "--teacher-steps", "2", "--batch", "4", "--threads", "1"]
+
+
+def _distill(tmp_path, name: str, train_steps: int, workdir=None) -> int:
+    workdir = workdir or tmp_path / f"work-{name}"
+    return main(["distill", *TOY, "--train-steps", str(train_steps), "--workdir", str(workdir),
+                 "--out", str(tmp_path / name)])
+
+
+def _losses(folder) -> list[float]:
+    return [float(line.split(",")[1]) for line in (folder / "loss.csv").read_text().splitlines()[1:]]
+
+
+def test_student_is_saved_trained_and_loadable_by_the_engine(tmp_path):
+    from studio.engine.runner import Engine, RunRequest
+
+    assert _distill(tmp_path, "student", 3) == 0
+    out = tmp_path / "student"
+    info = json.loads((out / "distill.json").read_text())
+    assert info["student_steps"] == 4 and info["trained_for_steps"] == [1, 2, 4]
+    assert len(_losses(out)) == 3
+
+    preset = load_preset("tiny-image")
+    engine = Engine(preset)
+    base = engine.pipeline_for(preset.variant("baseline")).transformer
+    variant = Variant("student", weights=WeightsSpec("student", str(out)), steps=4)
+    student = engine.pipeline_for(variant).transformer
+    changed = [n for (n, a), (_, b) in zip(base.named_parameters(), student.named_parameters(), strict=True)
+               if not torch.equal(a.float(), b.float())]
+    assert changed, "the student's weights should differ from the teacher's after training"
+    result = engine.run_variant(variant, RunRequest("a red circle at the left", seed=1))
+    assert result.error is None and result.output.shape == (64, 64, 3)
+
+
+def test_same_seed_same_loss_curve(tmp_path):
+    assert _distill(tmp_path, "a", 3) == 0
+    assert _distill(tmp_path, "b", 3) == 0
+    assert _losses(tmp_path / "a") == pytest.approx(_losses(tmp_path / "b"), rel=1e-4)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--preset", "flux1-dev"], "needs a CUDA GPU"),
+    (["--student-steps", "0"], "from 1 to 16"),
+    (["--also-steps", "x"], "comma list"),
+    (["--pairs", "0"], "--pairs"),
+    (["--prompts", "missing.txt"], "is not a file"),
+])
+def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
+    args = ["distill", *TOY, "--train-steps", "1", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
+    assert main(args + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_prompt_file_lines_are_checked_against_the_language(tmp_path, capsys):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red circle at the left\na purple dragon\n")
+    args = ["distill", *TOY, "--train-steps", "1", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o"),
+            "--prompts", str(prompts)]
+    assert main(args) == 2
+    assert "line 2" in capsys.readouterr().err
+
+
+def test_workdir_with_other_settings_is_refused(tmp_path, capsys):
+    assert _distill(tmp_path, "first", 1, workdir=tmp_path / "shared") == 0
+    args = ["distill", *TOY, "--train-steps", "2", "--workdir", str(tmp_path / "shared"), "--out", str(tmp_path / "x")]
+    assert main(args) == 2
+    assert "train_steps" in capsys.readouterr().err
