@@ -8,6 +8,7 @@ Commands:
     calibrate-teacache --preset NAME      fit TeaCache rescale coefficients from a few prompts
     metrics A B [--json]                  LPIPS/PSNR/SSIM between two images or two videos
     distill --preset NAME --out DIR       train a few-step student from the baseline teacher
+    spotcheck create|results|export|delete|list   blind A/B spot-check sessions (see: spotcheck --help)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from studio.distill import command as distill_command
 from studio.presets import PresetError, list_presets, load_preset
+from studio.spotcheck import cli as spotcheck_cli
 from studio.variant import RecipeError
 
 
@@ -146,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("metrics", help="LPIPS/PSNR/SSIM between two images or videos (see: metrics --help)",
                    add_help=False)
     distill_command.add_parser(sub)
+    spotcheck_cli.add_parser(sub)
     return ap
 
 
@@ -172,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         _check_ranges(args)
         handler = {"presets": _cmd_presets, "variants": _cmd_variants, "compare": _cmd_compare,
                    "evaluate": _cmd_evaluate, "calibrate-teacache": _cmd_calibrate,
-                   "distill": distill_command.run}[args.command]
+                   "distill": distill_command.run, "spotcheck": spotcheck_cli.run}[args.command]
         return handler(args)
-    except (UsageError, PresetError, RecipeError, distill_command.DistillUsageError) as e:
+    except (UsageError, PresetError, RecipeError, distill_command.DistillUsageError,
+            spotcheck_cli.SpotcheckError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
