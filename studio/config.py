@@ -1,0 +1,156 @@
+"""Runtime settings from environment variables, validated once (stdlib only).
+
+Every variable is optional; a bad value raises ConfigError naming the variable, the value and what is allowed.
+The README's "Configuration" table lists them all; `python -m studio doctor` prints the values in force.
+
+Example:
+    >>> settings = Settings.from_env({"STUDIO_PORT": "8080", "HF_HUB_OFFLINE": "1"})
+    >>> settings.port, settings.offline, settings.host
+    (8080, True, '127.0.0.1')
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.presets import PresetError, preset_path
+
+DEFAULT_PRESET = "tiny-image"
+DEFAULT_PORT = 7860
+MAX_CONCURRENCY = 16
+MAX_MEMORY_BUDGET_GB = 4096.0
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_HOST_PATTERN = re.compile(r"[A-Za-z0-9.:_-]{1,253}")
+
+
+class ConfigError(ValueError):
+    """An environment variable with a value that cannot be used; the message says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings of one process. Build with `Settings.from_env()`; fields are never changed afterwards."""
+
+    default_preset: str = DEFAULT_PRESET
+    memory_budget_gb: float | None = None  # None: no limit beyond the device's memory
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "speedup-studio")
+    hf_home: Path = field(default_factory=lambda: Path.home() / ".cache" / "huggingface")
+    hub_cache: Path = field(default_factory=lambda: Path.home() / ".cache" / "huggingface" / "hub")
+    concurrency: int = 1
+    spotcheck_db: Path = field(default_factory=lambda: Path.home() / ".cache" / "speedup-studio" / "spotcheck.sqlite3")
+    offline: bool = False
+    hf_token: str | None = field(default=None, repr=False)  # never printed; doctor reports only its presence
+    on_spaces: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every variable (defaults where unset). Raises ConfigError on the first bad one."""
+        env = os.environ if environ is None else environ
+        home = Path(env.get("HOME") or Path.home()).expanduser()
+        xdg_cache = _path(env, "XDG_CACHE_HOME") or home / ".cache"
+        hf_home = _path(env, "HF_HOME") or xdg_cache / "huggingface"
+        on_spaces = bool(env.get("SPACE_ID"))
+        return cls(
+            default_preset=_preset(env),
+            memory_budget_gb=_memory_budget(env),
+            # Spaces route traffic to 0.0.0.0:7860; elsewhere listen on this machine only unless told otherwise.
+            host=_host(env, "0.0.0.0" if on_spaces else "127.0.0.1"),
+            port=_port(env),
+            cache_dir=_path(env, "STUDIO_CACHE_DIR") or home / ".cache" / "speedup-studio",
+            hf_home=hf_home,
+            hub_cache=_path(env, "HF_HUB_CACHE") or _path(env, "HUGGINGFACE_HUB_CACHE") or hf_home / "hub",
+            concurrency=_int(env, "STUDIO_CONCURRENCY", 1, 1, MAX_CONCURRENCY),
+            spotcheck_db=_path(env, "STUDIO_SPOTCHECK_DB") or xdg_cache / "speedup-studio" / "spotcheck.sqlite3",
+            offline=_flag(env, "STUDIO_OFFLINE") or _flag(env, "HF_HUB_OFFLINE"),
+            hf_token=(env.get("HF_TOKEN") or "").strip() or None,
+            on_spaces=on_spaces,
+        )
+
+    def public_dict(self) -> dict:
+        """Every setting as JSON-ready values, the token replaced by whether one is set."""
+        return {
+            "default_preset": self.default_preset, "memory_budget_gb": self.memory_budget_gb, "host": self.host,
+            "port": self.port, "cache_dir": str(self.cache_dir), "hf_home": str(self.hf_home),
+            "hub_cache": str(self.hub_cache), "concurrency": self.concurrency, "spotcheck_db": str(self.spotcheck_db),
+            "offline": self.offline, "hf_token_set": self.hf_token is not None, "on_spaces": self.on_spaces,
+        }
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    text = env.get(name, "").strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{name}={env[name]!r} is not a yes/no value; use 1/true/yes/on or 0/false/no/off")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not an integer; use a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is out of range; use a whole number from {low} to {high}")
+    return value
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    if name != "STUDIO_SPOTCHECK_DB" and path.exists() and not path.is_dir():
+        raise ConfigError(f"{name}={text!r} exists and is not a folder; point it at a folder (created if missing)")
+    if name == "STUDIO_SPOTCHECK_DB" and path.is_dir():
+        raise ConfigError(f"{name}={text!r} is a folder; point it at a database file such as {path}/spotcheck.sqlite3")
+    return path
+
+
+def _preset(env: Mapping[str, str]) -> str:
+    name = env.get("STUDIO_DEFAULT_PRESET", "").strip() or DEFAULT_PRESET
+    try:
+        preset_path(name)
+    except PresetError as e:
+        raise ConfigError(f"STUDIO_DEFAULT_PRESET: {e}") from None
+    return name
+
+
+def _memory_budget(env: Mapping[str, str]) -> float | None:
+    text = env.get("STUDIO_MEMORY_BUDGET_GB", "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= MAX_MEMORY_BUDGET_GB:  # also refuses nan and inf
+        raise ConfigError(f"STUDIO_MEMORY_BUDGET_GB={text!r} is not a usable size; use a number of GB greater "
+                          f"than 0 and at most {MAX_MEMORY_BUDGET_GB:g} (e.g. 40), or leave it unset for no limit")
+    return value
+
+
+def _host(env: Mapping[str, str], default: str) -> str:
+    for name in ("STUDIO_HOST", "GRADIO_SERVER_NAME"):
+        text = env.get(name, "").strip()
+        if text:
+            if not _HOST_PATTERN.fullmatch(text):
+                raise ConfigError(f"{name}={text!r} is not a host name or IP address; use e.g. 127.0.0.1 "
+                                  "(this machine only) or 0.0.0.0 (all interfaces)")
+            return text
+    return default
+
+
+def _port(env: Mapping[str, str]) -> int:
+    name = "STUDIO_PORT" if env.get("STUDIO_PORT", "").strip() else "GRADIO_SERVER_PORT"
+    return _int(env, name, DEFAULT_PORT, 1, 65535)
