@@ -15,6 +15,7 @@ import torch
 
 from studio.engine.caches import denoiser_of
 from studio.engine.quantization import hardware_support, quantize_denoiser_
+from studio.hub import LORA, PIPELINE, Needs, fetch
 from studio.presets import Preset, _looks_like_hub_id, safe_repo_path
 from studio.variant import Variant, WeightsSpec
 
@@ -37,6 +38,15 @@ def resolve_ref(ref: str) -> str | Path:
     return path
 
 
+def model_folder(ref: str, revision: str | None, needs: Needs) -> Path:
+    """A local folder for `ref`: a local folder as it is; a Hub id fetched (only the files `needs` names) into the
+    Hugging Face cache, after the checks in studio.hub (gated, missing, offline, disk) that fail with HubError."""
+    resolved = resolve_ref(ref)
+    if isinstance(resolved, Path):
+        return resolved
+    return fetch(resolved, revision, needs)
+
+
 def pipeline_class(preset: Preset):
     if preset.pipeline == "tiny":
         from studio.tiny.pipeline import TinyDiffusionPipeline
@@ -55,11 +65,9 @@ def load_base_pipeline(preset: Preset, device: torch.device):
     cls = pipeline_class(preset)
     dtype = torch.float32 if device.type == "cpu" else DTYPES[preset.dtype]
     kwargs = {"torch_dtype": dtype}
-    if preset.revision:
-        kwargs["revision"] = preset.revision
     if preset.trust_remote_code:
         kwargs["trust_remote_code"] = True
-    pipe = cls.from_pretrained(resolve_ref(preset.source), **kwargs)
+    pipe = cls.from_pretrained(model_folder(preset.source, preset.revision, PIPELINE), **kwargs)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
@@ -81,19 +89,15 @@ def load_weights_pipeline(base, weights: WeightsSpec, device: torch.device):
         return base
     name = _denoiser_name(base)
     denoiser_cls = type(denoiser_of(base))
-    ref = resolve_ref(weights.ref)
     if weights.source == "lora":
         if not hasattr(base, "load_lora_weights"):
             raise ValueError(f"{type(base).__name__} cannot load LoRA weights")
-        base.load_lora_weights(ref, adapter_name=LORA_ADAPTER, **({"revision": weights.revision}
-                                                                   if weights.revision else {}))
+        base.load_lora_weights(model_folder(weights.ref, weights.revision, LORA), adapter_name=LORA_ADAPTER)
         base.set_adapters([LORA_ADAPTER], adapter_weights=[weights.lora_scale])
         return base
-    kwargs = {"torch_dtype": denoiser_of(base).dtype}
-    if weights.revision:
-        kwargs["revision"] = weights.revision
-    subfolder = name if (Path(ref) / name).is_dir() or isinstance(ref, str) else None
-    denoiser = denoiser_cls.from_pretrained(ref, subfolder=subfolder, **kwargs).to(device)
+    ref = model_folder(weights.ref, weights.revision, Needs("denoiser", name))
+    subfolder = name if (ref / name).is_dir() else None
+    denoiser = denoiser_cls.from_pretrained(ref, subfolder=subfolder, torch_dtype=denoiser_of(base).dtype).to(device)
     return with_components(base, **{name: denoiser})
 
 
