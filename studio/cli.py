@@ -8,6 +8,7 @@ Commands:
     calibrate-teacache --preset NAME      fit TeaCache rescale coefficients from a few prompts
     metrics A B [--json]                  LPIPS/PSNR/SSIM between two images or two videos
     distill --preset NAME --out DIR       train a few-step student from the baseline teacher
+    bench --preset NAME --out DIR         variants over many prompts: aggregates, Pareto chart, recommendation
     spotcheck create|results|export|delete|list   blind A/B spot-check sessions (see: spotcheck --help)
 """
 
@@ -18,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from studio.bench import command as bench_command
 from studio.distill import command as distill_command
 from studio.presets import PresetError, list_presets, load_preset
 from studio.spotcheck import cli as spotcheck_cli
@@ -148,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("metrics", help="LPIPS/PSNR/SSIM between two images or videos (see: metrics --help)",
                    add_help=False)
     distill_command.add_parser(sub)
+    bench_command.add_parser(sub)
     spotcheck_cli.add_parser(sub)
     return ap
 
@@ -175,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         _check_ranges(args)
         handler = {"presets": _cmd_presets, "variants": _cmd_variants, "compare": _cmd_compare,
                    "evaluate": _cmd_evaluate, "calibrate-teacache": _cmd_calibrate,
-                   "distill": distill_command.run, "spotcheck": spotcheck_cli.run}[args.command]
+                   "distill": distill_command.run, "spotcheck": spotcheck_cli.run,
+                   "bench": bench_command.run}[args.command]
         return handler(args)
     except (UsageError, PresetError, RecipeError, distill_command.DistillUsageError,
             spotcheck_cli.SpotcheckError) as e:

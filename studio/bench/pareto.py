@@ -1,0 +1,80 @@
+"""The speed/quality trade-off: the Pareto front (speedup up, mean LPIPS down) and a recommendation in words.
+
+Example:
+    front = pareto_front(summary["variants"])          # names on the front, fastest first
+    rec = recommend(summary["variants"], budget_mean_lpips=0.1, budget_p95_lpips=0.2)
+    rec["variant"], rec["reason"]
+"""
+
+from __future__ import annotations
+
+
+def _point(s: dict) -> tuple[float, float] | None:
+    """(speedup, mean LPIPS) of a variant that ran without errors and has both figures."""
+    if s.get("errors") or s.get("speedup") is None or s.get("lpips_mean") is None:
+        return None
+    return s["speedup"], s["lpips_mean"]
+
+
+def pareto_front(variants: dict[str, dict]) -> list[str]:
+    """Names of the variants no other variant beats on both axes (at least as fast and as close, better on one)."""
+    points = {name: p for name, s in variants.items() if (p := _point(s)) is not None}
+    front = []
+    for name, (speed, lp) in points.items():
+        dominated = any(o_speed >= speed and o_lp <= lp and (o_speed > speed or o_lp < lp)
+                        for other, (o_speed, o_lp) in points.items() if other != name)
+        if not dominated:
+            front.append(name)
+    return sorted(front, key=lambda n: -points[n][0])
+
+
+def _figures(name: str, s: dict) -> str:
+    return f"{name} ({s['speedup']:.2f}x, mean LPIPS {s['lpips_mean']:.3f}, p95 {s['lpips_p95']:.3f})"
+
+
+def recommend(variants: dict[str, dict], budget_mean_lpips: float, budget_p95_lpips: float) -> dict:
+    """The fastest variant, faster than the baseline, whose mean LPIPS <= budget and p95 LPIPS <= p95 budget.
+
+    Returns {"variant": name or None, "reason": words, "within_budget": [...], "over_budget": [...]}.
+    """
+    for label, value in (("mean LPIPS budget", budget_mean_lpips), ("p95 LPIPS budget", budget_p95_lpips)):
+        if not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError(f"the {label} must be a number from 0 to 1, got {value!r}")
+    budget = f"mean LPIPS <= {budget_mean_lpips:g} and p95 <= {budget_p95_lpips:g}"
+    candidates = {n: s for n, s in variants.items() if s.get("kind") != "baseline"}
+    failed = [n for n, s in candidates.items() if s.get("errors")]
+    no_lpips = [n for n, s in candidates.items() if not s.get("errors") and s.get("lpips_mean") is None]
+    scored = {n: s for n, s in candidates.items() if _point(s) is not None}
+    within = {n: s for n, s in scored.items()
+              if s["lpips_mean"] <= budget_mean_lpips and s["lpips_p95"] <= budget_p95_lpips}
+    over = {n: s for n, s in scored.items() if n not in within}
+    faster = {n: s for n, s in within.items() if s["speedup"] > 1}
+    notes = []
+    if failed:
+        notes.append(f"failed on some prompts, not considered: {', '.join(failed)}")
+    if no_lpips:
+        notes.append(f"no LPIPS (run `python -m studio.metrics.prepare`), not considered: {', '.join(no_lpips)}")
+    result = {"variant": None, "budget": {"mean_lpips": budget_mean_lpips, "p95_lpips": budget_p95_lpips},
+              "within_budget": sorted(within, key=lambda n: -within[n]["speedup"]),
+              "over_budget": sorted(over, key=lambda n: -over[n]["speedup"])}
+    if faster:
+        best = max(faster, key=lambda n: faster[n]["speedup"])
+        s = faster[best]
+        reason = (f"{best} is the fastest variant within the budget ({budget}): {s['speedup']:.2f}x the baseline's "
+                  f"speed (p50 {s['latency_p50_s']:.3f} s), mean LPIPS {s['lpips_mean']:.3f} and p95 "
+                  f"{s['lpips_p95']:.3f} over {s['prompts']} prompts.")
+        quicker = [n for n in result["over_budget"] if over[n]["speedup"] > s["speedup"]]
+        if quicker:
+            reason += " Faster but over budget: " + "; ".join(_figures(n, over[n]) for n in quicker) + "."
+        result["variant"] = best
+    elif within:
+        reason = (f"No variant within the budget ({budget}) is faster than the baseline: "
+                  + "; ".join(_figures(n, within[n]) for n in result["within_budget"]) + ". Keep the baseline.")
+    elif over:
+        closest = min(over, key=lambda n: over[n]["lpips_mean"])
+        reason = (f"No variant stays within the budget ({budget}); the closest is {_figures(closest, over[closest])}. "
+                  f"Keep the baseline, or raise the budget if that quality is acceptable.")
+    else:
+        reason = "No variant could be scored against the baseline, so nothing can be recommended."
+    result["reason"] = " ".join([reason, *(n[0].upper() + n[1:] + "." for n in notes)])
+    return result

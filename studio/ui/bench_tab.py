@@ -1,0 +1,194 @@
+"""The Benchmark tab: variants over many prompts, then the Pareto chart, the table, the worst cases and downloads.
+
+Mount it inside an open `gr.Blocks` (the lead's app does, in a tab):
+
+    with gr.Blocks() as demo:
+        with gr.Tab("Benchmark"):
+            build_bench_tab()
+
+Handlers call studio.bench only (a BenchJob runs in a background thread; the handler streams its progress).
+Endpoints: bench_preset (choices for a preset), bench_run (streams progress, then results), bench_cancel.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import gradio as gr
+
+from studio.bench.prompts import BUILTIN_SETS, FILE_KINDS, builtin_set_names
+from studio.presets import REPO_ROOT, PresetError, list_presets, load_preset
+
+DEFAULT_VARIANTS = ["baseline", "int8", "teacache", "fbc", "naive4"]
+DOWNLOADS = ("report.html", "summary.json", "summary.csv", "results.csv", "recommended.py", "grid.png", "bench.jsonl")
+TABLE_HEADERS = ["variant", "slug", "p50 s", "p95 s", "speedup", "gen/hour", "$/1000", "LPIPS mean", "LPIPS p95",
+                 "PSNR med. dB", "SSIM", "adherence", "fidelity", "errors"]
+SOURCES = ("Built-in set", "Upload a file")
+
+
+def _preset(name: str):
+    try:
+        return load_preset(name)
+    except PresetError as e:
+        raise gr.Error(str(e)) from None
+
+
+def preset_options(name: str):
+    """Variant choices and built-in prompt sets of a preset."""
+    p = _preset(name)
+    sets = builtin_set_names(p)
+    chosen = [v for v in DEFAULT_VARIANTS if v in p.variants] or list(p.variants)[:1]
+    hint = ("Built-in sets: " + "; ".join(f"**{s}**: {BUILTIN_SETS[s]}" for s in sets)) if sets else \
+        f"This preset has no built-in sets: upload a prompts file ({', '.join(FILE_KINDS)})."
+    return (gr.update(choices=list(p.variants), value=chosen),
+            gr.update(choices=sets, value=sets[0] if sets else None),
+            gr.update(value=SOURCES[0] if sets else SOURCES[1]), hint)
+
+
+def _number(value, name: str, low: float, high: float, whole: bool = False, optional: bool = False):
+    if value in (None, "") and optional:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a number from {low:g} to {high:g}, got {value!r}") from None
+    if not low <= number <= high or (whole and number != int(number)):
+        raise gr.Error(f"{name} must be a {'whole ' if whole else ''}number from {low:g} to {high:g}, got {value!r}")
+    return int(number) if whole else number
+
+
+def _fmt(value, spec: str) -> str:
+    if value is None:
+        return "–"
+    return "∞" if value == float("inf") else format(value, spec)
+
+
+def summary_table(summary: dict) -> list[list]:
+    rows = []
+    for name, s in summary["variants"].items():
+        star = " ★" if name == summary["recommendation"]["variant"] else ""
+        rows.append([name + star, s["slug"], _fmt(s["latency_p50_s"], ".3f"), _fmt(s["latency_p95_s"], ".3f"),
+                     _fmt(s["speedup"], ".2f"), _fmt(s["throughput_per_hour"], ",.0f"), _fmt(s["cost_per_1000"], ".4f"),
+                     _fmt(s["lpips_mean"], ".3f"), _fmt(s["lpips_p95"], ".3f"), _fmt(s["psnr_median"], ".1f"),
+                     _fmt(s["ssim_mean"], ".3f"), _fmt(s["adherence_mean"], ".2f"), _fmt(s["fidelity_mean"], ".3f"),
+                     s["errors"]])
+    return rows
+
+
+def worst_gallery(summary: dict, out_dir: Path) -> list[tuple[str, str]]:
+    """Baseline and variant images of each variant's worst prompts, in pairs."""
+    items = []
+    for name, s in summary["variants"].items():
+        for w in s["worst"]:
+            pngs = [[p for p in media if p.endswith(".png")] for media in (w["baseline_media"], w["media"])]
+            if all(pngs):
+                caption = f"#{w['prompt_index'] + 1} {w['prompt']} — LPIPS {w['lpips']:.3f}"
+                items.append((str(out_dir / pngs[0][-1]), f"baseline · {caption}"))
+                items.append((str(out_dir / pngs[1][-1]), f"{name} · {caption}"))
+    return items
+
+
+def _status(update) -> str:
+    if update.error:
+        return f"**Failed:** {update.error}"
+    if update.finished:
+        what = "Cancelled" if update.cancelled else "Done"
+        return f"**{what}:** {update.done} of {update.total} results. Folder: `{update.out_dir}`"
+    return f"Running: {update.done} of {update.total} results ({update.label})…"
+
+
+def make_run_handler(get_engine: Callable | None, out_root: Path):
+    def bench_run(preset_name, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
+                  budget_mean, budget_p95, gpu_price):
+        """Validate, start the bench job, stream its progress, then show the results."""
+        from studio.bench.job import BenchJob, BenchRequest, shared_engine
+
+        names = list(variants or []) + [s for s in (extra or "").split(",") if s.strip()]
+        request = BenchRequest(
+            preset=preset_name, variants=names,
+            prompts_file=prompts_file if source == SOURCES[1] else None,
+            prompt_set=prompt_set if source == SOURCES[0] else None,
+            count=_number(count, "Prompts", 1, 5000, whole=True, optional=True),
+            seed=_number(seed, "Seed", 0, 2**31 - 1, whole=True),
+            steps=_number(steps, "Steps", 1, 1000, whole=True, optional=True) or None,
+            sweeps=[s.strip() for s in (sweep or "").split(";") if s.strip()],
+            budget_mean_lpips=_number(budget_mean, "Mean LPIPS budget", 0, 1),
+            budget_p95_lpips=_number(budget_p95, "p95 LPIPS budget", 0, 1),
+            gpu_price=_number(gpu_price, "GPU price", 0, 1000, optional=True))
+        if source == SOURCES[1] and not prompts_file:
+            raise gr.Error(f"upload a prompts file ({', '.join(FILE_KINDS)}) or pick a built-in set")
+        out_dir = out_root / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        try:
+            job = BenchJob.start(request, out_dir, get_engine or shared_engine)
+        except ValueError as e:  # prompts file, sweep, variants: the message says what is allowed
+            raise gr.Error(str(e)) from None
+        empty = (None, None, None, [], "", None)
+        try:
+            for update in job.updates():
+                if not update.finished:
+                    yield _status(update), *empty
+        finally:
+            job.cancel()  # the page went away or Cancel was pressed: stop after the current result
+        if update.error or update.summary is None:
+            yield _status(update), *empty
+            return
+        s = update.summary
+        files = [str(out_dir / f) for f in DOWNLOADS if (out_dir / f).is_file()]
+        yield (_status(update), str(out_dir / "pareto.png"), summary_table(s), worst_gallery(s, out_dir),
+               f"**Recommendation:** {s['recommendation']['reason']}", files)
+    return bench_run
+
+
+def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = None) -> None:
+    """Lay out the tab inside the current Blocks context. `get_engine(preset_name)` may share the app's engines."""
+    out_root = Path(out_root or REPO_ROOT / ".runs" / "bench")
+    presets = list_presets()
+    first = "tiny-image" if "tiny-image" in presets else presets[0]
+    p = load_preset(first)
+    sets = builtin_set_names(p)
+    gr.Markdown("Run variants over many prompts — a built-in set or your own file — and get per-variant "
+                "latency percentiles, throughput, cost, LPIPS/PSNR/SSIM against the baseline, the Pareto front and "
+                "the fastest variant within your quality budget. Results are saved as they finish.")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=320):
+            preset = gr.Dropdown(presets, value=first, label="Model preset")
+            source = gr.Radio(list(SOURCES), value=SOURCES[0] if sets else SOURCES[1], label="Prompts")
+            prompt_set = gr.Dropdown(sets, value=sets[0] if sets else None, label="Built-in set")
+            prompts_file = gr.File(label=f"Prompts file ({', '.join(FILE_KINDS)}; a 'prompt' column/field)",
+                                   file_types=list(FILE_KINDS), type="filepath")
+            sets_hint = gr.Markdown()
+            with gr.Row():
+                count = gr.Number(value=20, precision=0, minimum=1, label="Prompts (first N)")
+                seed = gr.Number(value=0, precision=0, minimum=0, label="Base seed")
+                steps = gr.Number(value=None, precision=0, minimum=0, label="Baseline steps (empty: preset's)")
+            variants = gr.CheckboxGroup(list(p.variants), value=[v for v in DEFAULT_VARIANTS if v in p.variants],
+                                        label="Variants (the baseline always runs)")
+            extra = gr.Textbox(label="More variants (slugs, comma-separated)", placeholder="e.g. int8wo-tea0.1, s8")
+            sweep = gr.Textbox(label="Sweep (one or two axes, ';' between)",
+                               placeholder="e.g. threshold=0.05,0.1,0.2; steps=10,20")
+            with gr.Row():
+                budget_mean = gr.Number(value=0.1, minimum=0, maximum=1, label="Budget: mean LPIPS ≤")
+                budget_p95 = gr.Number(value=0.2, minimum=0, maximum=1, label="Budget: p95 LPIPS ≤")
+                gpu_price = gr.Number(value=None, minimum=0, label="$ per hour (empty: table by device)")
+            with gr.Row():
+                run = gr.Button("Run benchmark", variant="primary")
+                stop = gr.Button("Cancel", variant="stop")
+        with gr.Column(scale=2):
+            status = gr.Markdown("Ready.")
+            recommendation = gr.Markdown()
+            chart = gr.Image(label="Pareto chart: speedup vs mean LPIPS", type="filepath", interactive=False)
+            table = gr.Dataframe(headers=TABLE_HEADERS, label="Per variant", interactive=False, wrap=True)
+            gallery = gr.Gallery(label="Worst prompts: baseline | variant", columns=4, height="auto")
+            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+
+    preset.change(preset_options, preset, [variants, prompt_set, source, sets_hint], api_name="bench_preset")
+    event = run.click(make_run_handler(get_engine, out_root),
+                      [preset, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
+                       budget_mean, budget_p95, gpu_price],
+                      [status, chart, table, gallery, recommendation, downloads],
+                      api_name="bench_run", concurrency_id="gpu", concurrency_limit=1)
+    stop.click(lambda: "Cancelling: the current result finishes; everything done so far is saved.", None, status,
+               api_name="bench_cancel", cancels=[event], queue=False)
