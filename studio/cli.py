@@ -8,6 +8,7 @@ Commands:
     calibrate-teacache --preset NAME      fit TeaCache rescale coefficients from a few prompts
     metrics A B [--json]                  LPIPS/PSNR/SSIM between two images or two videos
     distill --preset NAME --out DIR       train a few-step student from the baseline teacher
+    doctor [--json] [--preset NAME]       hardware, quantizations, caches, LPIPS, disk, Hub access, versions
     bench --preset NAME --out DIR         variants over many prompts: aggregates, Pareto chart, recommendation
     spotcheck create|results|export|delete|list   blind A/B spot-check sessions (see: spotcheck --help)
 """
@@ -19,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from studio import doctor
 from studio.bench import command as bench_command
 from studio.distill import command as distill_command
 from studio.presets import PresetError, list_presets, load_preset
@@ -150,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("metrics", help="LPIPS/PSNR/SSIM between two images or videos (see: metrics --help)",
                    add_help=False)
     distill_command.add_parser(sub)
+    doctor.add_parser(sub)
     bench_command.add_parser(sub)
     spotcheck_cli.add_parser(sub)
     return ap
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         _check_ranges(args)
         handler = {"presets": _cmd_presets, "variants": _cmd_variants, "compare": _cmd_compare,
-                   "evaluate": _cmd_evaluate, "calibrate-teacache": _cmd_calibrate,
+                   "evaluate": _cmd_evaluate, "calibrate-teacache": _cmd_calibrate, "doctor": doctor.run,
                    "distill": distill_command.run, "spotcheck": spotcheck_cli.run,
                    "bench": bench_command.run}[args.command]
         return handler(args)
