@@ -16,7 +16,7 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
 VIDEO_EXTS = (".mp4", ".webm")
 MAX_REPORT_BYTES = 20_000_000
 MAX_REPORTS = 2000
-BENCH_RESULT_FILES = ("results.jsonl",)
+BENCH_RESULTS = "bench.jsonl"  # written by `python -m studio bench --out DIR`
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,10 @@ def _media_kind(path: str) -> str | None:
 
 
 def _resolve_media(folder: Path, name: str, where: str) -> Path:
-    """The media file inside `folder`: the path as written (absolute or relative to the current directory),
-    else the same file name inside the folder (the report may have been moved with its media)."""
+    """The media file inside `folder`: the path as written (absolute, relative to the folder, or relative to the
+    current directory), else the same file name in the folder (the report may have moved with its media)."""
     root = folder.resolve()
-    candidates = [Path(name), root / Path(name).name, root / name]
+    candidates = [root / name, Path(name), root / Path(name).name]
     for c in candidates:
         c = c.resolve()
         if c.is_file() and c.is_relative_to(root):
@@ -96,32 +96,38 @@ def read_compare_report(path: Path) -> list[Output]:
 
 
 def read_bench_results(path: Path) -> list[Output]:
-    """Outputs of a bench folder's results.jsonl: one JSON object per line with prompt, seed, variant name
-    (`variant` or `name`), optional `kind`, and `media` (a list of paths, or one path). Rows with an error or
-    without media are left out."""
+    """Outputs of a bench folder's bench.jsonl: one JSON object per line with prompt, seed, variant name
+    (`variant` or `name`), `kind`, and `media` (paths relative to the folder). Rows with an error or without
+    media are left out, and so is a torn last line (a killed bench never acknowledged it)."""
+    if path.stat().st_size > MAX_REPORT_BYTES * 10:
+        raise SpotcheckError(f"'{path}' is larger than {MAX_REPORT_BYTES * 10 // 1_000_000} MB")
+    data = path.read_bytes()
+    try:
+        text = data[: data.rfind(b"\n") + 1].decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpotcheckError(f"'{path}' is not UTF-8 text: {e}") from None
     outputs = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SpotcheckError(f"{where}: not valid JSON: {e}") from None
-            if not isinstance(row, dict):
-                raise SpotcheckError(f"{where}: expected a JSON object")
-            if row.get("error"):
-                continue
-            name = row.get("variant", row.get("name"))
-            if not isinstance(name, str) or not name.strip():
-                raise SpotcheckError(f"{where}: 'variant' must be a non-empty string")
-            prompt, seed = _check_prompt_seed(row.get("prompt"), row.get("seed"), where)
-            media = row.get("media", [])
-            picked = _pick_media(path.parent, [media] if isinstance(media, str) else media, where)
-            if picked:
-                kind = row.get("kind") or ("baseline" if name == "baseline" else "")
-                outputs.append(Output(name, str(kind), prompt, seed, str(picked[0]), picked[1]))
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise SpotcheckError(f"{where}: not valid JSON: {e}") from None
+        if not isinstance(row, dict):
+            raise SpotcheckError(f"{where}: expected a JSON object")
+        if row.get("error"):
+            continue
+        name = row.get("variant", row.get("name"))
+        if not isinstance(name, str) or not name.strip():
+            raise SpotcheckError(f"{where}: 'variant' must be a non-empty string")
+        prompt, seed = _check_prompt_seed(row.get("prompt"), row.get("seed"), where)
+        media = row.get("media", [])
+        picked = _pick_media(path.parent, [media] if isinstance(media, str) else media, where)
+        if picked:
+            kind = row.get("kind") or ("baseline" if name == "baseline" else "")
+            outputs.append(Output(name, str(kind), prompt, seed, str(picked[0]), picked[1]))
     return outputs
 
 
@@ -133,13 +139,12 @@ def read_outputs(folder: str | Path) -> list[Output]:
                              "or a bench output folder")
     if (folder / "report.json").is_file():
         return read_compare_report(folder / "report.json")
-    for name in BENCH_RESULT_FILES:
-        if (folder / name).is_file():
-            return read_bench_results(folder / name)
+    if (folder / BENCH_RESULTS).is_file():
+        return read_bench_results(folder / BENCH_RESULTS)
     reports = sorted(folder.rglob("report.json"))
     if len(reports) > MAX_REPORTS:
         raise SpotcheckError(f"'{folder}' holds {len(reports)} report.json files; at most {MAX_REPORTS}")
     if not reports:
-        raise SpotcheckError(f"no report.json or {', '.join(BENCH_RESULT_FILES)} in '{folder}'; give a "
+        raise SpotcheckError(f"no report.json or {BENCH_RESULTS} in '{folder}'; give a "
                              "`python -m studio compare --out` folder, a folder of them, or a bench output folder")
     return [o for r in reports for o in read_compare_report(r)]

@@ -1,4 +1,4 @@
-"""Durable storage for spot-check sessions and votes: SQLite in WAL mode, one connection per call.
+"""Durable storage for spot-check sessions and votes: SQLite in WAL mode, one connection per thread.
 
 Every vote is its own transaction, committed (and fsynced: synchronous=FULL) before `add_vote` returns, so a
 vote that was acknowledged survives the process being killed. UNIQUE(session, pair, rater) makes the database,
@@ -14,8 +14,9 @@ import csv
 import os
 import re
 import sqlite3
+import threading
 import time
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,25 +160,32 @@ class VoteStore:
             raise SpotcheckError(f"database path '{self.path}' is a folder; give a file path")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout_s = timeout_s
-        with self._connection() as db:
-            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise SpotcheckError(f"'{self.path}' cannot use WAL journaling (got {mode}); use a local disk")
-            db.executescript(_SCHEMA)
+        self._local = threading.local()
+        try:
+            with self._connection() as db:
+                mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:  # e.g. the path names some other file
+            raise SpotcheckError(f"spot-check database '{self.path}' cannot be used: {e}") from None
+        if mode.lower() != "wal":
+            raise SpotcheckError(f"'{self.path}' cannot use WAL journaling (got {mode}); use a local disk")
 
     @contextmanager
     def _connection(self):
-        # A fresh connection per call: sqlite3 connections must not cross threads, and opening one costs ~0.1 ms.
+        # One connection per thread (sqlite3 connections must not cross threads), kept open: closing the last
+        # connection to a WAL database checkpoints and deletes the WAL, which made every call cost a sync.
         # isolation_level=None: we issue BEGIN ourselves, so each write is exactly one committed transaction.
-        try:
-            conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
-        except sqlite3.Error as e:
-            raise SpotcheckError(f"cannot open spot-check database '{self.path}': {e}") from None
-        with closing(conn) as db:
-            db.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before add_vote returns
-            yield db
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():  # never reuse a connection across fork()
+            try:
+                conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+                conn.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA synchronous=FULL")  # a commit is on disk before add_vote returns
+            except sqlite3.Error as e:
+                raise SpotcheckError(f"cannot open spot-check database '{self.path}': {e}") from None
+            self._local.conn, self._local.pid = conn, os.getpid()
+        yield conn
 
     @contextmanager
     def _write(self):
