@@ -35,7 +35,14 @@ CACHE_KINDS: dict[str, tuple[str, str, dict[str, tuple[type, float, float, float
         "skip_range": (int, 2, 10, 2, "attention reused for more steps: faster, less exact")}),
     "fastercache": ("faster", "skip_range", {
         "skip_range": (int, 2, 10, 2, "attention reused for more steps: faster, less exact")}),
+    "region": ("region", "active_ratio", {  # RAS-style: recompute only the tokens still changing
+        "active_ratio": (float, 0.01, 1.0, 0.5, "more tokens recomputed per step: slower, closer to baseline"),
+        "warmup_steps": (int, 0, 100, 4, "full steps before caching starts: slower, safer"),
+        "refresh_every": (int, 0, 100, 10, "a full step every k steps (0 = never): lower is slower, closer"),
+        "score": (int, 0, 1, 0, "token ranking: 0 = output change since last computed, 1 = input change"),
+        "teacache": (float, 0.0, 5.0, 0.0, "TeaCache threshold on top (0 = off): skips whole steps, faster")}),
 }
+REGION_SCORES = ("output", "input")  # the region cache's `score` parameter indexes this
 
 
 class RecipeError(ValueError):
@@ -142,8 +149,10 @@ class Variant:
             parts.append(self.quant.method)
         if self.cache:
             prefix, _, _ = CACHE_KINDS[self.cache.kind]
-            value = self.cache.resolved()[CACHE_KINDS[self.cache.kind][1]]
-            parts.append(f"{prefix}{value:g}")
+            resolved = self.cache.resolved()
+            parts.append(f"{prefix}{resolved[CACHE_KINDS[self.cache.kind][1]]:g}")
+            if resolved.get("teacache"):  # region stacked with TeaCache
+                parts.append(f"tea{resolved['teacache']:g}")
         if self.steps is not None:
             parts.append(f"s{self.steps}")
         if self.scheduler:
@@ -206,5 +215,15 @@ def parse_slug(slug: str, named_weights: dict[str, WeightsSpec] | None = None, n
                     f"{', '.join(p + 'N' for p in prefixes)}), sN steps, gX guidance, compile")
             kind = prefixes[m.group(1)]
             typ = CACHE_KINDS[kind][2][CACHE_KINDS[kind][1]][0]
-            fields["cache"] = CacheSpec(kind, typ(float(m.group(2))))
+            cache = CacheSpec(kind, typ(float(m.group(2))))
+            fields["cache"] = stack_caches(fields["cache"], cache, slug) if "cache" in fields else cache
     return Variant(name or slug, **fields)
+
+
+def stack_caches(first: CacheSpec, second: CacheSpec, slug: str) -> CacheSpec:
+    """Two caches in one recipe: only region + TeaCache stack (TeaCache skips steps, region picks tokens)."""
+    if {first.kind, second.kind} != {"region", "teacache"}:
+        raise RecipeError(f"slug '{slug}': caches '{first.kind}' and '{second.kind}' do not stack; only 'region' "
+                          f"stacks, with 'teacache' (e.g. region0.3-tea0.15)")
+    region, tea = (first, second) if first.kind == "region" else (second, first)
+    return CacheSpec("region", region.value, tuple(dict(region.params, teacache=tea.value).items()))

@@ -19,8 +19,9 @@ from diffusers.hooks import (
     TaylorSeerCacheConfig,
 )
 
+from studio.engine.region_cache import RegionCacheConfig, apply_region_cache, remove_region_cache
 from studio.engine.teacache import TeaCacheConfig, apply_teacache, remove_teacache
-from studio.variant import CacheSpec
+from studio.variant import REGION_SCORES, CacheSpec
 
 
 def _current_timestep(pipe):
@@ -80,6 +81,15 @@ def cache_applied(pipe, spec: CacheSpec | None, steps: int,
             yield
         finally:
             remove_teacache(denoiser)
+        return
+    if spec.kind == "region":
+        apply_region_cache(denoiser, RegionCacheConfig(
+            params["active_ratio"], int(params["warmup_steps"]), int(params["refresh_every"]),
+            REGION_SCORES[int(params["score"])], steps, params["teacache"], teacache_coefficients or (1.0, 0.0)))
+        try:
+            yield
+        finally:
+            remove_region_cache(denoiser)
         return
     if not hasattr(denoiser, "enable_cache"):
         raise ValueError(f"cache '{spec.kind}' needs diffusers' CacheMixin, which {type(denoiser).__name__} lacks; "

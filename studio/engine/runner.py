@@ -28,6 +28,7 @@ from studio.engine.loading import (
     with_components,
 )
 from studio.engine.measure import PeakMemory, StepClock, module_weight_bytes, synchronize
+from studio.engine.region_cache import region_activity
 from studio.presets import Preset
 from studio.variant import Variant
 
@@ -219,7 +220,7 @@ class Engine:
         denoise = sum(per_step)
         return {"end_to_end_s": t1 - t0, "denoise_s": denoise, "decode_s": t1 - clock.step_ends[-1],
                 "per_step": per_step, "peak_bytes": peak.bytes, "computed": computed,
-                "output": np.asarray(media[0], dtype=np.float32)}
+                "region": region_activity(denoiser), "output": np.asarray(media[0], dtype=np.float32)}
 
     def run_variant(self, variant: Variant, request: RunRequest, noise=None,
                     progress: Callable | None = None) -> VariantResult:
@@ -257,6 +258,8 @@ class Engine:
                 timeline = median["computed"]
                 result.cache = {"computed_steps": sum(timeline), "reused_steps": len(timeline) - sum(timeline),
                                 "timeline": ["computed" if c else "reused" for c in timeline]}
+                if median["region"]:  # region cache: per-step token activity (grid, fractions, masks)
+                    result.cache["region"] = median["region"]
             result.output = median["output"]
         except Exception as e:  # one failing variant never takes down the others
             result.error = f"{type(e).__name__}: {e}"

@@ -68,6 +68,15 @@ MODULATED_INPUT = {
 }
 
 
+def rescaled_change(previous: torch.Tensor, current: torch.Tensor, coefficients: tuple[float, ...]) -> float:
+    """TeaCache's per-step signal: relative L1 change of the modulated input, through the rescale polynomial."""
+    rel = ((current - previous).abs().mean() / previous.abs().mean().clamp(min=1e-8)).item()
+    value = 0.0
+    for c in coefficients:  # Horner: polynomial, highest power first
+        value = value * rel + c
+    return abs(value)
+
+
 class _TeaCacheState(BaseState):
     def __init__(self):
         self.reset()
@@ -127,11 +136,7 @@ class _TeaCacheHeadHook(ModelHook):
         if previous is None or last or state.residuals is None:
             state.accumulated = 0.0
             return True
-        rel = ((modulated - previous).abs().mean() / previous.abs().mean().clamp(min=1e-8)).item()
-        value = 0.0
-        for c in self.config.coefficients:  # Horner: polynomial, highest power first
-            value = value * rel + c
-        state.accumulated += abs(value)
+        state.accumulated += rescaled_change(previous, modulated, self.config.coefficients)
         if state.accumulated < self.config.threshold:
             return False
         state.accumulated = 0.0
