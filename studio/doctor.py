@@ -18,11 +18,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sys
 from dataclasses import asdict, dataclass
 from importlib import metadata
-from pathlib import Path
 
 from studio.config import ConfigError, Settings
 from studio.presets import REPO_ROOT, Preset, load_preset
@@ -31,7 +29,6 @@ PACKAGES = ("torch", "diffusers", "transformers", "torchao", "gradio", "huggingf
             "spaces")
 OPTIONAL_PACKAGES = {"spaces"}  # only on Hugging Face Spaces (ZeroGPU)
 GB = 1e9
-DISK_MARGIN = 1.10  # the same spirit as studio.hub's margin: a download needs room for temporary files
 STATUS_MARKS = {"ok": "[ok]  ", "no": "[--]  ", "info": "[info]", "warn": "[warn]", "fail": "[FAIL]"}
 
 
@@ -158,23 +155,22 @@ def check_lpips() -> list[Check]:
 
 def check_disk(preset: Preset, settings: Settings) -> tuple[dict, list[Check]]:
     """Free space in the Hub cache against the preset's full download (cached files not subtracted)."""
+    from studio.hub import DISK_MARGIN_BYTES, DISK_MARGIN_FRACTION, free_bytes
+
     folder = settings.hub_cache
-    probe = Path(folder).absolute()
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    free_gb = shutil.disk_usage(probe).free / GB
+    free_gb = free_bytes(folder) / GB
     facts = {"preset": preset.name, "download_gb": preset.download_gb, "free_gb": round(free_gb, 1),
              "hub_cache": str(folder)}
     if preset.is_local or preset.download_gb == 0:
         return facts, [Check("disk", preset.name, "ok", f"nothing to download (local model); {free_gb:.1f} GB free "
-                             f"at {probe}")]
-    need = preset.download_gb * DISK_MARGIN
-    if free_gb >= need:
+                             f"at {folder}")]
+    need_gb = preset.download_gb * (1 + DISK_MARGIN_FRACTION) + DISK_MARGIN_BYTES / GB
+    if free_gb >= need_gb:
         return facts, [Check("disk", preset.name, "ok", f"download up to {preset.download_gb:.1f} GB; {free_gb:.1f} "
-                             f"GB free at {probe}")]
-    return facts, [Check("disk", preset.name, "warn", f"download up to {preset.download_gb:.1f} GB (+10% margin) but "
-                         f"only {free_gb:.1f} GB free at {probe}; fine if it is mostly cached already, otherwise "
-                         "free space or set HF_HUB_CACHE to a larger disk")]
+                             f"GB free at {folder}")]
+    return facts, [Check("disk", preset.name, "warn", f"download up to {preset.download_gb:.1f} GB ({need_gb:.1f} GB "
+                         f"with the margin) but only {free_gb:.1f} GB free at {folder}; fine if it is mostly cached "
+                         "already, otherwise free space or set HF_HUB_CACHE to a larger disk")]
 
 
 def token_source(settings: Settings) -> str | None:

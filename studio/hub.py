@@ -160,7 +160,8 @@ def explain(error: BaseException, repo_id: str, revision: str | None, settings: 
     if isinstance(error, GatedRepoError):  # before RepositoryNotFoundError: it is a subclass
         return gated_error(repo_id, token_set)
     if isinstance(error, RepositoryNotFoundError):
-        hint = ("check the id in the preset" if token_set else
+        hint = ("check the id in the preset, and if the repo is private, that the account of HF_TOKEN can read it"
+                if token_set else
                 f"check the id in the preset; if it is private or gated, {TOKEN_HELP} (and accept its licence at "
                 f"{page})")
         return HubError(f"model repository '{repo_id}' was not found on the Hub; {hint}")
@@ -245,7 +246,7 @@ def plan_download(repo_id: str, revision: str | None, needs: Needs, settings: Se
     settings = settings or Settings.from_env()
     revision = revision or "main"
     token = resolve_token(settings)
-    guard = lambda call: _guarded(call, repo_id, revision, settings, token is not None)  # noqa: E731
+    guard = lambda call: _guarded(call, repo_id, revision, settings, token is not None)
     api = HfApi()
     info = guard(lambda: api.model_info(repo_id, revision=revision, files_metadata=True, token=token))
     gated = bool(getattr(info, "gated", False))
@@ -307,10 +308,10 @@ def fetch(repo_id: str, revision: str | None, needs: Needs, settings: Settings |
     """
     settings = settings or Settings.from_env()
     revision = revision or "main"
-    token = resolve_token(settings)
-    say = log or (lambda message: None)
     if settings.offline:
         return cached_snapshot(repo_id, revision, needs, settings)
+    token = resolve_token(settings)
+    say = log or (lambda message: None)
     plan = plan_download(repo_id, revision, needs, settings)
     check_disk(plan, settings.hub_cache)
     if plan.missing_bytes:
