@@ -97,6 +97,17 @@ def check_hardware(facts: dict) -> list[Check]:
     return checks
 
 
+def check_preset_fit(preset: Preset, facts: dict) -> list[Check]:
+    """Whether the preset's model can run on this hardware, in the preset's own words."""
+    if preset.is_local:
+        return [Check("hardware", "preset", "ok", f"{preset.name} runs here ({preset.requirements})")]
+    if not facts["gpus"]:
+        return [Check("hardware", "preset", "warn", f"{preset.name} needs {preset.requirements}; this machine has "
+                      "no usable CUDA GPU")]
+    return [Check("hardware", "preset", "info", f"{preset.name} needs {preset.requirements}; compare with the GPU "
+                  "memory above")]
+
+
 def quantization_facts(device_type: str) -> dict:
     """{method: {"runs": bool, "reason": str}} for every quantization, on the first GPU or the CPU."""
     import torch
@@ -140,7 +151,7 @@ def check_caches(facts: dict, preset: Preset | None) -> list[Check]:
     checks = []
     for kind, f in facts.items():
         applies = "" if preset is None else (f"; preset {preset.name}: offered" if f["preset"]
-                                             else f"; preset {preset.name}: not offered (its model lacks the hook)")
+                                             else f"; preset {preset.name}: not offered")
         checks.append(Check("caches", kind, "ok" if f["runs"] else "fail", f["reason"] + applies))
     return checks
 
@@ -250,7 +261,8 @@ def collect(preset_name: str | None = None, environ=None) -> dict:
     disk, disk_checks = check_disk(preset, settings)
     hub, hub_checks = check_hub(settings, preset)
     packages = package_facts()
-    checks += (check_hardware(hardware) + check_quantizations(quantizations) + check_caches(caches, preset)
+    checks += (check_hardware(hardware) + check_preset_fit(preset, hardware) + check_quantizations(quantizations)
+               + check_caches(caches, preset)
                + check_lpips() + disk_checks + hub_checks + check_packages(packages))
     statuses = {c.status for c in checks}
     overall = "fail" if "fail" in statuses else "warn" if "warn" in statuses else "ok"

@@ -58,6 +58,7 @@ def test_human_checklist_on_this_machine(capsys):
     for title in doctor.SECTION_TITLES.values():
         assert f"\n{title}\n" in out
     assert "[ok]   int8wo" in out
+    assert "[ok]   preset          tiny-image runs here" in out
     assert ("no usable CUDA GPU" in out) != torch.cuda.is_available()
     assert out.rstrip().splitlines()[-1].startswith("Result: ")
 
@@ -81,6 +82,9 @@ def test_hub_preset_disk_check(capsys, monkeypatch):
     disk = [c for c in report["checks"] if c["section"] == "disk"][0]
     assert disk["status"] == "ok" and f"{preset.download_gb:.1f} GB" in disk["detail"]
     assert [c for c in report["checks"] if c["name"] == "token"][0]["status"] == "warn"  # a Hub preset, no token
+    fit = [c for c in report["checks"] if c["name"] == "preset"][0]
+    assert preset.requirements in fit["detail"]
+    assert fit["status"] == ("info" if torch.cuda.is_available() else "warn")
 
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**13, 0, int(5e9)))
     _, report = _json(capsys, "--preset", "flux1-dev")
