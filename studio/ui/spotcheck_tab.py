@@ -173,6 +173,7 @@ class _Handlers:
 
     # --- plain-data API (gradio_client) ---------------------------------------------------------------------
     def api_next(self, session_id: str, rater: str) -> dict:
+        """The rater's next blind pair (no identities), or done=True with the reveal after the last vote."""
         store, session_id = self.store(), check_session_id(session_id)
         view = next_pair_for_rater(store, session_id, rater)
         if view is None:
@@ -182,11 +183,13 @@ class _Handlers:
                          "prompt": view.prompt, "seed": view.seed, "media_kind": view.media_kind}}
 
     def api_vote(self, session_id: str, rater: str, pair_index: int, choice: str, comment: str = "") -> dict:
+        """Store a vote (choice: left, right, tie, both_bad); returns whether it was stored and what comes next."""
         try:
             vote = cast_vote(self.store(), check_session_id(session_id), int(pair_index), rater, choice, comment)
+            result = {"stored": True, "duplicate": False, "message": f"stored at {vote.created}"}
         except DuplicateVoteError as e:
-            return {"stored": False, "duplicate": True, "message": str(e)}
-        return {"stored": True, "duplicate": False, "message": f"stored at {vote.created}"}
+            result = {"stored": False, "duplicate": True, "message": str(e)}
+        return {**result, "next": self.api_next(session_id, rater)}
 
     def api_summary(self, session_id: str) -> dict:
         return summarize(self.store(), check_session_id(session_id))
