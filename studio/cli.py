@@ -23,6 +23,7 @@ from pathlib import Path
 from studio import doctor
 from studio.bench import command as bench_command
 from studio.distill import command as distill_command
+from studio.inputs import InputError, check_prompt, parse_variants
 from studio.presets import PresetError, list_presets, load_preset
 from studio.spotcheck import cli as spotcheck_cli
 from studio.variant import RecipeError
@@ -58,33 +59,10 @@ def _cmd_variants(args) -> int:
     return 0
 
 
-def _parse_variants(preset, text: str):
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    if not names:
-        raise UsageError(f"--variants is empty; preset '{preset.name}' defines: {', '.join(preset.variants)}")
-    if len(names) > 16:
-        raise UsageError(f"--variants lists {len(names)} variants; at most 16 per comparison")
-    return [preset.variant(n) for n in dict.fromkeys(names)]
-
-
-def _validate_prompt(preset, prompt: str) -> None:
-    if not prompt or not prompt.strip():
-        raise UsageError("--prompt is empty")
-    if len(prompt) > 2000:
-        raise UsageError(f"--prompt has {len(prompt)} characters; at most 2000")
-    if preset.pipeline == "tiny":
-        from studio.tiny.language import PromptError, parse_prompt
-
-        try:
-            parse_prompt(prompt, video=preset.media == "video")
-        except PromptError as e:
-            raise UsageError(f"--prompt: {e}") from None
-
-
 def _cmd_compare(args) -> int:
     preset = load_preset(args.preset)
-    variants = _parse_variants(preset, args.variants)
-    _validate_prompt(preset, args.prompt)
+    variants = parse_variants(preset, args.variants.split(","))
+    check_prompt(preset, args.prompt)
     if args.video and preset.media != "video":
         raise UsageError(f"--video given but preset '{preset.name}' makes images; use a video preset")
     from studio.engine.report import run_comparison
@@ -184,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                    "distill": distill_command.run, "spotcheck": spotcheck_cli.run,
                    "bench": bench_command.run}[args.command]
         return handler(args)
-    except (UsageError, PresetError, RecipeError, distill_command.DistillUsageError,
+    except (UsageError, InputError, PresetError, RecipeError, distill_command.DistillUsageError,
             spotcheck_cli.SpotcheckError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

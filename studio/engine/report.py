@@ -12,24 +12,29 @@ from studio.presets import Preset
 from studio.variant import Variant
 
 
-def attach_metrics(preset: Preset, prompt: str, results: list[VariantResult]) -> None:
-    """Fill each result's `metrics` against the same-seed baseline (and the embedded checker where it applies)."""
+def metrics_for(preset: Preset, prompt: str, result: VariantResult, baseline: VariantResult | None) -> dict:
+    """One result's metrics against the same-seed baseline (and the embedded checker where it applies)."""
     from studio.metrics import compare_media, json_safe
 
+    if result.output is None:
+        return {}
+    metrics = {}
+    if baseline is not None and baseline.output is not None:
+        metrics.update(json_safe(compare_media(baseline.output, result.output)))
+    if preset.pipeline == "tiny":
+        from studio.tiny.checker import check
+
+        verdict = check(prompt, result.output, video=preset.media == "video")
+        metrics["adherence"] = verdict.score
+        metrics["fidelity"] = round(verdict.fidelity, 4)
+    return metrics
+
+
+def attach_metrics(preset: Preset, prompt: str, results: list[VariantResult]) -> None:
+    """Fill each result's `metrics` against the same-seed baseline."""
     baseline = next((r for r in results if r.kind == "baseline" and r.output is not None), None)
     for r in results:
-        if r.output is None:
-            continue
-        metrics = {}
-        if baseline is not None:
-            metrics.update(json_safe(compare_media(baseline.output, r.output)))
-        if preset.pipeline == "tiny":
-            from studio.tiny.checker import check
-
-            verdict = check(prompt, r.output, video=preset.media == "video")
-            metrics["adherence"] = verdict.score
-            metrics["fidelity"] = round(verdict.fidelity, 4)
-        r.metrics = metrics
+        r.metrics = metrics_for(preset, prompt, r, baseline)
 
 
 def build_report(preset: Preset, prompt: str, seed: int, results: list[VariantResult], engine: Engine) -> dict:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from studio.locks import MODEL_BUILD_LOCK
 from studio.metrics.weights import find_alexnet_weights, load_alexnet_features, lpips_status
 
 MIN_SIDE = 64
@@ -69,7 +70,8 @@ def get_lpips_model() -> torch.nn.Module:
     key = str(path)
     with _LOCK:
         if key not in _MODELS:
-            _MODELS[key] = _build_model(path)
+            with MODEL_BUILD_LOCK:  # never beside a diffusers load (see studio.locks)
+                _MODELS[key] = _build_model(path)
         return _MODELS[key]
 
 

@@ -1,79 +1,355 @@
-"""A minimal page on the embedded models: prompt in, the baseline and a few variants out, with timings.
+"""The studio page: pick a preset and variants, generate, and watch results stream in side by side.
 
-UI code never does model work: handlers build a request, hand it to the engine, and format what comes back.
+UI code never does model work: handlers check input, hand a request to the engine's stream, and turn the
+events into readouts (studio.ui.readouts). One GPU lane: every generation shares concurrency id "gpu" with
+limit 1, so requests queue in order.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
+import time
+from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
-from studio.presets import list_presets, load_preset
-from studio.tiny.language import (
-    EXAMPLE_IMAGE_PROMPTS,
-    EXAMPLE_VIDEO_PROMPTS,
-    PromptError,
-    parse_prompt,
-    vocabulary_text,
-)
+from studio.engine.pool import engine_for, prewarm, runnable_here
+from studio.inputs import InputError, check_prompt, check_seed, check_steps, parse_variants
+from studio.presets import PresetError, list_presets, load_preset
+from studio.ui import readouts
 
 EMBEDDED = ("tiny-image", "tiny-video")
-_engines: dict = {}
-_engines_lock = threading.Lock()
+DEFAULT_VARIANTS = ["baseline", "int8", "teacache", "naive4"]
+STATUS_EVERY_S = 0.25  # at most four progress refreshes a second: enough to feel live, cheap to send
+_cancel_flags: dict[str, threading.Event] = {}
 
 
-def _engine(name: str):
-    from studio.engine.runner import Engine  # the engine loads lazily: no model work at import time
+def preset_choices() -> list[tuple[str, str]]:
+    """Embedded presets first, then real models labelled with what they need."""
+    names = list_presets()
+    ordered = [n for n in EMBEDDED if n in names] + [n for n in names if n not in EMBEDDED]
+    out = []
+    for name in ordered:
+        p = load_preset(name)
+        out.append((f"{p.title}" if name in EMBEDDED else f"{p.title} — needs a GPU", name))
+    return out
 
-    with _engines_lock:
-        if name not in _engines:
-            _engines[name] = Engine(load_preset(name))
-        return _engines[name]
+
+def all_variant_names() -> list[str]:
+    """Every preset's variant names: the API accepts any of them before a page has narrowed the list."""
+    names: dict[str, None] = {}
+    for preset in list_presets():
+        names.update(dict.fromkeys(load_preset(preset).variants))
+    return list(names)
 
 
-def generate(preset_name: str, prompt: str, seed: float, variants: list[str]):
-    """Run the chosen variants; returns gallery items and a markdown table of readouts."""
-    if preset_name not in EMBEDDED:
-        raise gr.Error(f"this page runs the embedded presets only ({', '.join(EMBEDDED)})")
-    preset = load_preset(preset_name)
+def _preset(name: str):
     try:
-        parse_prompt(prompt, video=preset.media == "video")
-    except PromptError as e:
+        return load_preset(name)
+    except PresetError as e:
         raise gr.Error(str(e)) from None
-    if seed is None or not 0 <= int(seed) < 2**31:
-        raise gr.Error("seed must be an integer from 0 to 2147483647")
-    if not variants:
-        raise gr.Error(f"pick at least one variant: {', '.join(preset.variants)}")
-    from studio.engine.runner import RunRequest
 
-    engine = _engine(preset_name)
-    results = engine.compare(RunRequest(prompt, seed=int(seed)), [preset.variant(v) for v in variants])
-    gallery, rows = [], ["| variant | slug | end-to-end | speedup | note |", "|---|---|---|---|---|"]
-    for r in results:
-        if r.error:
-            rows.append(f"| {r.name} | {r.slug} | failed | | {r.error} |")
-            continue
-        image = r.output if r.output.ndim == 3 else r.output.reshape(-1, *r.output.shape[2:])  # frames stacked
-        gallery.append(((image * 255).clip(0, 255).astype("uint8"), f"{r.name} ({r.timings['end_to_end_s']:.2f} s)"))
-        rows.append(f"| {r.name} | {r.slug} | {r.timings['end_to_end_s']:.3f} s | x{r.speedup or 1:.2f} | |")
-    return gallery, "\n".join(rows)
+
+def describe_preset(name: str):
+    """Preset facts, its variants (as choices), and example prompts."""
+    from studio.tiny.language import EXAMPLE_IMAGE_PROMPTS, EXAMPLE_VIDEO_PROMPTS, vocabulary_text
+
+    p = _preset(name)
+    lines = [f"**{p.title}** · {p.media} · {p.steps} steps · {p.width}×{p.height}"
+             + (f" · {p.frames} frames" if p.media == "video" else ""), f"Needs: {p.requirements}"]
+    ok, why = runnable_here(p)
+    if not ok:
+        lines.append(f"⚠️ {why}")
+    if p.pipeline == "tiny":
+        lines.append(f"**Prompt language:** {vocabulary_text()}")
+    choices = [(f"{v} — {p.notes[v]}" if v in p.notes else v, v) for v in p.variants]
+    chosen = [v for v in DEFAULT_VARIANTS if v in p.variants] or list(p.variants)[:1]
+    examples = EXAMPLE_VIDEO_PROMPTS if p.media == "video" else EXAMPLE_IMAGE_PROMPTS
+    prompt = examples[0] if p.pipeline == "tiny" else "a photo of a red fox in the snow"
+    return "\n\n".join(lines), gr.update(choices=choices, value=chosen), prompt
+
+
+def check_prompt_words(name: str, prompt: str) -> str:
+    """Flags words the embedded model does not know, before anything runs."""
+    p = _preset(name)
+    if p.pipeline != "tiny" or not prompt:
+        return ""
+    from studio.tiny.language import unknown_words
+
+    unknown = unknown_words(prompt)
+    if unknown:
+        return (f'<span class="unknown">Unknown to the embedded model: <b>{", ".join(unknown)}</b> — '
+                "use the words listed above.</span>")
+    try:
+        check_prompt(p, prompt)
+    except InputError as e:
+        return f'<span class="unknown">{e}</span>'
+    return "✓ every word is in the prompt language"
+
+
+def build_variant(weights: str, quant: str, cache: str, value: float, steps: float, current: str) -> str:
+    """Append a stacked recipe's slug to the custom-variants box (validated by the recipe parser)."""
+    from studio.variant import RecipeError, parse_slug
+
+    parts = [p for p in (weights if weights != "base" else "", quant if quant != "none" else "",
+                         f"{cache}{value:g}" if cache != "none" else "", f"s{int(steps)}" if steps else "") if p]
+    slug = "-".join(parts) or "baseline"
+    try:
+        parse_slug(slug, named_weights={"student": None} if weights == "student" else None)
+    except (RecipeError, TypeError, ValueError):
+        pass  # the preset resolves named weights at run time; a bad combination is reported then
+    existing = [s.strip() for s in (current or "").split(",") if s.strip()]
+    return ", ".join(dict.fromkeys([*existing, slug]))
+
+
+def _cancel_key(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "default"
+
+
+def cancel(request: gr.Request = None) -> str:
+    flag = _cancel_flags.get(_cancel_key(request))
+    if flag:
+        flag.set()
+    return readouts.status_html("Cancelling: the current step finishes, then the lane is free.")
+
+
+def _validated(name, prompt, seed, steps, chosen, custom):
+    p = _preset(name)
+    ok, why = runnable_here(p)
+    if not ok:
+        raise gr.Error(why)
+    try:
+        prompt = check_prompt(p, prompt)
+        seed = check_seed(seed)
+        steps = check_steps(steps)
+        names = list(chosen or []) + [s for s in (custom or "").split(",") if s.strip()]
+        variants = parse_variants(p, names)
+    except InputError as e:
+        raise gr.Error(str(e)) from None
+    return p, prompt, seed, steps, variants
+
+
+def _per_frame_rows(reports: list[dict]) -> list[list]:
+    rows = []
+    for r in reports:
+        per_frame = (r.get("metrics") or {}).get("per_frame") or {}
+        values = per_frame.get("lpips") or per_frame.get("ssim") or []
+        metric = "LPIPS" if per_frame.get("lpips") else "SSIM"
+        rows += [[i + 1, float(v), f"{r['name']} ({metric})"] for i, v in enumerate(values)]
+    return rows
+
+
+def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str], custom: str, price: float,
+            budget: float, request: gr.Request = None, progress=gr.Progress()):  # noqa: B008
+    """Run the variants and stream: status, cards, summary table, A/B choices, synced video, per-frame chart."""
+    import pandas as pd
+
+    from studio.engine.runner import RunRequest
+    from studio.engine.stream import Done, Finished, Progress, run_order, stream_compare
+
+    p, prompt, seed, steps, variants = _validated(name, prompt, seed, steps, chosen, custom)
+    price = float(price) if price is not None and price >= 0 else readouts.GPU_PRICES[readouts.DEFAULT_GPU]
+    budget = float(budget) if budget is not None and budget > 0 else 0.1
+    flag = threading.Event()
+    _cancel_flags[_cancel_key(request)] = flag
+    engine = engine_for(p.name)
+    ordered = run_order(engine, variants)
+    reports: list[dict] = []
+    outputs: dict[str, np.ndarray] = {}
+    started = time.perf_counter()
+    last_status = 0.0
+
+    def cards() -> str:
+        best = readouts.best_within_budget(reports, budget)
+        done = {r["slug"] for r in reports}
+        html = [readouts.card_html(r, readouts.media_uri(outputs.get(r["slug"])), price, r["slug"] == best, budget)
+                for r in reports]
+        html += [readouts.pending_card_html(v.name, v.slug, "waiting in line") for v in ordered if v.slug not in done]
+        return readouts.grid_html(html)
+
+    def table():
+        return pd.DataFrame([readouts.summary_row(r, price) for r in reports], columns=readouts.SUMMARY_COLUMNS)
+
+    def snapshot(status: str, fraction: float | None, video=None, final=False):
+        report = {"preset": p.name, "prompt": prompt, "seed": seed, "variants": reports, "complete": final}
+        choices = [r["name"] for r in reports if r["slug"] in outputs and r["kind"] != "baseline"]
+        frame_rows = _per_frame_rows(reports) if p.media == "video" else []
+        return (readouts.status_html(status, fraction), cards(), table(), report,
+                gr.update(choices=choices, value=choices[0] if choices and final else gr.skip()),
+                video if video is not None else gr.skip(),
+                pd.DataFrame(frame_rows, columns=["frame", "value", "variant"]),
+                {"outputs": outputs, "names": {r["name"]: r["slug"] for r in reports},
+                 "media": p.media})
+
+    yield snapshot(f"Starting {len(ordered)} variants on {p.title}…", 0.0)
+    for event in stream_compare(engine, RunRequest(prompt=prompt, seed=seed, steps=steps), variants, flag):
+        if isinstance(event, Progress):
+            now = time.perf_counter()
+            fraction = (event.index + event.step / event.steps) / event.total_variants
+            progress(fraction, desc=f"{event.slug}: step {event.step}/{event.steps}")
+            if now - last_status >= STATUS_EVERY_S:
+                last_status = now
+                yield snapshot(f"Variant {event.index + 1} of {event.total_variants}: {event.slug} — step "
+                               f"{event.step} of {event.steps}", fraction)
+        elif isinstance(event, Finished):
+            r = event.result
+            reports.append(readouts_safe(r.to_report()))
+            if r.output is not None:
+                outputs[r.slug] = r.output
+            yield snapshot(f"{event.index + 1} of {event.total_variants} done ({r.name}"
+                           f"{' failed' if r.error else ''})", (event.index + 1) / event.total_variants)
+        elif isinstance(event, Done):
+            elapsed = time.perf_counter() - started
+            video = _compose_video(reports, outputs) if p.media == "video" else None
+            if event.cancelled:
+                yield snapshot(f"Cancelled after {elapsed:.1f} s; {len(reports)} variants finished.", None, video,
+                               final=True)
+            elif event.error:
+                raise gr.Error(f"the comparison stopped: {event.error}")
+            else:
+                failed = sum(1 for r in reports if r.get("error"))
+                yield snapshot(f"Done in {elapsed:.1f} s: {len(reports)} variants"
+                               + (f", {failed} failed" if failed else ""), 1.0, video, final=True)
+    _cancel_flags.pop(_cancel_key(request), None)
+
+
+def readouts_safe(report: dict) -> dict:
+    """A strict-JSON copy (infinite PSNR becomes "inf") for the page and the API."""
+    from studio.metrics import json_safe
+
+    return json_safe(report)
+
+
+def _compose_video(reports: list[dict], outputs: dict[str, np.ndarray]) -> str | None:
+    from studio.media import write_side_by_side
+
+    clips = [(r["name"], outputs[r["slug"]]) for r in reports if r["slug"] in outputs]
+    if not clips:
+        return None
+    path = Path(tempfile.mkdtemp(prefix="studio-video-")) / "side-by-side.mp4"
+    return str(write_side_by_side(clips, path))
+
+
+def ab_view(name: str, heatmap: bool, state: dict):
+    """Baseline vs the chosen variant on a slider; or the difference heatmap in place of the variant."""
+    if not state or not name or name not in state.get("names", {}):
+        return None
+    outputs, names = state["outputs"], state["names"]
+    base_slug = next((s for n, s in names.items() if n == "baseline"), None) or next(iter(names.values()))
+    base, other = outputs.get(base_slug), outputs.get(names[name])
+    if base is None or other is None:
+        return None
+    if base.ndim == 4:  # video: the middle frame
+        base, other = base[len(base) // 2], other[len(other) // 2]
+    if heatmap:
+        from studio.metrics import difference_heatmap
+
+        right = np.asarray(difference_heatmap(base, other).convert("RGB").resize((384, 384)))
+    else:
+        right = _big(other)
+    return (_big(base), right)
+
+
+def _big(pixels: np.ndarray) -> np.ndarray:
+    return np.kron((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8), np.ones((6, 6, 1), dtype=np.uint8))
+
+
+def _optional_tab(title: str, module: str, builder: str) -> None:
+    """Tabs built by other parts of the studio; absent parts leave the page working."""
+    import importlib
+
+    try:
+        build = getattr(importlib.import_module(module), builder)
+    except (ImportError, AttributeError):
+        return
+    with gr.Tab(title):
+        build()
 
 
 def build_demo() -> gr.Blocks:
+    from studio.tiny.language import EXAMPLE_IMAGE_PROMPTS, EXAMPLE_VIDEO_PROMPTS
+
     with gr.Blocks(title="Speed-Up Studio") as demo:
-        gr.Markdown("# Speed-Up Studio\nCompare diffusion speed-ups side by side. Embedded models run on a CPU.\n\n"
-                    f"**Prompt language:** {vocabulary_text()}")
-        with gr.Row():
-            preset = gr.Dropdown([p for p in list_presets() if p in EMBEDDED], value="tiny-image", label="Preset")
-            seed = gr.Number(value=0, precision=0, label="Seed")
-        prompt = gr.Textbox(value=EXAMPLE_IMAGE_PROMPTS[0], label="Prompt")
-        gr.Examples([[p] for p in EXAMPLE_IMAGE_PROMPTS + EXAMPLE_VIDEO_PROMPTS], inputs=[prompt])
-        variants = gr.CheckboxGroup(["baseline", "int8", "teacache", "fbc", "naive4"],
-                                    value=["baseline", "int8", "teacache", "naive4"], label="Variants")
-        run = gr.Button("Generate", variant="primary")
-        gallery = gr.Gallery(label="Results", columns=5, height=320)
-        table = gr.Markdown()
-        run.click(generate, [preset, prompt, seed, variants], [gallery, table], api_name="generate",
-                  concurrency_id="gpu", concurrency_limit=1)
+        gr.Markdown("# Speed-Up Studio\nOne model, its speed-ups side by side: quantized, cached, distilled and "
+                    "stacked variants on the same prompt and seed, with latency, memory and LPIPS against the "
+                    "baseline. The embedded models run on any CPU.")
+        with gr.Tab("Compare"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=320):
+                    preset = gr.Dropdown(preset_choices(), value="tiny-image", label="Model preset")
+                    info = gr.Markdown()
+                    prompt = gr.Textbox(label="Prompt", lines=2, max_length=2000)
+                    prompt_check = gr.HTML()
+                    gr.Examples([[x] for x in EXAMPLE_IMAGE_PROMPTS + EXAMPLE_VIDEO_PROMPTS], inputs=[prompt],
+                                label="Example prompts (image, then video)")
+                    with gr.Row():
+                        seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+                        steps = gr.Number(value=None, precision=0, label="Steps (empty: preset's)", minimum=0)
+                    chosen = gr.CheckboxGroup(all_variant_names(), value=DEFAULT_VARIANTS,
+                                              label="Variants (baseline always runs)")
+                    with gr.Accordion("Variant builder: stack your own", open=False):
+                        with gr.Row():
+                            b_weights = gr.Dropdown(["base", "student"], value="base", label="Weights")
+                            b_quant = gr.Dropdown(["none", "int8wo", "int8dq", "int4wo", "fp8wo", "fp8dqrow"],
+                                                  value="none", label="Quantization")
+                        with gr.Row():
+                            b_cache = gr.Dropdown(["none", "tea", "fbc"], value="none", label="Cache")
+                            b_value = gr.Slider(0.01, 1.0, value=0.15, step=0.01, label="Cache threshold")
+                            b_steps = gr.Number(value=None, precision=0, label="Steps", minimum=0)
+                        b_add = gr.Button("Add to custom variants", size="sm")
+                    custom = gr.Textbox(label="Custom variants (slugs, comma-separated)",
+                                        placeholder="e.g. int8wo-tea0.1, s8")
+                    with gr.Row():
+                        gpu = gr.Dropdown(list(readouts.GPU_PRICES), value=readouts.DEFAULT_GPU,
+                                          label="Price as if on")
+                        price = gr.Number(value=readouts.GPU_PRICES[readouts.DEFAULT_GPU], label="$ per hour",
+                                          minimum=0)
+                    budget = gr.Slider(0.01, 0.6, value=0.1, step=0.01, label="Quality budget: LPIPS ≤")
+                    with gr.Row():
+                        run = gr.Button("Generate", variant="primary")
+                        stop = gr.Button("Cancel", variant="stop")
+                with gr.Column(scale=3):
+                    status = gr.HTML(readouts.status_html("Ready."))
+                    grid = gr.HTML(elem_id="result-grid")
+                    summary = gr.Dataframe(label="Summary (click a header to sort)", interactive=False,
+                                           wrap=True)
+                    with gr.Row():
+                        with gr.Column():
+                            ab_choice = gr.Dropdown([], label="A/B against the baseline")
+                            heat = gr.Checkbox(label="Show the difference heatmap instead")
+                            slider = gr.ImageSlider(label="baseline | variant", height=400, type="numpy")
+                        with gr.Column():
+                            video = gr.Video(label="Videos side by side (one clip: always in sync)",
+                                             autoplay=True, loop=True)
+                            frames_plot = gr.LinePlot(x="frame", y="value", color="variant",
+                                                      label="Per-frame difference vs baseline (video)")
+                    with gr.Accordion("Raw report (JSON, as the API returns it)", open=False):
+                        report = gr.JSON()
+            state = gr.State()
+
+        _optional_tab("Benchmark", "studio.ui.bench_tab", "build_bench_tab")
+        _optional_tab("Spot-check", "studio.ui.spotcheck_tab", "build_spotcheck_tab")
+
+        preset.change(describe_preset, preset, [info, chosen, prompt], api_name="preset_info")
+        demo.load(describe_preset, preset, [info, chosen, prompt], api_name=False)
+        prompt.change(check_prompt_words, [preset, prompt], prompt_check, api_name="check_prompt",
+                      show_progress="hidden")
+        gpu.change(lambda g: readouts.GPU_PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
+        b_add.click(build_variant, [b_weights, b_quant, b_cache, b_value, b_steps, custom], custom,
+                    api_name="build_variant")
+        event = run.click(compare, [preset, prompt, seed, steps, chosen, custom, price, budget],
+                          [status, grid, summary, report, ab_choice, video, frames_plot, state],
+                          api_name="compare", concurrency_id="gpu", concurrency_limit=1)
+        stop.click(cancel, None, status, api_name="cancel", cancels=[event], queue=False)
+        gr.on([ab_choice.change, heat.change], ab_view, [ab_choice, heat, state], slider, api_name="ab_view")
+    demo.queue(default_concurrency_limit=4)
+    if os.environ.get("STUDIO_PREWARM", "1") != "0":
+        prewarm("tiny-image")
     return demo
+
+
+def launch_kwargs() -> dict:
+    return {"css": readouts.CSS, "theme": gr.themes.Soft()}

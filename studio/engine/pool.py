@@ -1,0 +1,50 @@
+"""One Engine per preset for the life of the process, so a preset's pipelines load once and are shared."""
+
+from __future__ import annotations
+
+import threading
+
+from studio.presets import Preset, load_preset
+
+_engines: dict = {}
+_lock = threading.Lock()
+
+
+def runnable_here(preset: Preset) -> tuple[bool, str]:
+    """Whether this machine can run the preset, and if not, why in words."""
+    if preset.pipeline == "tiny":
+        return True, ""
+    import torch
+
+    if not torch.cuda.is_available():
+        return False, (f"'{preset.title}' needs {preset.requirements}; this machine has no CUDA GPU. "
+                       "Pick an embedded preset, or run the studio on a GPU Space or in Docker on a GPU machine.")
+    return True, ""
+
+
+def engine_for(name: str):
+    """The shared Engine of preset `name` (created on first use; loading happens lazily inside it)."""
+    from studio.engine.runner import Engine
+
+    with _lock:
+        if name not in _engines:
+            _engines[name] = Engine(load_preset(name))
+        return _engines[name]
+
+
+def prewarm(name: str) -> threading.Thread:
+    """Load a preset's base pipeline and the LPIPS model in the background, so the first request is fast."""
+
+    def work() -> None:
+        try:
+            engine = engine_for(name)
+            engine.base_pipeline()  # both take studio.locks.MODEL_BUILD_LOCK: no overlap with a request's loads
+            from studio.metrics.lpips_offline import get_lpips_model
+
+            get_lpips_model()
+        except Exception as e:  # the request path reports problems properly; this is only a head start
+            print(f"prewarm of {name} skipped: {type(e).__name__}: {e}")
+
+    thread = threading.Thread(target=work, name=f"prewarm-{name}", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,61 @@
+"""Checks on what a user asks for, shared by the CLI and the UI so both say the same clear thing."""
+
+from __future__ import annotations
+
+from studio.presets import Preset
+from studio.variant import RecipeError, Variant
+
+MAX_PROMPT_CHARS = 2000
+MAX_VARIANTS = 16
+MAX_SEED = 2**31 - 1  # the UI's number box and every generator we target accept this range
+
+
+class InputError(ValueError):
+    """A user input that cannot be run; the message says what is wrong and what is allowed."""
+
+
+def check_prompt(preset: Preset, prompt: str | None) -> str:
+    """The prompt, stripped; embedded presets also check every word against their language."""
+    if prompt is None or not prompt.strip():
+        raise InputError("the prompt is empty; describe what to generate")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InputError(f"the prompt has {len(prompt)} characters; at most {MAX_PROMPT_CHARS}")
+    if preset.pipeline == "tiny":
+        from studio.tiny.language import PromptError, parse_prompt
+
+        try:
+            parse_prompt(prompt, video=preset.media == "video")
+        except PromptError as e:
+            raise InputError(f"prompt: {e}") from None
+    return prompt.strip()
+
+
+def check_seed(seed) -> int:
+    if seed is None or isinstance(seed, bool) or float(seed) != int(float(seed)) or not 0 <= int(seed) <= MAX_SEED:
+        raise InputError(f"the seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+    return int(seed)
+
+
+def check_steps(steps) -> int | None:
+    """None (the preset's default) or a whole number of steps from 1 to 1000."""
+    if steps in (None, "", 0):
+        return None
+    if isinstance(steps, bool) or float(steps) != int(float(steps)) or not 1 <= int(steps) <= 1000:
+        raise InputError(f"steps must be a whole number from 1 to 1000 (or empty for the preset's), got {steps!r}")
+    return int(steps)
+
+
+def parse_variants(preset: Preset, names: list[str]) -> list[Variant]:
+    """Named variants or full slugs, de-duplicated in order; at least one, at most MAX_VARIANTS."""
+    names = [n.strip() for n in names if n and n.strip()]
+    if not names:
+        raise InputError(f"no variants chosen; preset '{preset.name}' defines: {', '.join(preset.variants)}")
+    if len(names) > MAX_VARIANTS:
+        raise InputError(f"{len(names)} variants chosen; at most {MAX_VARIANTS} per comparison")
+    variants = []
+    for name in dict.fromkeys(names):
+        try:
+            variants.append(preset.variant(name))
+        except RecipeError as e:
+            raise InputError(str(e)) from None
+    return variants

@@ -1,0 +1,185 @@
+"""Readouts for the compare page, as plain data and HTML: cards, summary rows, cache timelines, costs.
+
+Pure functions of result reports (VariantResult.to_report() dicts): no gradio and no model work here, so every
+number the page shows is unit-testable.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+
+import numpy as np
+from PIL import Image
+
+# Default hourly prices (USD) to turn seconds into a cost per 1,000 generations. Hugging Face Spaces list prices
+# as published on huggingface.co/pricing (2025); the page lets the user type their own.
+GPU_PRICES = {
+    "CPU (2 vCPU)": 0.03,
+    "Nvidia T4": 0.40,
+    "Nvidia L4": 0.80,
+    "Nvidia A10G": 1.00,
+    "Nvidia L40S": 1.80,
+    "Nvidia A100": 2.50,
+    "Nvidia H100": 4.50,
+}
+DEFAULT_GPU = "Nvidia H100"
+SUMMARY_COLUMNS = ["variant", "slug", "kind", "steps", "end-to-end s", "speedup ×", "per-step ms", "peak MB",
+                   "weights MB", "$ / 1k gen", "LPIPS", "PSNR dB", "SSIM", "adherence", "computed steps", "error"]
+
+
+def cost_per_1000(seconds: float, price_per_hour: float) -> float:
+    """Dollars for 1,000 generations at `seconds` each on hardware costing `price_per_hour`."""
+    return 1000 * seconds * price_per_hour / 3600
+
+
+def best_within_budget(reports: list[dict], lpips_budget: float) -> str | None:
+    """Slug of the fastest non-baseline variant whose LPIPS to the baseline is within budget (None if none)."""
+    best, best_speed = None, 1.0
+    for r in reports:
+        lpips = (r.get("metrics") or {}).get("lpips")
+        if r.get("error") or r["kind"] == "baseline" or lpips is None or lpips > lpips_budget:
+            continue
+        if (r.get("speedup") or 0) > best_speed:
+            best, best_speed = r["slug"], r["speedup"]
+    return best
+
+
+def _fmt(value, pattern: str, missing: str = "–") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    if value == "inf" or (isinstance(value, float) and math.isinf(value)):
+        return "∞"
+    return pattern.format(value)
+
+
+def summary_row(r: dict, price_per_hour: float) -> list:
+    t, m, mem, cache = r.get("timings") or {}, r.get("metrics") or {}, r.get("memory") or {}, r.get("cache")
+    e2e = t.get("end_to_end_s")
+
+    def num(value, digits):
+        return None if value is None or isinstance(value, str) else round(float(value), digits)
+
+    return [r["name"], r["slug"], r["kind"], r["steps"], num(e2e, 3), num(r.get("speedup"), 2),
+            num(t.get("per_step_ms"), 2), num(mem.get("peak_bytes", 0) / 1e6 if mem else None, 1),
+            num(mem.get("weights_bytes", 0) / 1e6 if mem else None, 2),
+            num(cost_per_1000(e2e, price_per_hour) if e2e else None, 4), num(m.get("lpips"), 4),
+            num(m.get("psnr") if m.get("psnr") != "inf" else float("inf"), 2), num(m.get("ssim"), 4),
+            num(m.get("adherence"), 2), f"{cache['computed_steps']}/{r['steps']}" if cache else "all",
+            r.get("error") or ""]
+
+
+def png_data_uri(pixels: np.ndarray, size: int | None = None) -> str:
+    """An (H, W, 3) float image in [0, 1] as a data URI (PNG), optionally upscaled without smoothing."""
+    img = Image.fromarray((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8))
+    if size:
+        img = img.resize((size, size), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def gif_data_uri(frames: np.ndarray, size: int = 192, fps: int = 8) -> str:
+    """An (F, H, W, 3) clip as a looping animated GIF data URI (cards play it inline)."""
+    images = [Image.fromarray((np.clip(f, 0, 1) * 255).round().astype(np.uint8)).resize((size, size), Image.NEAREST)
+              for f in frames]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return "data:image/gif;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def media_uri(output: np.ndarray | None) -> str | None:
+    if output is None:
+        return None
+    return png_data_uri(output, 192) if output.ndim == 3 else gif_data_uri(output)
+
+
+def timeline_html(r: dict) -> str:
+    """One cell per step: filled = computed, hollow = reused from the cache."""
+    cache = r.get("cache")
+    if not cache:
+        return ""
+    cells = "".join(f'<span class="tl {"on" if c == "computed" else "off"}" title="step {i + 1}: {c}"></span>'
+                    for i, c in enumerate(cache["timeline"]))
+    return f'<div class="timeline" aria-label="cache timeline">{cells}</div>'
+
+
+def card_html(r: dict, uri: str | None, price_per_hour: float, best: bool, lpips_budget: float) -> str:
+    """A readout card: the image (or clip), timings, memory, cost, quality vs baseline, cache reuse."""
+    name = html.escape(r["name"])
+    slug = html.escape(r["slug"])
+    if r.get("error"):
+        return (f'<div class="card failed"><div class="card-title">{name} <code>{slug}</code></div>'
+                f'<div class="err">failed: {html.escape(r["error"])}</div></div>')
+    t, m, mem, cache = r["timings"], r.get("metrics") or {}, r.get("memory") or {}, r.get("cache")
+    lpips = m.get("lpips")
+    quality_class = "" if lpips is None else ("good" if lpips <= lpips_budget else "over")
+    badge = '<span class="badge">★ fastest within budget</span>' if best else ""
+    speed = "reference" if r["kind"] == "baseline" else f"×{_fmt(r.get('speedup'), '{:.2f}')}"
+    rows = [
+        ("end-to-end", f"{t['end_to_end_s']:.3f} s"),
+        ("speedup", speed),
+        ("per step", f"{t['per_step_ms']:.1f} ms × {r['steps']}"),
+        ("peak memory", f"{mem.get('peak_bytes', 0) / 1e6:.0f} MB"),
+        ("weights", f"{mem.get('weights_bytes', 0) / 1e6:.2f} MB"),
+        ("$ / 1k gen", f"${cost_per_1000(t['end_to_end_s'], price_per_hour):.4f}"),
+    ]
+    if r["kind"] != "baseline":
+        rows += [("LPIPS", _fmt(lpips, "{:.4f}", "n/a")), ("PSNR", _fmt(m.get("psnr"), "{:.1f} dB")),
+                 ("SSIM", _fmt(m.get("ssim"), "{:.3f}"))]
+    if "adherence" in m:
+        rows.append(("adherence", f"{m['adherence']:.0%}"))
+    if cache:
+        rows.append(("cache", f"{cache['computed_steps']} computed / {cache['reused_steps']} reused"))
+    table = "".join(f'<tr><td>{k}</td><td class="v">{v}</td></tr>' for k, v in rows)
+    media = (f'<img class="media" src="{uri}" alt="{name} output">' if uri else "")
+    return (f'<div class="card {quality_class} {"best" if best else ""}"><div class="card-title">{name} {badge}'
+            f'</div><code class="slug">{slug}</code>{media}<table class="readout">{table}</table>'
+            f'{timeline_html(r)}</div>')
+
+
+def pending_card_html(name: str, slug: str, note: str) -> str:
+    return (f'<div class="card pending"><div class="card-title">{html.escape(name)}</div>'
+            f'<code class="slug">{html.escape(slug)}</code><div class="wait">{html.escape(note)}</div></div>')
+
+
+def grid_html(cards: list[str]) -> str:
+    return f'<div class="grid">{"".join(cards)}</div>'
+
+
+def status_html(text: str, fraction: float | None = None) -> str:
+    bar = ""
+    if fraction is not None:
+        bar = f'<div class="bar"><div style="width:{max(0.0, min(1.0, fraction)) * 100:.1f}%"></div></div>'
+    return f'<div class="status">{html.escape(text)}{bar}</div>'
+
+
+CSS = """
+.grid {display:flex; flex-wrap:wrap; gap:12px;}
+.card {border:1px solid var(--border-color-primary); border-radius:10px; padding:10px; width:214px;
+       background:var(--block-background-fill); font-size:13px;}
+.card.best {border:2px solid #16a34a; box-shadow:0 0 0 3px rgba(22,163,74,.15);}
+.card.failed {border:2px solid #dc2626;}
+.card.pending {opacity:.6;}
+.card-title {font-weight:600; font-size:15px; margin-bottom:2px;}
+.card .slug {font-size:11px; color:var(--body-text-color-subdued);}
+.card img.media {width:192px; height:192px; image-rendering:pixelated; border-radius:6px; margin:6px 0;
+                 display:block;}
+.card .readout {width:100%; border-collapse:collapse;}
+.card .readout td {padding:1px 2px; border:none;}
+.card .readout td.v {text-align:right; font-variant-numeric:tabular-nums;}
+.card.over .readout tr:nth-child(7) td.v {color:#dc2626;}
+.badge {background:#16a34a; color:white; border-radius:6px; padding:1px 6px; font-size:11px; margin-left:4px;}
+.err {color:#dc2626; margin-top:8px; word-break:break-word;}
+.wait {margin-top:8px;}
+.timeline {display:flex; gap:1px; margin-top:6px; flex-wrap:wrap;}
+.timeline .tl {width:3px; height:12px; border-radius:1px;}
+.timeline .tl.on {background:#2563eb;}
+.timeline .tl.off {background:transparent; outline:1px solid #93c5fd;}
+.status {font-size:14px; padding:4px 0;}
+.status .bar {height:6px; background:var(--border-color-primary); border-radius:3px; margin-top:4px;}
+.status .bar div {height:6px; background:#2563eb; border-radius:3px;}
+.unknown {color:#dc2626;}
+"""
