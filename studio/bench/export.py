@@ -36,7 +36,7 @@ def write_json(path: Path, data) -> None:
 
 def _cell(value):
     if isinstance(value, float):
-        return "inf" if math.isinf(value) else f"{value:.6g}"
+        return "inf" if math.isinf(value) else repr(value)  # shortest text that reads back exactly
     if isinstance(value, list):
         return " ".join(map(str, value))
     return "" if value is None else value

@@ -82,6 +82,8 @@ def worst_gallery(summary: dict, out_dir: Path) -> list[tuple[str, str]]:
     """Baseline and variant images of each variant's worst prompts, in pairs."""
     items = []
     for name, s in summary["variants"].items():
+        if s["kind"] == "baseline":
+            continue
         for w in s["worst"]:
             pngs = [[p for p in media if p.endswith(".png")] for media in (w["baseline_media"], w["media"])]
             if all(pngs):
@@ -125,7 +127,7 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
             job = BenchJob.start(request, out_dir, get_engine or shared_engine)
         except ValueError as e:  # prompts file, sweep, variants: the message says what is allowed
             raise gr.Error(str(e)) from None
-        empty = (None, None, None, [], "", None)
+        empty = (None, None, [], "", None)  # chart, table, gallery, recommendation, downloads
         try:
             for update in job.updates():
                 if not update.finished:

@@ -1,0 +1,107 @@
+"""Aggregates, percentiles, the Pareto front and the recommendation on synthetic rows, checked by hand."""
+
+import math
+
+import pytest
+
+from studio.bench.aggregate import GPU_PRICES, percentile, price_for, summarize
+from studio.bench.pareto import pareto_front, recommend
+
+
+def _rows(variant, kind, latencies, lpips=None, psnr=None, errors=(), slug=None):
+    out = []
+    for i, t in enumerate(latencies):
+        out.append({"preset": "tiny-image", "device": "cpu", "threads": 1, "prompt_index": i, "prompt": f"p{i}",
+                    "seed": 100 + i, "variant": variant, "slug": slug or variant, "kind": kind, "steps": 50,
+                    "latency_s": t, "peak_bytes": 1000 + i, "weights_bytes": 500, "computed_steps": 50,
+                    "lpips": None if lpips is None else lpips[i], "psnr": None if psnr is None else psnr[i],
+                    "ssim": 0.9, "adherence": 1.0 if i % 2 else 0.0, "fidelity": 0.5,
+                    "media": [f"media/p{i:05d}/{variant}.png"], "error": "boom" if i in errors else None})
+    return out
+
+
+def test_percentiles_interpolate_linearly():
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([1, 2, 3, 4], 95) == pytest.approx(3.85)  # index 0.95 * 3 = 2.85 -> 3 + 0.85
+    assert percentile([7.0], 95) == 7.0 and percentile([], 50) is None
+
+
+def test_per_variant_aggregates_by_hand():
+    rows = (_rows("baseline", "baseline", [2.0, 2.0, 4.0, 4.0], lpips=[0, 0, 0, 0], psnr=["inf"] * 4)
+            + _rows("fast", "cached", [1.0, 1.0, 1.0, 2.0], lpips=[0.1, 0.2, 0.3, 0.4], psnr=[30, "inf", 20, 40]))
+    s = summarize(rows, gpu_price=2.0, worst_k=2)
+    base, fast = s["variants"]["baseline"], s["variants"]["fast"]
+    assert s["baseline"] == "baseline" and s["prompts"] == 4 and s["price_source"] == "given"
+    assert base["latency_p50_s"] == 3.0 and fast["latency_p50_s"] == 1.0
+    assert fast["latency_p95_s"] == pytest.approx(1.85)  # sorted [1,1,1,2]: index 2.85 -> 1 + 0.85
+    assert fast["latency_mean_s"] == 1.25
+    assert fast["throughput_per_hour"] == pytest.approx(3600 / 1.25)  # 2880 generations an hour
+    assert fast["cost_per_1000"] == pytest.approx(2.0 * 1000 * 1.25 / 3600)  # 0.694 USD
+    assert base["cost_per_1000"] == pytest.approx(2.0 * 1000 * 3.0 / 3600)
+    assert fast["speedup"] == 3.0 and base["speedup"] == 1.0
+    assert fast["lpips_mean"] == pytest.approx(0.25) and fast["lpips_p95"] == pytest.approx(0.385)
+    assert fast["psnr_median"] == 35.0  # sorted [20, 30, 40, inf]: (30 + 40) / 2
+    assert math.isinf(base["psnr_median"])
+    assert fast["adherence_mean"] == 0.5 and fast["peak_bytes"] == 1003
+    assert [w["prompt_index"] for w in fast["worst"]] == [3, 2]  # highest LPIPS first
+    assert fast["worst"][0]["baseline_media"] == ["media/p00003/baseline.png"]
+
+
+def test_errors_are_counted_and_left_out_of_the_figures():
+    rows = _rows("baseline", "baseline", [1.0, 1.0, 1.0]) + _rows("bad", "quantized", [9.0, 0.5, 0.5], errors=(0,))
+    bad = summarize(rows)["variants"]["bad"]
+    assert bad["errors"] == 1 and bad["prompts"] == 3 and bad["latency_p50_s"] == 0.5 and bad["speedup"] == 2.0
+
+
+def test_price_table_by_device():
+    assert price_for("cpu") == (GPU_PRICES["cpu"], "default table (cpu)")
+    assert price_for("NVIDIA H100 80GB HBM3")[0] == GPU_PRICES["H100"]
+    assert price_for("NVIDIA A100-SXM4-40GB")[0] == GPU_PRICES["A100"]
+    assert price_for("cpu", 2.5) == (2.5, "given")
+    with pytest.raises(ValueError, match="no default price for device 'Mystery GPU'; pass --gpu-price"):
+        price_for("Mystery GPU")
+    with pytest.raises(ValueError, match="from 0 to 1000"):
+        price_for("cpu", -1)
+
+
+def _variant(speedup, mean, p95, kind="cached", errors=0):
+    return {"speedup": speedup, "lpips_mean": mean, "lpips_p95": p95, "kind": kind, "errors": errors,
+            "latency_p50_s": 1 / speedup, "prompts": 50}
+
+
+@pytest.fixture
+def variants():
+    return {
+        "baseline": _variant(1.0, 0.0, 0.0, kind="baseline"),
+        "b": _variant(2.0, 0.05, 0.15),
+        "c": _variant(3.0, 0.20, 0.40),
+        "d": _variant(1.5, 0.10, 0.12),  # dominated by b (faster and closer)
+        "e": _variant(0.8, 0.01, 0.02, kind="quantized"),  # dominated by the baseline
+        "broken": _variant(9.0, 0.0, 0.0, errors=3),
+    }
+
+
+def test_pareto_front(variants):
+    assert pareto_front(variants) == ["c", "b", "baseline"]  # fastest first; failed variants are left out
+
+
+def test_recommend_fastest_within_budget_with_reason(variants):
+    rec = recommend(variants, 0.1, 0.2)
+    assert rec["variant"] == "b"
+    assert rec["within_budget"] == ["b", "d", "e"] and rec["over_budget"] == ["c"]
+    assert "b is the fastest variant within the budget (mean LPIPS <= 0.1 and p95 <= 0.2): 2.00x" in rec["reason"]
+    assert "Faster but over budget: c (3.00x, mean LPIPS 0.200, p95 0.400)" in rec["reason"]
+    assert "Failed on some prompts, not considered: broken." in rec["reason"]
+    assert recommend(variants, 0.1, 0.13)["variant"] == "d"  # b's p95 0.15 breaks the tighter p95 budget
+
+
+def test_recommend_when_nothing_qualifies(variants):
+    slow_only = recommend(variants, 0.01, 0.02)
+    assert slow_only["variant"] is None
+    assert slow_only["reason"].startswith("No variant within the budget (mean LPIPS <= 0.01 and p95 <= 0.02) is "
+                                          "faster than the baseline: e (0.80x")
+    none = recommend(variants, 0.001, 0.001)
+    assert none["variant"] is None and "No variant stays within the budget" in none["reason"]
+    assert "the closest is e (0.80x, mean LPIPS 0.010" in none["reason"]
+    with pytest.raises(ValueError, match="mean LPIPS budget must be a number from 0 to 1"):
+        recommend(variants, 2, 0.1)
