@@ -44,10 +44,11 @@ class KeyValueMemory:
             return key, value
         if attention_mask is not None:
             raise ValueError("the region cache cannot subset an attention mask over image tokens; run without it")
-        cached_key, cached_value = state.kv[self.layer]
-        cached_key = cached_key.index_copy(1, state.idx, key[:, p:].to(cached_key.dtype))
-        cached_value = cached_value.index_copy(1, state.idx, value[:, p:].to(cached_value.dtype))
-        state.kv[self.layer] = (cached_key, cached_value)
+        cached_key, cached_value = state.kv[self.layer]  # owned by this memory: updated in place
+        cached_key.index_copy_(1, state.idx, key[:, p:].to(cached_key.dtype))
+        cached_value.index_copy_(1, state.idx, value[:, p:].to(cached_value.dtype))
+        if p == 0:
+            return cached_key, cached_value
         return torch.cat([key[:, :p], cached_key], dim=1), torch.cat([value[:, :p], cached_value], dim=1)
 
     def attend(self, query, key, value, attention_mask) -> torch.Tensor:
@@ -85,7 +86,10 @@ def _rotate_interleaved(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -
     """Wan's rotary embedding: channel pairs (2i, 2i+1) rotated; cos/sin (1, S, 1, D) repeat each value twice."""
     even, odd = x.unflatten(-1, (-1, 2)).unbind(-1)
     c, s = cos[..., 0::2], sin[..., 1::2]
-    return torch.stack([even * c - odd * s, even * s + odd * c], dim=-1).flatten(-2).type_as(x)
+    out = torch.empty_like(x)  # strided writes: cheaper than stacking and flattening
+    out[..., 0::2] = even * c - odd * s
+    out[..., 1::2] = even * s + odd * c
+    return out.type_as(x)
 
 
 class WanRegionAttnProcessor(KeyValueMemory):
