@@ -114,12 +114,20 @@ def _worst_section(summary: dict, out_dir: Path) -> str:
     return "\n".join(parts)
 
 
+def _memory_note(summary: dict) -> str:
+    if summary["device"] != "cpu":
+        return " Peak memory is the GPU allocator's peak during the run."
+    return (" On a CPU, peak memory is the whole process's resident set (every loaded pipeline), so it barely differs"
+            " between variants; the weights column shows what each variant's denoiser holds.")
+
+
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#212529;max-width:1400px}
-table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #dee2e6;padding:4px 8px;text-align:right}
+table{border-collapse:collapse;font-size:13px}
+th,td{border:1px solid #dee2e6;padding:4px 8px;text-align:right;white-space:nowrap}
 th:first-child,td:first-child,td:nth-child(2){text-align:left}tr.rec{background:#fff4e6;font-weight:600}
 .rec-box{border-left:4px solid #d9480f;background:#fff4e6;padding:10px 14px;margin:14px 0}
-.pairs{display:flex;flex-wrap:wrap;gap:14px}.pair{border:1px solid #dee2e6;padding:8px;width:300px}
+.pairs{display:flex;flex-wrap:wrap;gap:14px}.pair{border:1px solid #dee2e6;padding:8px;width:290px}
 .pair figure{display:inline-block;margin:0 6px 0 0}.pair img{width:128px;image-rendering:pixelated}
 .pair p{margin:6px 0 0;font-size:12px}figcaption{font-size:12px;text-align:center}
 img.chart,img.grid{max-width:100%;border:1px solid #dee2e6}img.grid{image-rendering:pixelated}
@@ -140,7 +148,7 @@ def render_html(summary: dict, recommendation: dict, front: list[str], chart_png
 <p>Device {html.escape(str(summary['device']))} ({summary.get('threads')} threads), batch 1.
 Cost at {summary['price_per_hour']:.2f} USD/hour ({html.escape(summary['price_source'])}).
 Speedup = baseline p50 latency ÷ variant p50 latency; LPIPS, PSNR and SSIM are measured against the baseline's
-output for the same prompt and seed.</p>
+output for the same prompt and seed.{_memory_note(summary)}</p>
 {f'<p><code>{html.escape(command)}</code></p>' if command else ''}
 <div class="rec-box" id="recommendation"><b>Recommendation</b> (mean LPIPS ≤ {budget['mean_lpips']:g}, p95 ≤
 {budget['p95_lpips']:g}): <b>{html.escape(rec or 'none — keep the baseline')}</b><br>

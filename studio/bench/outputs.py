@@ -29,7 +29,7 @@ def _caption(s: dict | None) -> str:
     if not s or s.get("speedup") is None:
         return "failed" if s else "not run"
     lp = s.get("lpips_mean")
-    return f"{s['speedup']:.2f}x" + (f" · LPIPS {lp:.3f}" if lp is not None else "")
+    return f"all: {s['speedup']:.2f}x" + (f" · LPIPS {lp:.3f}" if lp is not None else "")
 
 
 def _media(rows: dict, prompt_index: int, slug: str, out_dir: Path) -> Path | None:
