@@ -73,7 +73,8 @@ if (!window.__spotcheckKeys) {
 """.replace("__KEYMAP__", json.dumps(KEYMAP))
 
 _KEYS_HTML = """<style>
-.spotcheck-media img { image-rendering: pixelated; object-fit: contain; }
+.spotcheck-media img { width: 100% !important; height: 100% !important; object-fit: contain !important;
+  image-rendering: pixelated; }
 </style>
 <div class="spotcheck-keys">Keys: <b>1</b> or ← left better · <b>2</b> or ↓ same · <b>3</b> or → right better ·
 <b>4</b> both bad. The sides are shuffled for every pair; names are revealed after your last vote.</div>"""
@@ -105,6 +106,10 @@ def _errors_to_gradio(fn):
             raise gr.Error(str(e)) from None
 
     return wrapper
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _pct(x: float | None) -> str:
@@ -215,7 +220,8 @@ def _results_rows(summary: dict) -> list[list]:
 
 def _results_markdown(summary: dict) -> str:
     s = summary["session"]
-    lines = [f"**{s['title']}** — {s['pairs']} pairs, {summary['votes']} votes from {summary['raters']} raters.",
+    lines = [f"**{s['title']}** — {_count(s['pairs'], 'pair')}, {_count(summary['votes'], 'vote')} from "
+             f"{_count(summary['raters'], 'rater')}.",
              "Preference = (wins + half of ties and both-bad) ÷ votes. The verdict is *indistinguishable* when "
              "the Wilson 95% interval of the preference contains 50%."]
     lines += [f"- {m['variant']}: {m['note']}" for m in summary["matchups"] if m["note"]]
@@ -224,9 +230,12 @@ def _results_markdown(summary: dict) -> str:
         ranking = ", ".join(f"{v['rank']}. {v['variant']} ({v['strength']:.2f})" for v in r["variants"])
         lines.append(f"\n**Ranking** — {ranking}  \n<small>{r['method']}</small>")
     a = summary["agreement"]
-    kappa = "undefined" if a["fleiss_kappa"] is None else f"{a['fleiss_kappa']:.2f}"
-    lines.append(f"\n**Agreement** — {_pct(a['percent'])} of rater pairs agree, Fleiss' κ {kappa} "
-                 f"({a['pairs_with_2plus_votes']} pairs with 2+ votes)")
+    if a["percent"] is None:
+        lines.append("\n**Agreement** — needs two raters on the same pair")
+    else:
+        kappa = "undefined (one answer only)" if a["fleiss_kappa"] is None else f"{a['fleiss_kappa']:.2f}"
+        lines.append(f"\n**Agreement** — {_pct(a['percent'])} of rater pairs agree, Fleiss' κ {kappa} "
+                     f"(over {_count(a['pairs_with_2plus_votes'], 'pair')} with 2+ votes)")
     b = summary["position_bias"]
     if b["decisive_votes"]:
         warn = " — **raters favour one side**" if b["flag"] else ""

@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parents[2] / "studio"
 RULES = [  # (files, forbidden top-level modules)
     (["variant.py", "presets.py", "tiny/language.py"], {"torch", "diffusers", "gradio", "numpy"}),
     (["engine/*.py", "tiny/*.py", "metrics/*.py"], {"gradio"}),
+    (["spotcheck/*.py"], {"gradio", "torch", "diffusers"}),  # votes and statistics: stdlib only
+    (["ui/spotcheck_tab.py"], {"torch", "diffusers"}),
 ]
 
 
