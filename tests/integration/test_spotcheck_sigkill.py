@@ -2,7 +2,8 @@
 
 The child casts votes as fast as it can and prints an ACK line after each `cast_vote` returns (i.e. after the
 commit). The parent kills it at an arbitrary moment, three times, restarting it where the database says it got
-to, then checks every acknowledged vote is stored, nothing twice, and the database is intact.
+to, then checks every acknowledged vote is stored, nothing twice, and the database is intact. The second test
+does the same to a Gradio server process with the spot-check tab, voting through gradio_client.
 """
 
 import os
@@ -69,3 +70,59 @@ def test_sigkill_loses_no_acknowledged_vote(tmp_path):
     assert len(acked) >= 17 + 29 + 41
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_server_killed_mid_session_keeps_every_acknowledged_vote(tmp_path):
+    # The Gradio server with the spot-check tab in its own process; a client votes through /spotcheck_vote and
+    # the server is SIGKILLed while a vote is in flight. Every vote the server answered "stored" must be there.
+    import socket
+    import threading
+
+    from gradio_client import Client
+
+    from tests.fixtures.spotcheck_fakes import write_fake_compare
+
+    for i in range(3):
+        write_fake_compare(tmp_path / "runs" / f"c{i}", prompt=f"a red circle {i}", seed=i)
+    db = tmp_path / "spot.sqlite3"
+    from studio.spotcheck import create_session_from_folders
+
+    session = create_session_from_folders(VoteStore(db), [tmp_path / "runs"])  # 6 pairs
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "tests.fixtures.spotcheck_app", str(db), str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    acked, in_flight = [], threading.Event()
+    try:
+        assert server.stdout.readline().startswith("READY"), "the test server did not start"
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        killer = threading.Thread(target=lambda: (in_flight.wait(120), os.kill(server.pid, signal.SIGKILL)))
+        killer.start()
+        failure = None
+        try:
+            for k in range(40):
+                rater, pair = f"r{k // 6}", k % 6
+                if len(acked) == 8:
+                    in_flight.set()  # kill while this request is on its way
+                r = client.predict(session.id, rater, pair, "left", "", api_name="/spotcheck_vote")
+                if not r["stored"]:
+                    failure = f"vote refused before the kill: {r}"
+                    break
+                acked.append((pair, rater))
+        except Exception as e:  # the connection dies with the server: expected, but only after the kill
+            if not in_flight.is_set():
+                failure = f"the server failed before it was killed: {e!r}"
+        in_flight.set()
+        killer.join(timeout=60)
+        assert failure is None, failure
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait(timeout=30)
+    assert server.returncode == -signal.SIGKILL
+    assert len(acked) >= 8
+    stored = {(v.pair_index, v.rater) for v in VoteStore(db).votes(session.id)}
+    assert set(acked) <= stored, f"acknowledged votes lost: {sorted(set(acked) - stored)}"
+    assert len(stored) - len(acked) <= 1  # at most the vote in flight, committed but never answered
