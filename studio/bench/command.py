@@ -113,6 +113,12 @@ def run(args) -> int:
     except ValueError as e:  # PromptFileError, SweepError, PlanError, PresetError: one line, exit 2
         raise _usage(str(e)) from None
 
+    from studio.engine.pool import runnable_here
+
+    ok, why = runnable_here(preset)
+    if not ok:
+        raise _usage(why)
+
     import torch
 
     from studio.bench.outputs import write_outputs

@@ -19,18 +19,12 @@ from studio.bench.plan import plan_variants, resolve_prompts
 from studio.bench.runner import run_bench
 from studio.presets import load_preset
 
-_engines: dict = {}
-_engines_lock = threading.Lock()
-
 
 def shared_engine(preset_name: str):
-    """One Engine per preset for the process (pipelines load once); the app may pass its own getter instead."""
-    from studio.engine.runner import Engine
+    """The process's Engine of the preset (studio.engine.pool), shared with the app's other tabs."""
+    from studio.engine.pool import engine_for
 
-    with _engines_lock:
-        if preset_name not in _engines:
-            _engines[preset_name] = Engine(load_preset(preset_name))
-        return _engines[preset_name]
+    return engine_for(preset_name)
 
 
 @dataclass
@@ -69,6 +63,11 @@ class BenchJob:
     def __init__(self, request: BenchRequest, out_dir: Path, get_engine: Callable = shared_engine):
         self.request, self.out_dir, self.get_engine = request, Path(out_dir), get_engine
         self.preset = load_preset(request.preset)
+        from studio.engine.pool import runnable_here
+
+        ok, why = runnable_here(self.preset)
+        if not ok:
+            raise ValueError(why)
         self.prompts = resolve_prompts(self.preset, request.prompts_file, request.prompt_set, request.count,
                                        request.seed)
         self.variants, self.plan = plan_variants(self.preset, request.variants, request.sweeps)

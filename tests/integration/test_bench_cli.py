@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from studio.bench.job import BenchJob, BenchRequest
@@ -81,6 +82,9 @@ def test_cli_bench_killed_midway_resumes_without_duplicates_or_gaps(tmp_path, ca
     (["--budget-lpips", "2"], "--budget-lpips must be from 0 to 1"),
     (["--prompt-set", "nope"], "unknown prompt set 'nope'"),
     (["--variants", "baseline,warp9"], "'warp9' is neither a variant"),
+    pytest.param(["--preset", "flux1-dev", "--variants", "baseline", "--prompts", "{bad}"],
+                 "this machine has no CUDA GPU", marks=pytest.mark.skipif(torch.cuda.is_available(),
+                                                                          reason="with a GPU it would load FLUX")),
 ])
 def test_cli_bench_usage_errors_exit_2_in_one_line(tmp_path, capsys, args, message):
     bad = tmp_path / "p.txt"
