@@ -10,6 +10,7 @@ Commands:
     distill --preset NAME --out DIR       train a few-step student from the baseline teacher
     doctor [--json] [--preset NAME]       hardware, quantizations, caches, LPIPS, disk, Hub access, versions
     bench --preset NAME --out DIR         variants over many prompts: aggregates, Pareto chart, recommendation
+    region-bench --preset NAME --prompt T region cache vs baseline/TeaCache: denoise speedup, PSNR/LPIPS, overlays
     spotcheck create|results|export|delete|list   blind A/B spot-check sessions (see: spotcheck --help)
 """
 
@@ -20,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from studio import doctor
+from studio import doctor, region_bench
 from studio.bench import command as bench_command
 from studio.distill import command as distill_command
 from studio.inputs import InputError, check_prompt, parse_variants
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     distill_command.add_parser(sub)
     doctor.add_parser(sub)
     bench_command.add_parser(sub)
+    region_bench.add_parser(sub)
     spotcheck_cli.add_parser(sub)
     return ap
 
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = {"presets": _cmd_presets, "variants": _cmd_variants, "compare": _cmd_compare,
                    "evaluate": _cmd_evaluate, "calibrate-teacache": _cmd_calibrate, "doctor": doctor.run,
                    "distill": distill_command.run, "spotcheck": spotcheck_cli.run,
-                   "bench": bench_command.run}[args.command]
+                   "bench": bench_command.run, "region-bench": region_bench.run}[args.command]
         return handler(args)
     except (UsageError, InputError, PresetError, RecipeError, distill_command.DistillUsageError,
             spotcheck_cli.SpotcheckError) as e:

@@ -11,9 +11,10 @@ model's output for the others is the one cached when they were last computed. De
 - Self-attention: active tokens attend to all tokens, through keys/values cached per layer (region_attention).
 - After the last block the active tokens are scattered back so the output norm/projection and unpatchify see the
   full grid; then inactive tokens take their cached output.
-- Scoring (`score`): "output" ranks by the output change a token showed when last computed, times the steps since
-  (an estimate of the drift its cached output has accumulated, so no token starves); "input" ranks by how far
-  the token's embedded input moved since it was last computed.
+- Scoring (`score`): "drift" ranks by the output change per step a token showed when last computed, times the
+  steps since (an estimate of the drift its cached output has accumulated: no token starves); "change" by that
+  change alone (the recomputed region stays on what moves; settled tokens wait for a full refresh); "input" by
+  how far the token's embedded input moved since it was last computed.
 - Full steps: the first `warmup_steps` (at least one), every `refresh_every`-th step, and the last step.
 - Stacked with TeaCache (`teacache_threshold` > 0): TeaCache's accumulated modulated-input change decides
   whether a step runs at all (a skipped step reuses the whole cached output); the region rule decides which
@@ -45,7 +46,7 @@ from studio.engine.teacache import MODULATED_INPUT, _blocks, rescaled_change
 
 _MODEL_HOOK = "region_cache_model"
 _BLOCK_HOOK = "region_cache_block"
-SCORES = ("output", "input")
+SCORES = ("drift", "change", "input")
 
 
 @dataclass
@@ -53,14 +54,14 @@ class RegionCacheConfig:
     """active_ratio: share of image tokens recomputed on partial steps (lower: faster, further from baseline).
     warmup_steps: full steps at the start (raise: slower, safer; the first step is always full).
     refresh_every: a full step every k steps, refreshing cached outputs and keys/values (0 = never; lower: slower,
-        closer). score: "output" or "input" (see the module docstring).
+        closer). score: "drift", "change" or "input" (see the module docstring).
     num_inference_steps: so the last step is computed in full.
     teacache_threshold, teacache_coefficients: stack TeaCache's step skipping on top (0 = off)."""
 
     active_ratio: float = 0.5
     warmup_steps: int = 4
     refresh_every: int = 10
-    score: str = "output"
+    score: str = "drift"
     num_inference_steps: int = 50
     teacache_threshold: float = 0.0
     teacache_coefficients: tuple[float, ...] = (1.0, 0.0)
@@ -345,7 +346,9 @@ class _RegionBlockHook(ModelHook):
         n_tokens = hidden.shape[1]
         if self.config.score == "input":
             priority = (hidden - state.seen_input).abs().float().mean(dim=(0, 2))
-        else:
+        elif self.config.score == "change":
+            priority = state.rate
+        else:  # drift: the change rate times the steps the cached output has gone without an update
             priority = state.rate * (state.step - state.last_computed).float()
         k = max(1, min(n_tokens, round(self.config.active_ratio * n_tokens)))
         return priority.topk(k).indices.sort().values

@@ -87,3 +87,20 @@ def test_embedded_models_through_the_engine(preset_name):
     assert len(region["masks"]) == 8 and region["modes"][0] == "full" and region["modes"][-1] == "full"
     assert 0 < region["computed_token_fraction"] < 1
     assert results["region"].cache["computed_steps"] + results["region"].cache["reused_steps"] == 8
+
+
+def test_region_bench_cli_prints_side_by_side_figures(tmp_path, capsys, monkeypatch):
+    from studio.cli import main
+
+    monkeypatch.setenv("STUDIO_CPU_THREADS", "1")
+    out = tmp_path / "rb"
+    code = main(["region-bench", "--preset", "tiny-image", "--prompt", "a large red circle at the top left",
+                 "--variants", "region0.5-tea0.1", "--steps", "6", "--repeats", "1", "--out", str(out)])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert lines[0].split()[:4] == ["variant", "slug", "denoise", "s"]
+    assert lines[1].split()[:2] == ["baseline", "base"] and lines[2].split()[1] == "region0.5-tea0.1"
+    assert (out / "region-bench.json").exists() and (out / "region0.5-tea0.1-regions.png").exists()
+    assert main(["region-bench", "--preset", "tiny-image", "--prompt", "a red circle", "--variants",
+                 "fbc0.1-region0.3"]) == 2
+    assert "do not stack" in capsys.readouterr().err

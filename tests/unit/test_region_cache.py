@@ -233,7 +233,7 @@ def test_unsupported_denoiser_and_bad_config_are_refused():
         apply_region_cache(torch.nn.Linear(2, 2), RegionCacheConfig())
     with pytest.raises(ValueError, match="active_ratio"):
         RegionCacheConfig(active_ratio=0.0)
-    with pytest.raises(ValueError, match="known: output, input"):
+    with pytest.raises(ValueError, match="known: drift, change, input"):
         RegionCacheConfig(score="random")
 
 
@@ -249,4 +249,34 @@ def test_recipe_validation_slugs_and_stacking():
     with pytest.raises(RecipeError, match=r"out of range \[0.01, 1.0\]"):
         CacheSpec("region", 0.0)
     with pytest.raises(RecipeError, match="score"):
-        CacheSpec("region", 0.5, (("score", 2),))
+        CacheSpec("region", 0.5, (("score", 3),))
+
+
+def test_input_score_picks_the_tokens_whose_input_moved():
+    """Step 1 changes the input of 6 patches only: with the 'input' rule those 6 tokens are the ones recomputed."""
+    model, inputs, n_tokens = _wan()
+    moved = [1, 7, 8, 15, 20, 23]  # token (f, r, c) covers frame f, rows 2r..2r+1, cols 2c..2c+1
+    x = inputs(0)["hidden_states"]
+    y = x.clone()
+    for i in moved:
+        f, r, c = i // 12, (i // 3) % 4, i % 3
+        y[:, :, f, 2 * r:2 * r + 2, 2 * c:2 * c + 2] += 1.0
+    apply_region_cache(model, RegionCacheConfig(active_ratio=6 / n_tokens, warmup_steps=1, refresh_every=0,
+                                                num_inference_steps=10, score="input"))
+    _run(model, lambda s: dict(inputs(0), hidden_states=(x, y)[s]), [0, 1])
+    mask = region_activity(model)["masks"][1]
+    assert [i for i, bit in enumerate(mask) if bit == "1"] == moved
+
+
+@pytest.mark.parametrize(("score", "expected"), [("change", [0]), ("drift", [1])])
+def test_drift_lets_stale_tokens_catch_up_while_change_stays_on_the_fastest(score, expected):
+    """Token 0 changed fastest but was computed last step; token 1 changed a little less, 5 steps ago."""
+    from studio.engine.region_cache import _RegionBlockHook, _RegionState
+
+    family = FAMILIES["WanTransformer3DModel"]
+    hook = _RegionBlockHook(None, RegionCacheConfig(active_ratio=0.25, score=score), family, True, True)
+    state = _RegionState()
+    state.step = 10
+    state.rate = torch.tensor([1.0, 0.6, 0.1, 0.1])
+    state.last_computed = torch.tensor([9, 5, 9, 9])
+    assert hook._select(state, torch.zeros(1, 4, 8)).tolist() == expected

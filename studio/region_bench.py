@@ -1,0 +1,121 @@
+"""`python -m studio region-bench`: the region cache against the baseline (and TeaCache), side by side.
+
+    python -m studio region-bench --preset tiny-video --prompt "a small blue square at the left moving right" \\
+        --variants baseline,region,teacache,region-tea --repeats 3 --out out/region
+
+Every round runs all variants once, in order, so a burst of background load hits them alike; `--repeats`
+rounds, medians printed: denoising time and its speedup over the baseline, end to end, computed steps, the share
+of token-steps computed, PSNR/SSIM/LPIPS against the same-seed baseline. Writes OUT/region-bench.json and, for each
+variant with a region cache, OUT/NAME-regions.png (which tokens each step recomputed, per frame) beside each
+variant's media.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from studio.inputs import InputError, check_prompt, parse_variants
+from studio.presets import load_preset
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("region-bench", help="region cache vs baseline/TeaCache: denoise speedup, PSNR/LPIPS, overlays")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--variants", default="baseline,region,teacache,region-tea",
+                   help="named variants or slugs, comma separated (the baseline is added if missing)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="baseline steps (default: the preset's)")
+    p.add_argument("--repeats", type=int, default=3, help="rounds over all variants; medians are reported")
+    p.add_argument("--size", type=int, default=None, help="width and height in pixels (default: the preset's)")
+    p.add_argument("--out", default="out/region-bench")
+
+
+def _check(args) -> None:
+    if not 1 <= args.repeats <= 20:
+        raise InputError(f"--repeats must be from 1 to 20, got {args.repeats}")
+    if args.size is not None and (not 16 <= args.size <= 1024 or args.size % 16):
+        raise InputError(f"--size must be a multiple of 16 from 16 to 1024, got {args.size}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InputError(f"--out '{args.out}' exists and is not a folder")
+
+
+def _row(results: list) -> dict:
+    """Medians over rounds for one variant (metrics and cache statistics come from its last round)."""
+    last = results[-1]
+    timings = [r.timings for r in results]
+    region = (last.cache or {}).get("region")
+    return {"name": last.name, "slug": last.slug,
+            "denoise_s": statistics.median(t["denoise_s"] for t in timings),
+            "end_to_end_s": statistics.median(t["end_to_end_s"] for t in timings),
+            "computed_steps": (last.cache or {}).get("computed_steps", last.steps), "steps": last.steps,
+            "token_steps": region["computed_token_fraction"] if region else None,
+            "psnr": last.metrics.get("psnr"), "ssim": last.metrics.get("ssim"), "lpips": last.metrics.get("lpips"),
+            "rounds": [{"denoise_s": t["denoise_s"], "end_to_end_s": t["end_to_end_s"]} for t in timings]}
+
+
+def _fmt(value, spec: str, width: int) -> str:
+    if value is None:
+        return "-".rjust(width)
+    if isinstance(value, str):  # json-safe metrics: "inf"
+        return value.rjust(width)
+    return format(value, spec).rjust(width)
+
+
+def print_table(rows: list[dict]) -> None:
+    base = rows[0]
+    print(f"{'variant':12s} {'slug':22s} {'denoise s':>9s} {'x':>5s} {'e2e s':>7s} {'x':>5s} {'steps':>7s} "
+          f"{'tokens':>6s} {'PSNR':>6s} {'SSIM':>6s} {'LPIPS':>6s}")
+    for r in rows:
+        print(f"{r['name'][:12]:12s} {r['slug'][:22]:22s} {_fmt(r['denoise_s'], '.3f', 9)} "
+              f"{_fmt(base['denoise_s'] / r['denoise_s'], '.2f', 5)} {_fmt(r['end_to_end_s'], '.3f', 7)} "
+              f"{_fmt(base['end_to_end_s'] / r['end_to_end_s'], '.2f', 5)} "
+              f"{r['computed_steps']:>3d}/{r['steps']:<3d} {_fmt(r['token_steps'], '.2f', 6)} "
+              f"{_fmt(r['psnr'], '.1f', 6)} {_fmt(r['ssim'], '.3f', 6)} {_fmt(r['lpips'], '.3f', 6)}")
+
+
+def run(args) -> int:
+    _check(args)
+    preset = load_preset(args.preset)
+    check_prompt(preset, args.prompt)
+    variants = parse_variants(preset, args.variants.split(","))
+    if not any(v.kind(preset.steps) == "baseline" for v in variants):
+        variants = [preset.variants["baseline"], *variants]
+
+    from PIL import Image
+
+    from studio.engine.report import attach_metrics
+    from studio.engine.runner import Engine, RunRequest, save_media
+    from studio.metrics.region_overlay import render_region_overlay
+
+    engine = Engine(preset)
+    rounds: dict[str, list] = {v.name: [] for v in variants}
+    for i in range(args.repeats):
+        request = RunRequest(args.prompt, seed=args.seed, steps=args.steps, width=args.size, height=args.size,
+                             warmup=i == 0)
+        for r in engine.compare(request, variants):
+            if r.error:
+                print(f"error: variant '{r.name}' failed: {r.error}", file=sys.stderr)
+                return 1
+            rounds[r.name].append(r)
+        print(f"round {i + 1}/{args.repeats} done", file=sys.stderr)
+    last = [results[-1] for results in rounds.values()]
+    attach_metrics(preset, args.prompt, last)
+    rows = [_row(results) for results in rounds.values()]
+    print_table(rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for r in last:
+        region = (r.cache or {}).get("region")
+        if region and r.output is not None:
+            Image.fromarray(render_region_overlay(r.output, region)).save(out / f"{r.name}-regions.png")
+        save_media(r, out)
+    report = {"preset": preset.name, "prompt": args.prompt, "seed": args.seed, "repeats": args.repeats,
+              "size": args.size, "device": engine.device.type, "variants": rows,
+              "region": {r.name: r.cache["region"] for r in last if r.cache and r.cache.get("region")}}
+    (out / "region-bench.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {out}/region-bench.json and the region overlays")
+    return 0
