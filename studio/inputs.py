@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from studio.presets import Preset
+from studio.presets import Preset, PresetError
 from studio.variant import RecipeError, Variant
 
 MAX_PROMPT_CHARS = 2000
@@ -56,6 +56,6 @@ def parse_variants(preset: Preset, names: list[str]) -> list[Variant]:
     for name in dict.fromkeys(names):
         try:
             variants.append(preset.variant(name))
-        except RecipeError as e:
+        except (RecipeError, PresetError) as e:
             raise InputError(str(e)) from None
     return variants

@@ -151,8 +151,11 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     from studio.engine.stream import Done, Finished, Progress, run_order, stream_compare
 
     p, prompt, seed, steps, variants = _validated(name, prompt, seed, steps, chosen, custom)
-    price = float(price) if price is not None and price >= 0 else readouts.GPU_PRICES[readouts.DEFAULT_GPU]
-    budget = float(budget) if budget is not None and budget > 0 else 0.1
+    if price is None or not 0 <= float(price) <= 1000:
+        raise gr.Error(f"the $ per hour price must be from 0 to 1000, got {price!r}")
+    if budget is None or not 0 < float(budget) <= 1:
+        raise gr.Error(f"the LPIPS budget must be above 0 and at most 1, got {budget!r}")
+    price, budget = float(price), float(budget)
     flag = threading.Event()
     _cancel_flags[_cancel_key(request)] = flag
     engine = engine_for(p.name)
@@ -160,6 +163,7 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     reports: list[dict] = []
     outputs: dict[str, np.ndarray] = {}
     started = time.perf_counter()
+    started_at = time.time()  # when the GPU lane picked this request up: shows queue order to API users
     last_status = 0.0
 
     def cards() -> str:
@@ -174,7 +178,8 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
         return pd.DataFrame([readouts.summary_row(r, price) for r in reports], columns=readouts.SUMMARY_COLUMNS)
 
     def snapshot(status: str, fraction: float | None, video=None, final=False):
-        report = {"preset": p.name, "prompt": prompt, "seed": seed, "variants": reports, "complete": final}
+        report = {"preset": p.name, "prompt": prompt, "seed": seed, "started_at": started_at, "variants": reports,
+                  "complete": final}
         choices = [r["name"] for r in reports if r["slug"] in outputs and r["kind"] != "baseline"]
         frame_rows = _per_frame_rows(reports) if p.media == "video" else []
         return (readouts.status_html(status, fraction), cards(), table(), report,
@@ -286,8 +291,8 @@ def build_demo() -> gr.Blocks:
                     gr.Examples([[x] for x in EXAMPLE_IMAGE_PROMPTS + EXAMPLE_VIDEO_PROMPTS], inputs=[prompt],
                                 label="Example prompts (image, then video)")
                     with gr.Row():
-                        seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
-                        steps = gr.Number(value=None, precision=0, label="Steps (empty: preset's)", minimum=0)
+                        seed = gr.Number(value=0, precision=0, label="Seed")
+                        steps = gr.Number(value=None, precision=0, label="Steps (empty: preset's)")
                     chosen = gr.CheckboxGroup(all_variant_names(), value=DEFAULT_VARIANTS,
                                               label="Variants (baseline always runs)")
                     with gr.Accordion("Variant builder: stack your own", open=False):
@@ -305,8 +310,7 @@ def build_demo() -> gr.Blocks:
                     with gr.Row():
                         gpu = gr.Dropdown(list(readouts.GPU_PRICES), value=readouts.DEFAULT_GPU,
                                           label="Price as if on")
-                        price = gr.Number(value=readouts.GPU_PRICES[readouts.DEFAULT_GPU], label="$ per hour",
-                                          minimum=0)
+                        price = gr.Number(value=readouts.GPU_PRICES[readouts.DEFAULT_GPU], label="$ per hour")
                     budget = gr.Slider(0.01, 0.6, value=0.1, step=0.01, label="Quality budget: LPIPS ≤")
                     with gr.Row():
                         run = gr.Button("Generate", variant="primary")

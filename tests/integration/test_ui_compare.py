@@ -1,0 +1,133 @@
+"""The compare page through gradio_client: full runs on the embedded models, bad input, queue order, cancel."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+
+FAST = 8  # baseline steps for these runs: the page's behaviour, not the model's quality, is under test
+
+
+@pytest.fixture(scope="module")
+def client(studio_server):
+    return gradio_client.Client(studio_server, verbose=False)
+
+
+def _compare(client, preset="tiny-image", prompt="a large red circle at the left", seed=0, steps=FAST,
+             variants=("baseline", "int8", "teacache", "naive4"), custom="", price=4.5, budget=0.1):
+    return client.predict(preset, prompt, seed, steps, list(variants), custom, price, budget, api_name="/compare")
+
+
+def test_full_image_compare_streams_cards_table_and_report(client):
+    status, grid, summary, report, _ab, _video, _plot = _compare(client)
+    assert "Done" in status and "failed" not in status
+    slugs = [v["slug"] for v in report["variants"]]
+    assert slugs == ["base", "int8wo", "tea0.15", "s4"]
+    assert all(v["error"] is None for v in report["variants"])
+    assert grid.count('<div class="card ') == 4 and grid.count("<img") == 4
+    by_slug = {v["slug"]: v for v in report["variants"]}
+    assert by_slug["int8wo"]["memory"]["weights_bytes"] * 3.5 < by_slug["base"]["memory"]["weights_bytes"]
+    for slug in ("int8wo", "tea0.15", "s4"):
+        lpips = by_slug[slug]["metrics"]["lpips"]
+        assert 0 <= lpips < 1, f"{slug}: LPIPS {lpips} out of range"
+        assert f"{by_slug[slug]['timings']['end_to_end_s']:.3f} s" in grid  # the card shows the measured time
+    assert summary["headers"][0] == "variant" and len(summary["data"]) == 4
+
+
+def test_video_compare_returns_one_side_by_side_clip_and_per_frame_chart(client):
+    out = _compare(client, preset="tiny-video", prompt="a red circle at the left moving right",
+                   variants=("baseline", "teacache", "naive4"))
+    status, grid, _summary, report, _ab, video, plot = out
+    assert "Done" in status and all(v["error"] is None for v in report["variants"])
+    path = Path(video["video"] if isinstance(video, dict) else video)
+    assert path.suffix == ".mp4" and path.stat().st_size > 1000
+    import imageio.v3 as iio
+
+    frames = iio.imread(path)
+    assert frames.shape[0] == 8 and frames.shape[2] > 3 * 192  # three clips side by side
+    variants_in_chart = {row[2].split(" (")[0] for row in plot["data"]}
+    assert variants_in_chart == {"teacache", "naive4"}
+    assert grid.count("image/gif") == 3
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"prompt": ""}, "prompt is empty"),
+    ({"prompt": "a pink dragon"}, "unknown word"),
+    ({"prompt": "x" * 10_000}, "at most 2000"),
+    ({"seed": -1}, "seed"),
+    ({"steps": 1_000_000}, "steps"),
+    ({"variants": ()}, "no variants"),
+    ({"custom": "warp9"}, "warp9"),
+    ({"preset": "flux1-dev", "prompt": "a fox"}, "no CUDA GPU"),
+])
+def test_bad_input_gets_a_clear_message_and_the_next_request_runs(client, kwargs, message):
+    with pytest.raises(gradio_client.exceptions.AppError) as err:
+        _compare(client, **kwargs)
+    assert message.lower() in str(err.value).lower()
+    assert "Traceback" not in str(err.value)
+
+
+def test_unknown_words_are_flagged_before_running(client):
+    flagged = client.predict("tiny-image", "a pink circle at the left", api_name="/check_prompt")
+    assert "pink" in flagged
+    assert "✓" in client.predict("tiny-image", "a red circle at the left", api_name="/check_prompt")
+
+
+def test_variant_builder_appends_a_stack_slug(client):
+    slug = client.predict("base", "int8wo", "tea", 0.2, 6, "s4", api_name="/build_variant")
+    assert slug == "s4, int8wo-tea0.2-s6"
+
+
+def test_ten_concurrent_clients_are_served_in_queue_order(studio_server):
+    jobs = []
+    for i in range(10):  # submitted one after another: their queue order is their index
+        c = gradio_client.Client(studio_server, verbose=False)
+        jobs.append(c.submit("tiny-image", "a small blue square at the top right", i, 4, ["naive4"], "", 1.0, 0.1,
+                             api_name="/compare"))
+        time.sleep(0.05)
+    reports = [job.result(timeout=600)[3] for job in jobs]
+    assert all(v["error"] is None for r in reports for v in r["variants"])
+    assert [r["seed"] for r in reports] == list(range(10))
+    starts = [r["started_at"] for r in reports]
+    assert starts == sorted(starts), "the GPU lane must take requests in the order they were queued"
+
+
+def test_cancel_stops_a_run_and_the_next_run_succeeds(studio_server):
+    c = gradio_client.Client(studio_server, verbose=False)
+    job = c.submit("tiny-image", "a red circle at the left", 0, 400, ["baseline", "teacache", "int8"], "", 1.0, 0.1,
+                   api_name="/compare")
+    deadline = time.time() + 120
+    while time.time() < deadline and not any("step" in str(o[0]) for o in job.outputs()):
+        time.sleep(0.2)
+    c.predict(api_name="/cancel")
+    job.cancel()
+    status = _compare(gradio_client.Client(studio_server, verbose=False), variants=("naive4",))[0]
+    assert "Done" in status
+
+
+def test_model_loads_never_overlap(monkeypatch):
+    """Regression: the warm-up thread and a request loading at once left models with uninitialised weights."""
+    from studio.engine import runner
+    from studio.locks import MODEL_BUILD_LOCK
+    from studio.presets import load_preset
+
+    seen = []
+    real = runner.load_base_pipeline
+
+    def checked(*args, **kwargs):
+        seen.append(MODEL_BUILD_LOCK._is_owned())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "load_base_pipeline", checked)
+    engine = runner.Engine(load_preset("tiny-image"))
+    threads = [threading.Thread(target=engine.base_pipeline) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [True], "exactly one load, made under the model-build lock"
