@@ -140,6 +140,9 @@ class Variant:
             raise RecipeError(f"steps must be an integer from 1 to 1000, got {self.steps!r}")
         if self.guidance is not None and not 0 <= self.guidance <= 30:
             raise RecipeError(f"guidance must be between 0 and 30, got {self.guidance!r}")
+        if self.compile and self.cache is not None and self.cache.kind == "region":
+            raise RecipeError("cache 'region' does not stack with compile: its per-step state and token count make "
+                              "torch.compile recompile every step until it gives up; drop one of the two")
 
     @property
     def slug(self) -> str:

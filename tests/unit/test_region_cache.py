@@ -280,3 +280,9 @@ def test_drift_lets_stale_tokens_catch_up_while_change_stays_on_the_fastest(scor
     state.rate = torch.tensor([1.0, 0.6, 0.1, 0.1])
     state.last_computed = torch.tensor([9, 5, 9, 9])
     assert hook._select(state, torch.zeros(1, 4, 8)).tolist() == expected
+
+
+def test_region_with_compile_is_refused_with_a_reason():
+    with pytest.raises(RecipeError, match="does not stack with compile"):
+        parse_slug("region0.3-compile")
+    assert parse_slug("int8wo-region0.3").quant.method == "int8wo"  # quantization stacks
