@@ -85,11 +85,8 @@ def run(args) -> int:
     if not any(v.kind(preset.steps) == "baseline" for v in variants):
         variants = [preset.variants["baseline"], *variants]
 
-    from PIL import Image
-
     from studio.engine.report import attach_metrics
     from studio.engine.runner import Engine, RunRequest, save_media
-    from studio.metrics.region_overlay import render_region_overlay
 
     engine = Engine(preset)
     rounds: dict[str, list] = {v.name: [] for v in variants}
@@ -109,10 +106,7 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for r in last:
-        region = (r.cache or {}).get("region")
-        if region and r.output is not None:
-            Image.fromarray(render_region_overlay(r.output, region)).save(out / f"{r.name}-regions.png")
-        save_media(r, out)
+        save_media(r, out)  # with NAME-regions.png for region-cache variants
     report = {"preset": preset.name, "prompt": args.prompt, "seed": args.seed, "repeats": args.repeats,
               "size": args.size, "device": engine.device.type, "variants": rows,
               "region": {r.name: r.cache["region"] for r in last if r.cache and r.cache.get("region")}}

@@ -327,14 +327,19 @@ def save_media(result: VariantResult, out_dir: Path, fps: int = 8) -> list[str]:
     if result.output is None:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
+    overlay = []
+    if result.cache and result.cache.get("region"):  # where the region cache recomputed, per step and frame
+        from studio.metrics.region_overlay import save_region_overlay
+
+        overlay = [save_region_overlay(result.output, result.cache["region"], out_dir / f"{result.name}-regions.png")]
     pixels = (np.clip(result.output, 0, 1) * 255).round().astype(np.uint8)
     if pixels.ndim == 3:
         path = out_dir / f"{result.name}.png"
         Image.fromarray(pixels).save(path)
-        return [str(path)]
+        return [str(path), *overlay]
     path = out_dir / f"{result.name}.mp4"
     big = np.stack([np.asarray(Image.fromarray(f).resize((256, 256), Image.NEAREST)) for f in pixels])
     iio.imwrite(path, big, fps=fps, codec="libx264", macro_block_size=1)
     frames_path = out_dir / f"{result.name}-frames.png"
     Image.fromarray(np.concatenate(list(pixels), axis=1)).save(frames_path)
-    return [str(path), str(frames_path)]
+    return [str(path), str(frames_path), *overlay]

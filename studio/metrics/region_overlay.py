@@ -3,7 +3,8 @@
 Reads a result's `cache["region"]` (from studio.engine.region_cache.region_activity: `grid` = [frames, rows,
 cols] of the token grid, `masks` = one '0'/'1' string per step, `modes`) and the result's output ((H, W, 3) or
 (F, H, W, 3) floats in [0, 1]). Rows are denoising steps, columns are token frames (one for an image); a final
-row shows, per token, the share of partial steps on which it was recomputed.
+row shows, per token, the share of partial steps on which it was recomputed (scaled so the most recomputed
+token is fully tinted).
 
 Example:
     Image.fromarray(render_region_overlay(result.output, result.cache["region"])).save("regions.png")
@@ -71,3 +72,9 @@ def render_region_overlay(output: np.ndarray, region: dict, max_rows: int = 8, s
     for r, (label, _) in enumerate(rows):
         draw.text((2, r * (cell_h + pad) + cell_h // 2 - 5), label, fill=(0, 0, 0))
     return np.asarray(image)
+
+
+def save_region_overlay(output: np.ndarray, region: dict, path) -> str:
+    """Write render_region_overlay as a PNG; returns the path."""
+    Image.fromarray(render_region_overlay(output, region)).save(path)
+    return str(path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from diffusers import FluxPipeline, WanPipeline
 
 from studio.engine.caches import cache_applied
 from studio.engine.region_cache import region_activity
-from studio.engine.runner import Engine, RunRequest
+from studio.engine.runner import Engine, RunRequest, save_media
 from studio.presets import load_preset
 from studio.variant import CacheSpec, Variant
 
@@ -69,7 +71,7 @@ def test_diffusers_pipelines(cls, fixture, kwargs, tokens, request):
 
 
 @pytest.mark.parametrize("preset_name", ["tiny-image", "tiny-video"])
-def test_embedded_models_through_the_engine(preset_name):
+def test_embedded_models_through_the_engine(preset_name, tmp_path):
     preset = load_preset(preset_name)
     engine = Engine(preset)
     request = RunRequest("a small blue square at the left moving right" if preset.media == "video"
@@ -87,6 +89,9 @@ def test_embedded_models_through_the_engine(preset_name):
     assert len(region["masks"]) == 8 and region["modes"][0] == "full" and region["modes"][-1] == "full"
     assert 0 < region["computed_token_fraction"] < 1
     assert results["region"].cache["computed_steps"] + results["region"].cache["reused_steps"] == 8
+    media = save_media(results["region"], tmp_path)
+    assert media[-1].endswith("region-regions.png") and Path(media[-1]).stat().st_size > 0
+    assert not any(m.endswith("-regions.png") for m in save_media(results["baseline"], tmp_path))
 
 
 def test_region_bench_cli_prints_side_by_side_figures(tmp_path, capsys, monkeypatch):
