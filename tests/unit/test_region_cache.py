@@ -77,7 +77,13 @@ def _ltx():
     return model, inputs, 24
 
 
-MODELS = {"flux": _flux, "wan": _wan, "ltx": _ltx}
+def _ltx_per_token():
+    """LTX with a timestep per token (as LTXConditionPipeline gives conditioning frames): (B, N, 6C) embeddings."""
+    model, inputs, n_tokens = _ltx()
+    return model, lambda step: dict(inputs(step), timestep=torch.linspace(900 - step, 100, n_tokens)[None]), n_tokens
+
+
+MODELS = {"flux": _flux, "wan": _wan, "ltx": _ltx, "ltx-per-token": _ltx_per_token}
 
 
 def _run(model, inputs, steps: list[int]) -> list[torch.Tensor]:
