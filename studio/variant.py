@@ -140,6 +140,12 @@ class Variant:
             raise RecipeError(f"steps must be an integer from 1 to 1000, got {self.steps!r}")
         if self.guidance is not None and not 0 <= self.guidance <= 30:
             raise RecipeError(f"guidance must be between 0 and 30, got {self.guidance!r}")
+        if self.cache is not None and self.cache.kind == "region" and self.steps is not None:
+            warmup = int(self.cache.resolved()["warmup_steps"])
+            if self.steps <= max(1, warmup) + 1:
+                raise RecipeError(f"cache 'region' with warmup_steps={warmup} computes all of {self.steps} steps in "
+                                  f"full (warm-up, then the last step); lower warmup_steps below {self.steps - 1} "
+                                  f"or drop the cache")
         if self.compile and self.cache is not None and self.cache.kind == "region":
             raise RecipeError("cache 'region' does not stack with compile: its per-step state and token count make "
                               "torch.compile recompile every step until it gives up; drop one of the two")

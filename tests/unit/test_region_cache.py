@@ -292,3 +292,9 @@ def test_region_with_compile_is_refused_with_a_reason():
     with pytest.raises(RecipeError, match="does not stack with compile"):
         parse_slug("region0.3-compile")
     assert parse_slug("int8wo-region0.3").quant.method == "int8wo"  # quantization stacks
+
+
+def test_region_on_few_steps_without_partial_steps_is_refused():
+    with pytest.raises(RecipeError, match="computes all of 4 steps in full"):
+        Variant("d", cache=CacheSpec("region", 0.3, (("warmup_steps", 4),)), steps=4)
+    assert Variant("d", cache=CacheSpec("region", 0.3, (("warmup_steps", 1),)), steps=4).slug == "region0.3-s4"
