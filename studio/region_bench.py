@@ -3,9 +3,11 @@
     python -m studio region-bench --preset tiny-video --prompt "a small blue square at the left moving right" \\
         --variants baseline,region,teacache,region-tea --repeats 3 --out out/region
 
-Every round runs all variants once, in order, so a burst of background load hits them alike; `--repeats`
-rounds, medians printed: denoising time and its speedup over the baseline, end to end, computed steps, the share
-of token-steps computed, PSNR/SSIM/LPIPS against the same-seed baseline. Writes OUT/region-bench.json and, for each
+A warm-up round, then `--repeats` rounds that run all variants once each, in order, so a burst of background load
+hits them alike. Medians printed: denoising time and its speedup over the baseline (wall clock), end to end, and
+CPU time of the run (with one torch thread, STUDIO_CPU_THREADS=1, the default on 2 cores: the work done, much
+steadier than wall time when other processes compete for the cores), computed steps, the share of token-steps
+computed, PSNR/SSIM/LPIPS against the same-seed baseline. Writes OUT/region-bench.json and, for each
 variant with a region cache, OUT/NAME-regions.png (which tokens each step recomputed, per frame) beside each
 variant's media.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 from studio.inputs import InputError, check_prompt, parse_variants
@@ -51,10 +54,11 @@ def _row(results: list) -> dict:
     return {"name": last.name, "slug": last.slug,
             "denoise_s": statistics.median(t["denoise_s"] for t in timings),
             "end_to_end_s": statistics.median(t["end_to_end_s"] for t in timings),
+            "cpu_s": statistics.median(t["cpu_s"] for t in timings) if timings[0]["cpu_s"] is not None else None,
             "computed_steps": (last.cache or {}).get("computed_steps", last.steps), "steps": last.steps,
             "token_steps": region["computed_token_fraction"] if region else None,
             "psnr": last.metrics.get("psnr"), "ssim": last.metrics.get("ssim"), "lpips": last.metrics.get("lpips"),
-            "rounds": [{"denoise_s": t["denoise_s"], "end_to_end_s": t["end_to_end_s"]} for t in timings]}
+            "rounds": [{k: t[k] for k in ("denoise_s", "end_to_end_s", "cpu_s")} for t in timings]}
 
 
 def _fmt(value, spec: str, width: int) -> str:
@@ -67,14 +71,19 @@ def _fmt(value, spec: str, width: int) -> str:
 
 def print_table(rows: list[dict]) -> None:
     base = rows[0]
-    print(f"{'variant':12s} {'slug':22s} {'denoise s':>9s} {'x':>5s} {'e2e s':>7s} {'x':>5s} {'steps':>7s} "
-          f"{'tokens':>6s} {'PSNR':>6s} {'SSIM':>6s} {'LPIPS':>6s}")
+
+    def speedup(key: str, r: dict) -> float | None:
+        return base[key] / r[key] if base[key] and r[key] else None
+
+    print(f"{'variant':12s} {'slug':22s} {'denoise s':>9s} {'x':>5s} {'e2e s':>7s} {'x':>5s} {'CPU s':>7s} {'x':>5s} "
+          f"{'steps':>7s} {'tokens':>6s} {'PSNR':>6s} {'SSIM':>6s} {'LPIPS':>6s}")
     for r in rows:
         print(f"{r['name'][:12]:12s} {r['slug'][:22]:22s} {_fmt(r['denoise_s'], '.3f', 9)} "
-              f"{_fmt(base['denoise_s'] / r['denoise_s'], '.2f', 5)} {_fmt(r['end_to_end_s'], '.3f', 7)} "
-              f"{_fmt(base['end_to_end_s'] / r['end_to_end_s'], '.2f', 5)} "
-              f"{r['computed_steps']:>3d}/{r['steps']:<3d} {_fmt(r['token_steps'], '.2f', 6)} "
-              f"{_fmt(r['psnr'], '.1f', 6)} {_fmt(r['ssim'], '.3f', 6)} {_fmt(r['lpips'], '.3f', 6)}")
+              f"{_fmt(speedup('denoise_s', r), '.2f', 5)} {_fmt(r['end_to_end_s'], '.3f', 7)} "
+              f"{_fmt(speedup('end_to_end_s', r), '.2f', 5)} {_fmt(r['cpu_s'], '.3f', 7)} "
+              f"{_fmt(speedup('cpu_s', r), '.2f', 5)} {r['computed_steps']:>3d}/{r['steps']:<3d} "
+              f"{_fmt(r['token_steps'], '.2f', 6)} {_fmt(r['psnr'], '.1f', 6)} {_fmt(r['ssim'], '.3f', 6)} "
+              f"{_fmt(r['lpips'], '.3f', 6)}")
 
 
 def run(args) -> int:
@@ -89,16 +98,22 @@ def run(args) -> int:
     from studio.engine.runner import Engine, RunRequest, save_media
 
     engine = Engine(preset)
+    cpu_clock = engine.device.type == "cpu" and engine.threads == 1  # one thread: its CPU time is all the work
     rounds: dict[str, list] = {v.name: [] for v in variants}
-    for i in range(args.repeats):
+    for i in range(args.repeats + 1):  # round 0 warms up (lazy initialisation) and is not counted
         request = RunRequest(args.prompt, seed=args.seed, steps=args.steps, width=args.size, height=args.size,
-                             warmup=i == 0)
-        for r in engine.compare(request, variants):
+                             warmup=False)
+        noise = engine.initial_noise(request)
+        for v in variants:
+            start = time.thread_time()
+            r = engine.run_variant(v, request, noise)
             if r.error:
                 print(f"error: variant '{r.name}' failed: {r.error}", file=sys.stderr)
                 return 1
-            rounds[r.name].append(r)
-        print(f"round {i + 1}/{args.repeats} done", file=sys.stderr)
+            r.timings["cpu_s"] = time.thread_time() - start if cpu_clock else None
+            if i:
+                rounds[r.name].append(r)
+        print(f"round {i}/{args.repeats} done" if i else "warm-up round done", file=sys.stderr)
     last = [results[-1] for results in rounds.values()]
     attach_metrics(preset, args.prompt, last)
     rows = [_row(results) for results in rounds.values()]

@@ -37,7 +37,7 @@ CACHE_KINDS: dict[str, tuple[str, str, dict[str, tuple[type, float, float, float
         "skip_range": (int, 2, 10, 2, "attention reused for more steps: faster, less exact")}),
     "region": ("region", "active_ratio", {  # RAS-style: recompute only the tokens still changing
         "active_ratio": (float, 0.01, 1.0, 0.5, "more tokens recomputed per step: slower, closer to baseline"),
-        "warmup_steps": (int, 0, 100, 4, "full steps before caching starts: slower, safer"),
+        "warmup_steps": (int, 0, 100, 10, "full steps before caching starts: slower, safer"),
         "refresh_every": (int, 0, 100, 10, "a full step every k steps (0 = never): lower is slower, closer"),
         "score": (int, 0, 2, 0, "token ranking: 0 drift (change x steps since computed), 1 change, 2 input change"),
         "teacache": (float, 0.0, 5.0, 0.0, "TeaCache threshold on top (0 = off): skips whole steps, faster")}),

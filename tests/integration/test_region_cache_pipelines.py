@@ -100,7 +100,7 @@ def test_region_bench_cli_prints_side_by_side_figures(tmp_path, capsys, monkeypa
     monkeypatch.setenv("STUDIO_CPU_THREADS", "1")
     out = tmp_path / "rb"
     code = main(["region-bench", "--preset", "tiny-image", "--prompt", "a large red circle at the top left",
-                 "--variants", "region0.5-tea0.1", "--steps", "6", "--repeats", "1", "--out", str(out)])
+                 "--variants", "region0.5-tea0.1", "--steps", "12", "--repeats", "1", "--out", str(out)])
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
     assert lines[0].split()[:4] == ["variant", "slug", "denoise", "s"]
