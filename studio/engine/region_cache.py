@@ -384,8 +384,10 @@ def apply_region_cache(module: torch.nn.Module, config: RegionCacheConfig) -> St
     blocks = _blocks(module)
     if not blocks:
         raise ValueError(f"the region cache found no transformer blocks in {type(module).__name__}")
-    for block in blocks:
+    for block in blocks:  # check everything before hooking anything, so a refusal leaves the model untouched
         TransformerBlockRegistry.get(type(unwrap_module(block)))  # raises for unsupported block classes
+        if not hasattr(getattr(block, family.attention, None), "processor"):
+            raise ValueError(f"{type(block).__name__} has no self-attention '{family.attention}' with a processor")
     state_manager = StateManager(_RegionState, (), {})
     HookRegistry.check_if_exists_or_initialize(module).register_hook(
         _RegionModelHook(state_manager, config, family), _MODEL_HOOK)
