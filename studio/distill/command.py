@@ -15,11 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
-from studio.distill.reflow import reflow_loss, student_sigmas, teacher_pairs
-from studio.training import train_loop
-
 MAX_PROMPT_FILE_BYTES = 1_000_000
 
 
@@ -111,8 +106,12 @@ def validate(args) -> None:
 
 
 def run(args) -> int:
+    import torch
+
+    from studio.distill.reflow import reflow_loss, student_sigmas, teacher_pairs
     from studio.engine.loading import load_base_pipeline
     from studio.presets import load_preset
+    from studio.training import train_loop
 
     validate(args)
     preset = load_preset(args.preset)
@@ -135,7 +134,7 @@ def run(args) -> int:
     sigmas = student_sigmas(teacher, counts)
     print(f"student noise levels ({', '.join(map(str, counts))} steps): {sigmas}", file=sys.stderr)
 
-    def loss_at(step: int) -> torch.Tensor:
+    def loss_at(step: int):
         random.seed(args.seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
         return reflow_loss(student, text_encoder, pairs, sigmas, args.batch, gen)

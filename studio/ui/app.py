@@ -65,8 +65,11 @@ def describe_preset(name: str):
         lines.append(f"⚠️ {why}")
     if p.pipeline == "tiny":
         lines.append(f"**Prompt language:** {vocabulary_text()}")
-    choices = [(f"{v} — {p.notes[v]}" if v in p.notes else v, v) for v in p.variants]
+    choices = list(p.variants)
     chosen = [v for v in DEFAULT_VARIANTS if v in p.variants] or list(p.variants)[:1]
+    lines.append("<details><summary>What each variant is</summary>\n\n" + "\n".join(
+        f"- **{v}** `{variant.slug}`" + (f": {p.notes[v]}" if v in p.notes else "")
+        for v, variant in p.variants.items()) + "\n</details>")
     examples = EXAMPLE_VIDEO_PROMPTS if p.media == "video" else EXAMPLE_IMAGE_PROMPTS
     prompt = examples[0] if p.pipeline == "tiny" else "a photo of a red fox in the snow"
     return "\n\n".join(lines), gr.update(choices=choices, value=chosen), prompt
@@ -183,7 +186,7 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
         choices = [r["name"] for r in reports if r["slug"] in outputs and r["kind"] != "baseline"]
         frame_rows = _per_frame_rows(reports) if p.media == "video" else []
         return (readouts.status_html(status, fraction), cards(), table(), report,
-                gr.update(choices=choices, value=choices[0] if choices and final else gr.skip()),
+                gr.update(choices=choices, value=choices[0]) if final and choices else gr.update(choices=choices),
                 video if video is not None else gr.skip(),
                 pd.DataFrame(frame_rows, columns=["frame", "value", "variant"]),
                 {"outputs": outputs, "names": {r["name"]: r["slug"] for r in reports},
@@ -292,7 +295,7 @@ def build_demo() -> gr.Blocks:
                                 label="Example prompts (image, then video)")
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="Seed")
-                        steps = gr.Number(value=None, precision=0, label="Steps (empty: preset's)")
+                        steps = gr.Number(value=None, precision=0, label="Steps (0 = preset's)")
                     chosen = gr.CheckboxGroup(all_variant_names(), value=DEFAULT_VARIANTS,
                                               label="Variants (baseline always runs)")
                     with gr.Accordion("Variant builder: stack your own", open=False):
@@ -321,13 +324,14 @@ def build_demo() -> gr.Blocks:
                     summary = gr.Dataframe(label="Summary (click a header to sort)", interactive=False,
                                            wrap=True)
                     with gr.Row():
+                        video = gr.Video(label="Videos side by side (one clip: always in sync)", autoplay=True,
+                                         loop=True, height=260)
+                    with gr.Row():
                         with gr.Column():
                             ab_choice = gr.Dropdown([], label="A/B against the baseline")
                             heat = gr.Checkbox(label="Show the difference heatmap instead")
                             slider = gr.ImageSlider(label="baseline | variant", height=400, type="numpy")
                         with gr.Column():
-                            video = gr.Video(label="Videos side by side (one clip: always in sync)",
-                                             autoplay=True, loop=True)
                             frames_plot = gr.LinePlot(x="frame", y="value", color="variant",
                                                       label="Per-frame difference vs baseline (video)")
                     with gr.Accordion("Raw report (JSON, as the API returns it)", open=False):

@@ -157,18 +157,18 @@ def status_html(text: str, fraction: float | None = None) -> str:
 
 
 CSS = """
-.grid {display:flex; flex-wrap:wrap; gap:12px;}
-.card {border:1px solid var(--border-color-primary); border-radius:10px; padding:10px; width:214px;
+.grid {display:flex; flex-wrap:wrap; gap:10px;}
+.card {border:1px solid var(--border-color-primary); border-radius:10px; padding:8px; width:186px;
        background:var(--block-background-fill); font-size:13px;}
 .card.best {border:2px solid #16a34a; box-shadow:0 0 0 3px rgba(22,163,74,.15);}
 .card.failed {border:2px solid #dc2626;}
 .card.pending {opacity:.6;}
 .card-title {font-weight:600; font-size:15px; margin-bottom:2px;}
 .card .slug {font-size:11px; color:var(--body-text-color-subdued);}
-.card img.media {width:192px; height:192px; image-rendering:pixelated; border-radius:6px; margin:6px 0;
+.card img.media {width:170px; height:170px; image-rendering:pixelated; border-radius:6px; margin:6px 0;
                  display:block;}
-.card .readout {width:100%; border-collapse:collapse;}
-.card .readout td {padding:1px 2px; border:none;}
+.card .readout {width:100%; border-collapse:collapse; border:none !important; margin:0;}
+.card .readout td {padding:0 2px !important; border:none !important; background:none !important; font-size:12px;}
 .card .readout td.v {text-align:right; font-variant-numeric:tabular-nums;}
 .card.over .readout tr:nth-child(7) td.v {color:#dc2626;}
 .badge {background:#16a34a; color:white; border-radius:6px; padding:1px 6px; font-size:11px; margin-left:4px;}

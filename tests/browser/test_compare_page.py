@@ -1,0 +1,80 @@
+"""The compare page in a real headless Chromium (Debian's chromium, driven by Playwright): run, look, check.
+
+Screenshots go to $STUDIO_SCREENSHOTS (a folder) when set; the README's screenshot comes from here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="module")
+def page(studio_server):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(studio_server)
+        yield page
+        browser.close()
+
+
+def _shot(page, name: str) -> None:
+    folder = os.environ.get("STUDIO_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
+
+
+def _set_prompt(page, text: str) -> None:
+    box = page.get_by_label("Prompt", exact=True)
+    box.fill(text)
+    box.press("Tab")
+
+
+def test_image_compare_shows_grid_and_readouts(page):
+    sync_api.expect(page.get_by_text("Prompt language:")).to_be_visible(timeout=60_000)
+    _set_prompt(page, "a large yellow circle at the top left and a small blue square at the bottom right")
+    page.get_by_role("button", name="Generate").click()
+    status = page.locator(".status").first
+    sync_api.expect(status).to_contain_text("Done", timeout=240_000)
+    cards = page.locator("#result-grid .card")
+    assert cards.count() == 4
+    assert page.locator("#result-grid .card img.media").count() == 4
+    text = page.locator("#result-grid").inner_text()
+    assert re.search(r"end-to-end\s+\d+\.\d{3} s", text) and "LPIPS" in text and "$ / 1k gen" in text
+    assert re.search(r"×\d+\.\d\d", text)  # a measured speedup
+    page.get_by_label("A/B against the baseline").click()
+    page.get_by_role("option").first.click()
+    page.wait_for_timeout(1500)
+    _shot(page, "compare-image.png")
+
+
+def test_unknown_word_is_flagged_before_running(page):
+    _set_prompt(page, "a pink elephant at the left")
+    sync_api.expect(page.locator(".unknown")).to_contain_text("pink", timeout=30_000)
+
+
+def test_video_compare_plays_side_by_side(page):
+    page.get_by_label("Model preset").click()
+    page.get_by_role("option", name=re.compile("video", re.I)).first.click()
+    sync_api.expect(page.get_by_text(re.compile(r"· video ·"))).to_be_visible(timeout=30_000)
+    _set_prompt(page, "a large red circle at the left moving right")
+    page.get_by_role("button", name="Generate").click()
+    sync_api.expect(page.locator(".status").first).to_contain_text("Done", timeout=300_000)
+    _shot(page, "compare-video-done.png")
+    video = page.locator("video").first
+    sync_api.expect(video).to_be_visible(timeout=60_000)
+    page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.currentTime > 0.2; }",
+                           timeout=30_000)
+    assert page.locator("#result-grid .card img.media").count() >= 2  # each clip also plays in its card
+    _shot(page, "compare-video.png")
