@@ -1,11 +1,19 @@
-"""Speed-Up Studio web app (also the Hugging Face Spaces entry point): `python app.py`."""
+"""Speed-Up Studio web app (also the Hugging Face Spaces entry point): `python app.py`.
 
-import os
+Host, port, default preset and the rest come from environment variables (README, "Configuration").
+"""
 
+import sys
+
+from studio.config import ConfigError, Settings
 from studio.ui.app import build_demo, launch_kwargs
 
-demo = build_demo()
+try:
+    settings = Settings.from_env()
+except ConfigError as e:
+    sys.exit(f"error: {e}")
+
+demo = build_demo(settings)
 
 if __name__ == "__main__":
-    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
-                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), **launch_kwargs())
+    demo.launch(server_name=settings.host, server_port=settings.port, **launch_kwargs())

@@ -32,11 +32,19 @@ def engine_for(name: str):
         return _engines[name]
 
 
-def prewarm(name: str) -> threading.Thread:
-    """Load a preset's base pipeline and the LPIPS model in the background, so the first request is fast."""
+def prewarm(name: str, prepare_lpips: bool = False) -> threading.Thread:
+    """Load a preset's base pipeline and the LPIPS model in the background, so the first request is fast.
+
+    `prepare_lpips` first fetches and converts the LPIPS weights (a Space has no build step to do it).
+    """
 
     def work() -> None:
         try:
+            if prepare_lpips:
+                from studio.metrics.weights import find_alexnet_weights, prepare_lpips_weights
+
+                if find_alexnet_weights() is None:
+                    prepare_lpips_weights()
             engine = engine_for(name)
             engine.base_pipeline()  # both take studio.locks.MODEL_BUILD_LOCK: no overlap with a request's loads
             from studio.metrics.lpips_offline import get_lpips_model

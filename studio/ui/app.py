@@ -16,6 +16,8 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from studio.config import Settings
+from studio.deploy.zerogpu import gpu_task
 from studio.engine.pool import engine_for, prewarm, runnable_here
 from studio.inputs import InputError, check_prompt, check_seed, check_steps, parse_variants
 from studio.presets import PresetError, list_presets, load_preset
@@ -145,6 +147,19 @@ def _per_frame_rows(reports: list[dict]) -> list[list]:
     return rows
 
 
+def _gpu_seconds(name, prompt, seed, steps, chosen, custom, *_rest, **_kw) -> int:
+    """ZeroGPU duration for a compare request, sized from the preset and the variants (a default if unparsable)."""
+    from studio.deploy.zerogpu import MAX_SECONDS, gpu_duration
+
+    try:
+        p = load_preset(name)
+        names = list(chosen or []) + [x for x in (custom or "").split(",") if x.strip()]
+        return gpu_duration(p, parse_variants(p, names), steps=check_steps(steps))
+    except Exception:  # bad input is reported by the handler itself; ask for the most time here
+        return MAX_SECONDS
+
+
+@gpu_task(_gpu_seconds)
 def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str], custom: str, price: float,
             budget: float, request: gr.Request = None, progress=gr.Progress()):  # noqa: B008
     """Run the variants and stream: status, cards, summary table, A/B choices, synced video, per-frame chart."""
@@ -185,12 +200,12 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
                   "complete": final}
         choices = [r["name"] for r in reports if r["slug"] in outputs and r["kind"] != "baseline"]
         frame_rows = _per_frame_rows(reports) if p.media == "video" else []
+        view_state = {"outputs": outputs, "names": {r["name"]: r["slug"] for r in reports}, "media": p.media}
+        ab = ab_view(choices[0], False, view_state) if final and choices else None
         return (readouts.status_html(status, fraction), cards(), table(), report,
                 gr.update(choices=choices, value=choices[0]) if final and choices else gr.update(choices=choices),
                 video if video is not None else gr.skip(),
-                pd.DataFrame(frame_rows, columns=["frame", "value", "variant"]),
-                {"outputs": outputs, "names": {r["name"]: r["slug"] for r in reports},
-                 "media": p.media})
+                pd.DataFrame(frame_rows, columns=["frame", "value", "variant"]), ab, view_state)
 
     yield snapshot(f"Starting {len(ordered)} variants on {p.title}…", 0.0)
     for event in stream_compare(engine, RunRequest(prompt=prompt, seed=seed, steps=steps), variants, flag):
@@ -265,29 +280,20 @@ def _big(pixels: np.ndarray) -> np.ndarray:
     return np.kron((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8), np.ones((6, 6, 1), dtype=np.uint8))
 
 
-def _optional_tab(title: str, module: str, builder: str) -> None:
-    """Tabs built by other parts of the studio; absent parts leave the page working."""
-    import importlib
-
-    try:
-        build = getattr(importlib.import_module(module), builder)
-    except (ImportError, AttributeError):
-        return
-    with gr.Tab(title):
-        build()
-
-
-def build_demo() -> gr.Blocks:
+def build_demo(settings: Settings | None = None) -> gr.Blocks:
     from studio.tiny.language import EXAMPLE_IMAGE_PROMPTS, EXAMPLE_VIDEO_PROMPTS
+
+    settings = settings or Settings.from_env()
+    start_preset = settings.default_preset if settings.default_preset in list_presets() else "tiny-image"
 
     with gr.Blocks(title="Speed-Up Studio") as demo:
         gr.Markdown("# Speed-Up Studio\nOne model, its speed-ups side by side: quantized, cached, distilled and "
                     "stacked variants on the same prompt and seed, with latency, memory and LPIPS against the "
                     "baseline. The embedded models run on any CPU.")
-        with gr.Tab("Compare"):
+        with gr.Tabs() as tabs, gr.Tab("Compare", id="compare"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=320):
-                    preset = gr.Dropdown(preset_choices(), value="tiny-image", label="Model preset")
+                    preset = gr.Dropdown(preset_choices(), value=start_preset, label="Model preset")
                     info = gr.Markdown()
                     prompt = gr.Textbox(label="Prompt", lines=2, max_length=2000)
                     prompt_check = gr.HTML()
@@ -338,8 +344,15 @@ def build_demo() -> gr.Blocks:
                         report = gr.JSON()
             state = gr.State()
 
-        _optional_tab("Benchmark", "studio.ui.bench_tab", "build_bench_tab")
-        _optional_tab("Spot-check", "studio.ui.spotcheck_tab", "build_spotcheck_tab")
+        with tabs:
+            with gr.Tab("Benchmark", id="bench"):
+                from studio.ui.bench_tab import build_bench_tab
+
+                build_bench_tab()
+            with gr.Tab("Spot-check", id="spotcheck"):
+                from studio.ui.spotcheck_tab import build_spotcheck_tab
+
+                build_spotcheck_tab(db_path=settings.spotcheck_db, tabs=tabs, tab_id="spotcheck")
 
         preset.change(describe_preset, preset, [info, chosen, prompt], api_name="preset_info")
         demo.load(describe_preset, preset, [info, chosen, prompt], api_name=False)
@@ -349,13 +362,13 @@ def build_demo() -> gr.Blocks:
         b_add.click(build_variant, [b_weights, b_quant, b_cache, b_value, b_steps, custom], custom,
                     api_name="build_variant")
         event = run.click(compare, [preset, prompt, seed, steps, chosen, custom, price, budget],
-                          [status, grid, summary, report, ab_choice, video, frames_plot, state],
+                          [status, grid, summary, report, ab_choice, video, frames_plot, slider, state],
                           api_name="compare", concurrency_id="gpu", concurrency_limit=1)
         stop.click(cancel, None, status, api_name="cancel", cancels=[event], queue=False)
         gr.on([ab_choice.change, heat.change], ab_view, [ab_choice, heat, state], slider, api_name="ab_view")
-    demo.queue(default_concurrency_limit=4)
+    demo.queue(default_concurrency_limit=max(4, settings.concurrency))
     if os.environ.get("STUDIO_PREWARM", "1") != "0":
-        prewarm("tiny-image")
+        prewarm(start_preset if start_preset in EMBEDDED else "tiny-image", prepare_lpips=settings.on_spaces)
     return demo
 
 

@@ -70,8 +70,9 @@ def test_video_compare_plays_side_by_side(page):
     sync_api.expect(page.get_by_text(re.compile(r"· video ·"))).to_be_visible(timeout=30_000)
     _set_prompt(page, "a large red circle at the left moving right")
     page.get_by_role("button", name="Generate").click()
-    sync_api.expect(page.locator(".status").first).to_contain_text("Done", timeout=300_000)
-    _shot(page, "compare-video-done.png")
+    # the previous run's status also says Done: wait for this run's clips (animated GIFs) in every card
+    page.wait_for_function("() => document.querySelectorAll('#result-grid img[src^=\"data:image/gif\"]').length == 4"
+                           " && document.querySelector('.status').innerText.includes('Done')", timeout=300_000)
     video = page.locator("video").first
     sync_api.expect(video).to_be_visible(timeout=60_000)
     page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.currentTime > 0.2; }",

@@ -24,7 +24,8 @@ def _compare(client, preset="tiny-image", prompt="a large red circle at the left
 
 
 def test_full_image_compare_streams_cards_table_and_report(client):
-    status, grid, summary, report, _ab, _video, _plot = _compare(client)
+    status, grid, summary, report, _ab, _video, _plot, slider = _compare(client)
+    assert slider is not None  # the A/B view opens on the first variant
     assert "Done" in status and "failed" not in status
     slugs = [v["slug"] for v in report["variants"]]
     assert slugs == ["base", "int8wo", "tea0.15", "s4"]
@@ -42,7 +43,7 @@ def test_full_image_compare_streams_cards_table_and_report(client):
 def test_video_compare_returns_one_side_by_side_clip_and_per_frame_chart(client):
     out = _compare(client, preset="tiny-video", prompt="a red circle at the left moving right",
                    variants=("baseline", "teacache", "naive4"))
-    status, grid, _summary, report, _ab, video, plot = out
+    status, grid, _summary, report, _ab, video, plot, _slider = out
     assert "Done" in status and all(v["error"] is None for v in report["variants"])
     path = Path(video["video"] if isinstance(video, dict) else video)
     assert path.suffix == ".mp4" and path.stat().st_size > 1000
