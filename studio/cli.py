@@ -8,6 +8,7 @@ Commands:
     calibrate-teacache --preset NAME      fit TeaCache rescale coefficients from a few prompts
     metrics A B [--json]                  LPIPS/PSNR/SSIM between two images or two videos
     distill --preset NAME --out DIR       train a few-step student from the baseline teacher
+    overhead [--preset NAME]              studio vs direct pipeline time, determinism, shared memory
     doctor [--json] [--preset NAME]       hardware, quantizations, caches, LPIPS, disk, Hub access, versions
     bench --preset NAME --out DIR         variants over many prompts: aggregates, Pareto chart, recommendation
     region-bench --preset NAME --prompt T region cache vs baseline/TeaCache: denoise speedup, PSNR/LPIPS, overlays
@@ -97,6 +98,16 @@ def _cmd_calibrate(args) -> int:
     return 0
 
 
+def _cmd_overhead(args) -> int:
+    from studio.engine.overhead import format_report, measure
+
+    preset = load_preset(args.preset)
+    check_prompt(preset, args.prompt)
+    result = measure(preset, args.prompt, args.seed, args.repeats)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
 def _cmd_metrics(argv: list[str]) -> int:
     from studio.metrics.cli import main as metrics_main
 
@@ -131,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("metrics", help="LPIPS/PSNR/SSIM between two images or videos (see: metrics --help)",
                    add_help=False)
     distill_command.add_parser(sub)
+    p = sub.add_parser("overhead", help="studio vs direct pipeline time, determinism, shared memory")
+    p.add_argument("--preset", default="tiny-image")
+    p.add_argument("--prompt", default="a large red circle at the top left")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--json", action="store_true")
     doctor.add_parser(sub)
     bench_command.add_parser(sub)
     region_bench.add_parser(sub)
@@ -161,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_ranges(args)
         handler = {"presets": _cmd_presets, "variants": _cmd_variants, "compare": _cmd_compare,
                    "evaluate": _cmd_evaluate, "calibrate-teacache": _cmd_calibrate, "doctor": doctor.run,
-                   "distill": distill_command.run, "spotcheck": spotcheck_cli.run,
+                   "distill": distill_command.run, "overhead": _cmd_overhead, "spotcheck": spotcheck_cli.run,
                    "bench": bench_command.run, "region-bench": region_bench.run}[args.command]
         return handler(args)
     except (UsageError, InputError, PresetError, RecipeError, distill_command.DistillUsageError,
