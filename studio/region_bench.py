@@ -75,10 +75,10 @@ def print_table(rows: list[dict]) -> None:
     def speedup(key: str, r: dict) -> float | None:
         return base[key] / r[key] if base[key] and r[key] else None
 
-    print(f"{'variant':12s} {'slug':22s} {'denoise s':>9s} {'x':>5s} {'e2e s':>7s} {'x':>5s} {'CPU s':>7s} {'x':>5s} "
+    print(f"{'variant':16s} {'slug':22s} {'denoise s':>9s} {'x':>5s} {'e2e s':>7s} {'x':>5s} {'CPU s':>7s} {'x':>5s} "
           f"{'steps':>7s} {'tokens':>6s} {'PSNR':>6s} {'SSIM':>6s} {'LPIPS':>6s}")
     for r in rows:
-        print(f"{r['name'][:12]:12s} {r['slug'][:22]:22s} {_fmt(r['denoise_s'], '.3f', 9)} "
+        print(f"{r['name'][:16]:16s} {r['slug'][:22]:22s} {_fmt(r['denoise_s'], '.3f', 9)} "
               f"{_fmt(speedup('denoise_s', r), '.2f', 5)} {_fmt(r['end_to_end_s'], '.3f', 7)} "
               f"{_fmt(speedup('end_to_end_s', r), '.2f', 5)} {_fmt(r['cpu_s'], '.3f', 7)} "
               f"{_fmt(speedup('cpu_s', r), '.2f', 5)} {r['computed_steps']:>3d}/{r['steps']:<3d} "
