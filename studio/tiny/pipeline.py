@@ -73,7 +73,7 @@ DENOISER_ADAPTERS = {"FluxTransformer2DModel": _FluxAdapter, "WanTransformer3DMo
 
 
 def denoiser_adapter(transformer):
-    name = type(transformer).__name__
+    name = type(getattr(transformer, "_orig_mod", transformer)).__name__  # torch.compile wraps the module
     if name not in DENOISER_ADAPTERS:
         raise ValueError(f"unsupported transformer class '{name}'; known: {', '.join(DENOISER_ADAPTERS)}")
     return DENOISER_ADAPTERS[name](transformer)
