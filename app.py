@@ -6,14 +6,18 @@ Host, port, default preset and the rest come from environment variables (README,
 import sys
 
 from studio.config import ConfigError, Settings
-from studio.ui.app import build_demo, launch_kwargs
 
 try:
     settings = Settings.from_env()
 except ConfigError as e:
     sys.exit(f"error: {e}")
 
-demo = build_demo(settings)
+from studio.engine.pool import warm_up  # noqa: E402  (after the settings check)
+
+warm_up(settings)  # loads the model in the background while gradio imports and the page is built
+from studio.ui.app import build_demo, launch_kwargs  # noqa: E402
+
+demo = build_demo(settings, warm=False)
 
 if __name__ == "__main__":
     demo.launch(server_name=settings.host, server_port=settings.port, **launch_kwargs())

@@ -7,7 +7,6 @@ limit 1, so requests queue in order.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
 import time
@@ -15,16 +14,17 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
+import pandas as pd
 
 from studio.config import Settings
 from studio.deploy.zerogpu import gpu_task
-from studio.engine.pool import engine_for, prewarm, runnable_here
+from studio.engine.pool import WARM_VARIANTS, engine_for, runnable_here, warm_up
 from studio.inputs import InputError, check_prompt, check_seed, check_steps, parse_variants
 from studio.presets import PresetError, list_presets, load_preset
 from studio.ui import readouts
 
 EMBEDDED = ("tiny-image", "tiny-video")
-DEFAULT_VARIANTS = ["baseline", "int8", "teacache", "naive4"]
+DEFAULT_VARIANTS = list(WARM_VARIANTS)
 STATUS_EVERY_S = 0.25  # at most four progress refreshes a second: enough to feel live, cheap to send
 _cancel_flags: dict[str, threading.Event] = {}
 
@@ -163,8 +163,6 @@ def _gpu_seconds(name, prompt, seed, steps, chosen, custom, *_rest, **_kw) -> in
 def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str], custom: str, price: float,
             budget: float, request: gr.Request = None, progress=gr.Progress()):  # noqa: B008
     """Run the variants and stream: status, cards, summary table, A/B choices, synced video, per-frame chart."""
-    import pandas as pd
-
     from studio.engine.runner import RunRequest
     from studio.engine.stream import Done, Finished, Progress, run_order, stream_compare
 
@@ -280,7 +278,7 @@ def _big(pixels: np.ndarray) -> np.ndarray:
     return np.kron((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8), np.ones((6, 6, 1), dtype=np.uint8))
 
 
-def build_demo(settings: Settings | None = None) -> gr.Blocks:
+def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks:
     from studio.tiny.language import EXAMPLE_IMAGE_PROMPTS, EXAMPLE_VIDEO_PROMPTS
 
     settings = settings or Settings.from_env()
@@ -367,8 +365,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         stop.click(cancel, None, status, api_name="cancel", cancels=[event], queue=False)
         gr.on([ab_choice.change, heat.change], ab_view, [ab_choice, heat, state], slider, api_name="ab_view")
     demo.queue(default_concurrency_limit=max(4, settings.concurrency))
-    if os.environ.get("STUDIO_PREWARM", "1") != "0":
-        prewarm(start_preset if start_preset in EMBEDDED else "tiny-image", prepare_lpips=settings.on_spaces)
+    if warm:
+        warm_up(settings)
     return demo
 
 
