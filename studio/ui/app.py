@@ -20,8 +20,9 @@ from studio.config import Settings
 from studio.deploy.zerogpu import gpu_task
 from studio.engine.pool import WARM_VARIANTS, engine_for, runnable_here, warm_up
 from studio.inputs import InputError, check_prompt, check_seed, check_steps, parse_variants
-from studio.presets import PresetError, list_presets, load_preset
+from studio.presets import list_presets, load_preset
 from studio.ui import readouts
+from studio.ui.presets_ui import preset_or_error
 
 EMBEDDED = ("tiny-image", "tiny-video")
 DEFAULT_VARIANTS = list(WARM_VARIANTS)
@@ -48,18 +49,11 @@ def all_variant_names() -> list[str]:
     return list(names)
 
 
-def _preset(name: str):
-    try:
-        return load_preset(name)
-    except PresetError as e:
-        raise gr.Error(str(e)) from None
-
-
 def describe_preset(name: str):
     """Preset facts, its variants (as choices), and example prompts."""
     from studio.tiny.language import EXAMPLE_IMAGE_PROMPTS, EXAMPLE_VIDEO_PROMPTS, vocabulary_text
 
-    p = _preset(name)
+    p = preset_or_error(name)
     lines = [f"**{p.title}** · {p.media} · {p.steps} steps · {p.width}×{p.height}"
              + (f" · {p.frames} frames" if p.media == "video" else ""), f"Needs: {p.requirements}"]
     ok, why = runnable_here(p)
@@ -79,7 +73,7 @@ def describe_preset(name: str):
 
 def check_prompt_words(name: str, prompt: str) -> str:
     """Flags words the embedded model does not know, before anything runs."""
-    p = _preset(name)
+    p = preset_or_error(name)
     if p.pipeline != "tiny" or not prompt:
         return ""
     from studio.tiny.language import unknown_words
@@ -122,7 +116,7 @@ def cancel(request: gr.Request = None) -> str:
 
 
 def _validated(name, prompt, seed, steps, chosen, custom):
-    p = _preset(name)
+    p = preset_or_error(name)
     ok, why = runnable_here(p)
     if not ok:
         raise gr.Error(why)

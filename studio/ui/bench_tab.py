@@ -20,7 +20,8 @@ from pathlib import Path
 import gradio as gr
 
 from studio.bench.prompts import BUILTIN_SETS, FILE_KINDS, builtin_set_names
-from studio.presets import REPO_ROOT, PresetError, list_presets, load_preset
+from studio.presets import REPO_ROOT, list_presets, load_preset
+from studio.ui.presets_ui import preset_or_error
 
 DEFAULT_VARIANTS = ["baseline", "int8", "teacache", "fbc", "naive4"]
 DOWNLOADS = ("report.html", "summary.json", "summary.csv", "results.csv", "recommended.py", "grid.png", "bench.jsonl")
@@ -29,16 +30,9 @@ TABLE_HEADERS = ["variant", "slug", "p50 s", "p95 s", "speedup", "gen/hour", "$/
 SOURCES = ("Built-in set", "Upload a file")
 
 
-def _preset(name: str):
-    try:
-        return load_preset(name)
-    except PresetError as e:
-        raise gr.Error(str(e)) from None
-
-
 def preset_options(name: str):
     """Variant choices and built-in prompt sets of a preset."""
-    p = _preset(name)
+    p = preset_or_error(name)
     sets = builtin_set_names(p)
     chosen = [v for v in DEFAULT_VARIANTS if v in p.variants] or list(p.variants)[:1]
     hint = ("Built-in sets: " + "; ".join(f"**{s}**: {BUILTIN_SETS[s]}" for s in sets)) if sets else \

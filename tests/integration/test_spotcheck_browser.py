@@ -5,21 +5,18 @@ Screenshots go to $SPOTCHECK_SCREENSHOTS (a folder) when set.
 """
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from studio.spotcheck import VoteStore, create_session_from_folders
+from tests.fixtures.browser import ARGS, CHROMIUM
 from tests.fixtures.spotcheck_app import build_app, launch
 from tests.fixtures.spotcheck_fakes import write_fake_compare
 from tests.integration.test_spotcheck_ui import free_port
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
 
 
 @pytest.fixture(scope="module")
