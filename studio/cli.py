@@ -67,10 +67,17 @@ def _cmd_compare(args) -> int:
     check_prompt(preset, args.prompt)
     if args.video and preset.media != "video":
         raise UsageError(f"--video given but preset '{preset.name}' makes images; use a video preset")
+    from studio.config import ConfigError, memory_budget_gb
     from studio.engine.report import run_comparison
+    from studio.engine.runner import Engine
 
+    try:
+        budget_gb = memory_budget_gb(args.memory_budget_gb, "--memory-budget-gb")
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    engine = Engine(preset, memory_budget_bytes=int(budget_gb * 1e9) if budget_gb else None)
     report = run_comparison(preset, variants, args.prompt, args.seed, args.steps, args.repeats, _out_dir(args.out),
-                            log=lambda msg: print(msg, file=sys.stderr))
+                            engine=engine, log=lambda msg: print(msg, file=sys.stderr))
     failed = [v["slug"] for v in report["variants"] if v["error"]]
     print(f"wrote {args.out}/report.json ({len(report['variants'])} variants, {len(failed)} failed)")
     return 1 if failed and len(failed) == len(report["variants"]) else 0
@@ -128,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="baseline steps (default: the preset's)")
     p.add_argument("--repeats", type=int, default=1, help="timed runs per variant; the median is reported")
     p.add_argument("--video", action="store_true", help="assert the preset is a video preset")
+    p.add_argument("--memory-budget-gb", default="",
+                   help="device memory the variants may hold at once; beyond it they take turns (default: no limit)")
     p.add_argument("--out", default="out/compare")
     p = sub.add_parser("evaluate", help="adherence/fidelity of the embedded model on held-out prompts")
     p.add_argument("--preset", default="tiny-image")

@@ -127,7 +127,12 @@ def _preset(env: Mapping[str, str]) -> str:
 
 
 def _memory_budget(env: Mapping[str, str]) -> float | None:
-    text = env.get("STUDIO_MEMORY_BUDGET_GB", "").strip()
+    return memory_budget_gb(env.get("STUDIO_MEMORY_BUDGET_GB", ""), "STUDIO_MEMORY_BUDGET_GB")
+
+
+def memory_budget_gb(text: str, what: str) -> float | None:
+    """A memory budget in GB from text (empty: no budget); `what` names the variable or flag in the error."""
+    text = (text or "").strip()
     if not text:
         return None
     try:
@@ -135,7 +140,7 @@ def _memory_budget(env: Mapping[str, str]) -> float | None:
     except ValueError:
         value = float("nan")
     if not 0 < value <= MAX_MEMORY_BUDGET_GB:  # also refuses nan and inf
-        raise ConfigError(f"STUDIO_MEMORY_BUDGET_GB={text!r} is not a usable size; use a number of GB greater "
+        raise ConfigError(f"{what}={text!r} is not a usable size; use a number of GB greater "
                           f"than 0 and at most {MAX_MEMORY_BUDGET_GB:g} (e.g. 40), or leave it unset for no limit")
     return value
 

@@ -24,11 +24,13 @@ def runnable_here(preset: Preset) -> tuple[bool, str]:
 
 def engine_for(name: str):
     """The shared Engine of preset `name` (created on first use; loading happens lazily inside it)."""
+    from studio.config import Settings
     from studio.engine.runner import Engine
 
     with _lock:
         if name not in _engines:
-            _engines[name] = Engine(load_preset(name))
+            budget_gb = Settings.from_env().memory_budget_gb  # STUDIO_MEMORY_BUDGET_GB: variants take turns
+            _engines[name] = Engine(load_preset(name), memory_budget_bytes=int(budget_gb * 1e9) if budget_gb else None)
         return _engines[name]
 
 

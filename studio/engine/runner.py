@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from studio.engine.budget import MemoryBudget, Turn
 from studio.engine.caches import cache_applied, denoiser_of
 from studio.engine.loading import (
     derive_pipeline,
@@ -133,7 +134,7 @@ class _CacheProbe:
 class Engine:
     """Owns the loaded pipelines of one preset; one run at a time (a lock guards the device)."""
 
-    def __init__(self, preset: Preset, device: torch.device | None = None):
+    def __init__(self, preset: Preset, device: torch.device | None = None, memory_budget_bytes: int | None = None):
         self.preset = preset
         self.device = device or default_device()
         self.threads = cpu_threads() if self.device.type == "cpu" else None
@@ -141,7 +142,10 @@ class Engine:
         self._base = None
         self._weights: dict = {}
         self._pipes: dict = {}
+        self._key_names: dict = {}
+        self._released: set = set()
         self.load_seconds: dict = {}
+        self.budget = MemoryBudget(memory_budget_bytes) if memory_budget_bytes else None
 
     # ---- loading -------------------------------------------------------------------------------------------
     def base_pipeline(self):
@@ -164,11 +168,12 @@ class Engine:
             if variant.weights not in self._weights:
                 self._weights[variant.weights] = load_weights_pipeline(base, variant.weights, self.device)
             self._pipes[key] = derive_pipeline(self._weights[variant.weights], variant, self.device)
+            self._key_names.setdefault(key, variant.name)
             self.load_seconds[key] = time.perf_counter() - t0
         return self._pipes[key]
 
     def resident_bytes(self) -> int:
-        """Bytes of every distinct module held by the loaded pipelines (shared modules counted once)."""
+        """Bytes of every distinct module the loaded pipelines hold on the device (shared ones counted once)."""
         seen, total = set(), 0
         for pipe in [self._base, *self._weights.values(), *self._pipes.values()]:
             if pipe is None:
@@ -176,8 +181,60 @@ class Engine:
             for module in pipe.components.values():
                 if isinstance(module, torch.nn.Module) and id(module) not in seen:
                     seen.add(id(module))
-                    total += module_weight_bytes(module)
+                    params = list(module.parameters())
+                    if not params or params[0].device.type == self.device.type:
+                        total += module_weight_bytes(module)
         return total
+
+    # ---- memory budget: variants take turns --------------------------------------------------------------------
+    def derived_keys(self) -> list[tuple]:
+        return list(self._pipes)
+
+    def _base_modules(self) -> set[int]:
+        return {id(m) for m in self.base_pipeline().components.values() if isinstance(m, torch.nn.Module)}
+
+    def step_aside(self, key: tuple, keep: set[int]) -> str | None:
+        """Make variant `key`'s own denoiser leave the device; returns how, or None if it cannot."""
+        denoiser = denoiser_of(self._pipes[key])
+        if id(denoiser) in keep | self._base_modules():  # the shared base always stays
+            return None
+        name = self._key_names.get(key, str(key))
+        if self.device.type != "cpu":
+            params = list(denoiser.parameters())
+            if not params or params[0].device.type == "cpu":
+                return None
+            denoiser.to("cpu")
+            return f"{name} (moved to the CPU)"
+        del self._pipes[key]  # a CPU has nowhere cheaper: release it, rebuild on its next turn
+        weights = key[0]
+        if weights in self._weights and denoiser_of(self._weights[weights]) is denoiser:
+            del self._weights[weights]
+        self._released.add(key)
+        return f"{name} (released; rebuilt on its next turn)"
+
+    def _take_turn(self, variant: Variant) -> Turn:
+        """Before a run under a memory budget: make room for this variant's denoiser, then bring it in."""
+        key = load_key(variant)
+        built = self._pipes.get(key)
+        base_denoiser = denoiser_of(self.base_pipeline())
+        if built is None:  # not built yet: estimate its denoiser by the base's (a quantized copy is smaller)
+            needed = 0 if (variant.weights.source in ("base", "lora") and not variant.quant
+                           and not variant.compile) else module_weight_bytes(base_denoiser)
+            keep: set[int] = set()
+        else:
+            denoiser = denoiser_of(built)
+            params = list(denoiser.parameters())
+            on_device = not params or params[0].device.type == self.device.type
+            needed = 0 if on_device else module_weight_bytes(denoiser)
+            keep = {id(m) for m in built.components.values()}
+        turn = self.budget.make_room(self, key, needed, keep)
+        t0 = time.perf_counter()
+        pipe = self.pipeline_for(variant)
+        if key in self._released and built is None:
+            self._released.discard(key)
+            turn.waited, turn.moved_in_s = True, time.perf_counter() - t0
+        self.budget.bring_in(self, key, denoiser_of(pipe), turn)
+        return self.budget.settle(self, turn)
 
     # ---- running -------------------------------------------------------------------------------------------
     def initial_noise(self, request: RunRequest) -> torch.Tensor | None:
@@ -193,6 +250,10 @@ class Engine:
         return (request.width or self.preset.width, request.height or self.preset.height,
                 request.frames or self.preset.frames)
 
+    def guidance_for(self, variant: Variant) -> float | None:
+        """The guidance scale a variant runs with: its own, else the preset's (None: the pipeline's default)."""
+        return variant.guidance if variant.guidance is not None else self.preset.guidance
+
     def _call_kwargs(self, variant: Variant, request: RunRequest, steps: int, noise) -> dict:
         width, height, frames = self._size(request)
         kwargs = {"prompt": request.prompt, "num_inference_steps": steps, "height": height, "width": width,
@@ -203,8 +264,8 @@ class Engine:
             kwargs["latents"] = noise.to(self.device)
         else:
             kwargs["generator"] = torch.Generator("cpu").manual_seed(request.seed)
-        guidance = variant.guidance if variant.guidance is not None else self.preset.guidance
-        if guidance is not None and self.preset.pipeline != "tiny":
+        guidance = self.guidance_for(variant)
+        if guidance is not None:
             kwargs["guidance_scale"] = guidance
         return kwargs
 
@@ -260,6 +321,7 @@ class Engine:
             with self.lock:
                 if self.threads:  # per calling thread: OpenMP settings do not carry over to new threads
                     torch.set_num_threads(self.threads)
+                turn = self._take_turn(variant) if self.budget else None
                 pipe = self._pipe_with_scheduler(self.pipeline_for(variant), variant)
                 set_lora_active(pipe, variant.weights.source == "lora")
                 kwargs = self._call_kwargs(variant, request, steps, noise)
@@ -284,6 +346,8 @@ class Engine:
             result.memory = {"peak_bytes": max(r["peak_bytes"] for r in runs),
                              "weights_bytes": module_weight_bytes(denoiser_of(pipe)),
                              "device": self.device.type}
+            if turn is not None:
+                result.memory["turn"] = dict(turn.to_dict(), sentence=turn.sentence())
             if variant.cache is not None:
                 timeline = median["computed"]
                 result.cache = {"computed_steps": sum(timeline), "reused_steps": len(timeline) - sum(timeline),

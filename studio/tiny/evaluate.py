@@ -41,6 +41,8 @@ def evaluate(preset: Preset, variant_names: list[str], count: int, seed: int = 0
     for name in variant_names:
         variant = preset.variant(name.strip())
         steps = variant.steps or preset.steps
+        guidance = engine.guidance_for(variant)
+        extra = {"guidance_scale": guidance} if guidance is not None else {}
         pipe = engine.pipeline_for(variant)
         adherent, fidelities, errors, seconds = 0, [], Counter(), 0.0
         for start in range(0, count, BATCH):
@@ -49,7 +51,7 @@ def evaluate(preset: Preset, variant_names: list[str], count: int, seed: int = 0
             t0 = time.perf_counter()
             with cache_applied(pipe, variant.cache, steps, preset.teacache_coefficients):
                 out = pipe(batch_prompts, num_inference_steps=steps, latents=noise, output_type="np",
-                           num_frames=preset.frames)
+                           num_frames=preset.frames, **extra)
             seconds += time.perf_counter() - t0
             media = out.frames if video else out.images
             for prompt, m in zip(batch_prompts, media, strict=True):

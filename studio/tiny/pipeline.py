@@ -27,7 +27,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from studio.tiny.language import parse_prompt
-from studio.tiny.text_encoder import TinyTextEncoder, objects_to_ids
+from studio.tiny.text_encoder import ATTRIBUTES, TinyTextEncoder, objects_to_ids
 
 SIGMA_FLOOR = 0.05  # velocity = (x_t - x0) / max(sigma, floor): bounded near the end of sampling
 
@@ -126,17 +126,27 @@ class TinyDiffusionPipeline(DiffusionPipeline):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         sigmas: list[float] | None = None,
+        guidance_scale: float = 1.0,
     ):
         if not 1 <= int(num_inference_steps) <= 1000:
             raise ValueError(f"num_inference_steps must be between 1 and 1000, got {num_inference_steps}")
         if output_type not in ("pil", "np", "pt", "latent"):
             raise ValueError(f"output_type must be one of pil, np, pt, latent; got '{output_type}'")
+        if not 1 <= float(guidance_scale) <= 30:
+            raise ValueError(f"guidance_scale must be between 1 (no guidance) and 30, got {guidance_scale}")
         self._interrupt = False
         tokens, pooled = self.encode_prompt(prompt)
+        guided = guidance_scale > 1
+        if guided:  # classifier-free guidance: the empty prompt's prediction rides in the same batch
+            empty_tokens, empty_pooled = self.text_encoder(torch.zeros(1, tokens.shape[1], len(ATTRIBUTES),
+                                                                       dtype=torch.long, device=self.device))
+            tokens = torch.cat([tokens, empty_tokens.expand_as(tokens)])
+            pooled = torch.cat([pooled, empty_pooled.expand_as(pooled)])
         dtype = self.transformer.dtype if self.transformer.dtype.is_floating_point else torch.float32
         tokens, pooled = tokens.to(dtype), pooled.to(dtype)
         if latents is None:
-            latents = self.prepare_latents(tokens.shape[0], height, width, num_frames, generator, dtype)
+            latents = self.prepare_latents(tokens.shape[0] // (2 if guided else 1), height, width, num_frames,
+                                           generator, dtype)
         latents = latents.to(self.device, dtype)
 
         if sigmas is not None:
@@ -151,7 +161,12 @@ class TinyDiffusionPipeline(DiffusionPipeline):
                     break
                 sigma = (t / 1000).expand(latents.shape[0]).to(dtype)
                 with self.transformer.cache_context("cond"):
-                    x0 = predict_x0(self.transformer, latents, sigma, tokens, pooled)
+                    if guided:
+                        cond, uncond = predict_x0(self.transformer, torch.cat([latents, latents]), sigma.repeat(2),
+                                                  tokens, pooled).chunk(2)
+                        x0 = uncond + guidance_scale * (cond - uncond)
+                    else:
+                        x0 = predict_x0(self.transformer, latents, sigma, tokens, pooled)
                 view = (-1,) + (1,) * (latents.dim() - 1)
                 velocity = (latents - x0) / sigma.clamp(min=SIGMA_FLOOR).view(view)
                 latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]

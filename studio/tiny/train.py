@@ -28,9 +28,15 @@ from studio.training import train_loop
 
 
 def flow_matching_loss(pipe: TinyDiffusionPipeline, x0: torch.Tensor, ids: torch.Tensor,
-                       gen: torch.Generator) -> torch.Tensor:
-    """Velocity-space loss of an x0-predicting denoiser on clean batch x0 (B, 3, [F,] H, W)."""
+                       gen: torch.Generator, uncond_prob: float = 0.0) -> torch.Tensor:
+    """Velocity-space loss of an x0-predicting denoiser on clean batch x0 (B, 3, [F,] H, W).
+
+    With `uncond_prob` > 0 that share of the batch sees an empty prompt (all ids 0), which teaches the model an
+    unconditional prediction too, so that sampling can use classifier-free guidance.
+    """
     b = x0.shape[0]
+    if uncond_prob > 0:
+        ids = torch.where((torch.rand(b, generator=gen) < uncond_prob).view(b, 1, 1), 0, ids)
     t = torch.sigmoid(torch.randn(b, generator=gen))  # logit-normal noise levels
     noise = torch.randn(x0.shape, generator=gen)
     view = (-1,) + (1,) * (x0.dim() - 1)
@@ -57,7 +63,7 @@ def export_checkpoint(kind: str, workdir: Path, out: Path) -> None:
 
 
 def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, workdir: Path, ema_decay: float,
-          checkpoint_every: int, threads: int | None) -> None:
+          checkpoint_every: int, threads: int | None, uncond_prob: float = 0.0) -> None:
     if threads:
         torch.set_num_threads(threads)
     pipe = build_pipeline(kind, seed)
@@ -68,7 +74,7 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, wo
         rng = random.Random(seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
         specs, x0 = training_batch(rng, batch, video, VIDEO_FRAMES)
-        return flow_matching_loss(pipe, x0, objects_to_ids(specs), gen)
+        return flow_matching_loss(pipe, x0, objects_to_ids(specs), gen, uncond_prob)
 
     ema = train_loop(modules, loss_at, steps=steps, lr=lr, workdir=workdir, desc=f"train {kind}",
                      ema_decay=ema_decay, checkpoint_every=checkpoint_every)
@@ -87,19 +93,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ema-decay", type=float, default=0.999)
     ap.add_argument("--checkpoint-every", type=int, default=100)
+    ap.add_argument("--uncond-prob", type=float, default=0.0,
+                    help="share of each batch trained with an empty prompt (enables classifier-free guidance)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--out", type=Path, required=True, help="where the trained pipeline is saved")
     ap.add_argument("--workdir", type=Path, default=None,
                     help="checkpoints and loss log (default: .runs/tiny-KIND); rerun to resume")
     ap.add_argument("--export-only", action="store_true", help="save the latest checkpoint's EMA weights and stop")
     args = ap.parse_args(argv)
-    if args.steps < 1 or args.batch < 1 or not 0 < args.lr < 1:
-        ap.error("--steps and --batch must be positive and --lr in (0, 1)")
+    if args.steps < 1 or args.batch < 1 or not 0 < args.lr < 1 or not 0 <= args.uncond_prob < 1:
+        ap.error("--steps and --batch must be positive, --lr in (0, 1) and --uncond-prob in [0, 1)")
     workdir = args.workdir or Path(".runs") / f"tiny-{args.kind}"
     if args.export_only:
         return export_checkpoint(args.kind, workdir, args.out)
     train(args.kind, args.steps, args.batch, args.lr, args.seed, args.out, workdir, args.ema_decay,
-          args.checkpoint_every, args.threads)
+          args.checkpoint_every, args.threads, args.uncond_prob)
 
 
 if __name__ == "__main__":

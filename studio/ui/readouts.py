@@ -135,9 +135,11 @@ def card_html(r: dict, uri: str | None, price_per_hour: float, best: bool, lpips
         rows.append(("cache", f"{cache['computed_steps']} computed / {cache['reused_steps']} reused"))
     table = "".join(f'<tr><td>{k}</td><td class="v">{v}</td></tr>' for k, v in rows)
     media = (f'<img class="media" src="{uri}" alt="{name} output">' if uri else "")
+    turn = (mem.get("turn") or {}).get("sentence")  # the memory budget made it wait or made others wait
+    turn_html = f'<div class="turn">memory budget: {html.escape(turn)}</div>' if turn else ""
     return (f'<div class="card {quality_class} {"best" if best else ""}"><div class="card-title">{name} {badge}'
             f'</div><code class="slug">{slug}</code>{media}<table class="readout">{table}</table>'
-            f'{timeline_html(r)}</div>')
+            f'{turn_html}{timeline_html(r)}</div>')
 
 
 def pending_card_html(name: str, slug: str, note: str) -> str:
@@ -157,6 +159,7 @@ def status_html(text: str, fraction: float | None = None) -> str:
 
 
 CSS = """
+.turn {font-size:0.8em; color:#8a5a00; margin-top:4px;}
 .grid {display:flex; flex-wrap:wrap; gap:10px;}
 .card {border:1px solid var(--border-color-primary); border-radius:10px; padding:8px; width:186px;
        background:var(--block-background-fill); font-size:13px;}
