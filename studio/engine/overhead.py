@@ -26,7 +26,7 @@ def measure(preset: Preset, prompt: str, seed: int = 0, repeats: int = 5) -> dic
     noise = engine.initial_noise(request)
     pipe = engine.pipeline_for(baseline)
     pipe.set_progress_bar_config(disable=True)
-    kwargs = engine._call_kwargs(baseline, request, preset.steps, noise)
+    kwargs = engine.call_kwargs(baseline, request, preset.steps, noise)
     pipe(**dict(kwargs, num_inference_steps=2))  # warm both paths alike
     engine.run_variant(baseline, request, noise)
     direct, studio, outputs = [], [], []

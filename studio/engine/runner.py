@@ -254,7 +254,8 @@ class Engine:
         """The guidance scale a variant runs with: its own, else the preset's (None: the pipeline's default)."""
         return variant.guidance if variant.guidance is not None else self.preset.guidance
 
-    def _call_kwargs(self, variant: Variant, request: RunRequest, steps: int, noise) -> dict:
+    def call_kwargs(self, variant: Variant, request: RunRequest, steps: int, noise) -> dict:
+        """The exact pipeline arguments a variant runs with (so a direct call can reproduce a run)."""
         width, height, frames = self._size(request)
         kwargs = {"prompt": request.prompt, "num_inference_steps": steps, "height": height, "width": width,
                   "output_type": "np"}
@@ -324,7 +325,7 @@ class Engine:
                 turn = self._take_turn(variant) if self.budget else None
                 pipe = self._pipe_with_scheduler(self.pipeline_for(variant), variant)
                 set_lora_active(pipe, variant.weights.source == "lora")
-                kwargs = self._call_kwargs(variant, request, steps, noise)
+                kwargs = self.call_kwargs(variant, request, steps, noise)
                 with cache_applied(pipe, variant.cache, steps, self.preset.teacache_coefficients):
                     compile_s = 0.0
                     if request.warmup:  # lazy initialisation (and compilation) outside the timed runs
