@@ -172,6 +172,7 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     ordered = run_order(engine, variants)
     reports: list[dict] = []
     outputs: dict[str, np.ndarray] = {}
+    overlays: dict[str, str] = {}  # region-cache variants: recompute map per step (and frame)
     started = time.perf_counter()
     started_at = time.time()  # when the GPU lane picked this request up: shows queue order to API users
     last_status = 0.0
@@ -179,8 +180,8 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     def cards() -> str:
         best = readouts.best_within_budget(reports, budget)
         done = {r["slug"] for r in reports}
-        html = [readouts.card_html(r, readouts.media_uri(outputs.get(r["slug"])), price, r["slug"] == best, budget)
-                for r in reports]
+        html = [readouts.card_html(r, readouts.media_uri(outputs.get(r["slug"])), price, r["slug"] == best, budget,
+                                   overlays.get(r["slug"])) for r in reports]
         html += [readouts.pending_card_html(v.name, v.slug, "waiting in line") for v in ordered if v.slug not in done]
         return readouts.grid_html(html)
 
@@ -214,6 +215,9 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
             reports.append(readouts_safe(r.to_report()))
             if r.output is not None:
                 outputs[r.slug] = r.output
+                overlay = readouts.region_overlay_uri(r.output, r.cache)
+                if overlay:
+                    overlays[r.slug] = overlay
             yield snapshot(f"{event.index + 1} of {event.total_variants} done ({r.name}"
                            f"{' failed' if r.error else ''})", (event.index + 1) / event.total_variants)
         elif isinstance(event, Done):

@@ -96,6 +96,16 @@ def media_uri(output: np.ndarray | None) -> str | None:
     return png_data_uri(output, 192) if output.ndim == 3 else gif_data_uri(output)
 
 
+def region_overlay_uri(output: np.ndarray | None, cache: dict | None) -> str | None:
+    """The region cache's recompute map (per step, per frame) over the variant's output, as a PNG data URI."""
+    region = (cache or {}).get("region")
+    if output is None or not region:
+        return None
+    from studio.metrics.region_overlay import render_region_overlay
+
+    return png_data_uri(render_region_overlay(output, region) / 255.0)
+
+
 def timeline_html(r: dict) -> str:
     """One cell per step: filled = computed, hollow = reused from the cache."""
     cache = r.get("cache")
@@ -106,7 +116,8 @@ def timeline_html(r: dict) -> str:
     return f'<div class="timeline" aria-label="cache timeline">{cells}</div>'
 
 
-def card_html(r: dict, uri: str | None, price_per_hour: float, best: bool, lpips_budget: float) -> str:
+def card_html(r: dict, uri: str | None, price_per_hour: float, best: bool, lpips_budget: float,
+              overlay_uri: str | None = None) -> str:
     """A readout card: the image (or clip), timings, memory, cost, quality vs baseline, cache reuse."""
     name = html.escape(r["name"])
     slug = html.escape(r["slug"])
@@ -137,9 +148,12 @@ def card_html(r: dict, uri: str | None, price_per_hour: float, best: bool, lpips
     media = (f'<img class="media" src="{uri}" alt="{name} output">' if uri else "")
     turn = (mem.get("turn") or {}).get("sentence")  # the memory budget made it wait or made others wait
     turn_html = f'<div class="turn">memory budget: {html.escape(turn)}</div>' if turn else ""
+    overlay = (f'<details class="regions" open><summary>where the region cache recomputed (tinted: recomputed; last row: how often)'
+               f'</summary><img src="{overlay_uri}" alt="{name} recomputed regions per step"></details>'
+               if overlay_uri else "")
     return (f'<div class="card {quality_class} {"best" if best else ""}"><div class="card-title">{name} {badge}'
             f'</div><code class="slug">{slug}</code>{media}<table class="readout">{table}</table>'
-            f'{turn_html}{timeline_html(r)}</div>')
+            f'{turn_html}{timeline_html(r)}{overlay}</div>')
 
 
 def pending_card_html(name: str, slug: str, note: str) -> str:
@@ -159,6 +173,8 @@ def status_html(text: str, fraction: float | None = None) -> str:
 
 
 CSS = """
+.regions img {max-width:100%; image-rendering:pixelated;}
+.regions summary {font-size:0.8em;}
 .turn {font-size:0.8em; color:#8a5a00; margin-top:4px;}
 .grid {display:flex; flex-wrap:wrap; gap:10px;}
 .card {border:1px solid var(--border-color-primary); border-radius:10px; padding:8px; width:186px;

@@ -56,6 +56,16 @@ def test_video_compare_returns_one_side_by_side_clip_and_per_frame_chart(client)
     assert grid.count("image/gif") == 3
 
 
+def test_region_cache_card_shows_where_it_recomputed(client):
+    out = _compare(client, preset="tiny-video", prompt="a red circle at the left moving right", steps=14,
+                   variants=("baseline", "region"))
+    _status, grid, _summary, report, *_ = out
+    region = next(v for v in report["variants"] if v["name"] == "region")
+    assert region["error"] is None and "partial" in region["cache"]["region"]["modes"]
+    assert grid.count("recomputed regions per step") == 1  # on the region card only
+    assert grid.count("data:image/png;base64") == 1
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"prompt": ""}, "prompt is empty"),
     ({"prompt": "a pink dragon"}, "unknown word"),
