@@ -149,7 +149,8 @@ def card_html(r: dict, uri: str | None, price_per_hour: float, best: bool, lpips
     turn = (mem.get("turn") or {}).get("sentence")  # the memory budget made it wait or made others wait
     turn_html = f'<div class="turn">memory budget: {html.escape(turn)}</div>' if turn else ""
     overlay = (f'<details class="regions" open><summary>where the region cache recomputed (tinted: recomputed; '
-               f'last row: how often)</summary><img src="{overlay_uri}" alt="{name} recomputed regions per step"></details>'
+               f'last row: how often)</summary>'
+               f'<img src="{overlay_uri}" alt="{name} recomputed regions per step"></details>'
                if overlay_uri else "")
     return (f'<div class="card {quality_class} {"best" if best else ""}"><div class="card-title">{name} {badge}'
             f'</div><code class="slug">{slug}</code>{media}<table class="readout">{table}</table>'
