@@ -45,6 +45,37 @@ CACHE_KINDS: dict[str, tuple[str, str, dict[str, tuple[type, float, float, float
 REGION_SCORES = ("drift", "change", "input")  # the region cache's `score` parameter indexes this
 
 
+def param_tag(name: str) -> str:
+    """A parameter's slug tag: its words' initials (warmup_steps -> 'ws', refresh_every -> 're')."""
+    return "".join(word[0] for word in name.split("_"))
+
+
+def _cache_slug(cache: CacheSpec) -> str:
+    """prefix + main value, then every other parameter that differs from its default as tag + value."""
+    prefix, main, table = CACHE_KINDS[cache.kind]
+    resolved = cache.resolved()
+    extras = "".join(f"{param_tag(n)}{resolved[n]:g}" for n in sorted(table)
+                     if n not in (main, "teacache") and resolved[n] != table[n][3])
+    return f"{prefix}{resolved[main]:g}{extras}"
+
+
+def _parse_cache_token(kind: str, token: str, body: str, slug: str) -> CacheSpec:
+    """The inverse of _cache_slug for one token: `body` is what follows the prefix, e.g. '0.1ws5re0'."""
+    _, main, table = CACHE_KINDS[kind]
+    parts = re.findall(r"([a-z]*)(\d+(?:\.\d+)?)", body)
+    if "".join(t + v for t, v in parts) != body or not parts or parts[0][0]:
+        raise RecipeError(f"slug '{slug}': cannot read cache part '{token}'")
+    tags = {param_tag(n): n for n in table if n not in (main, "teacache")}
+    params = []
+    for tag, value in parts[1:]:
+        if tag not in tags:
+            known = ", ".join(f"{t} ({n})" for t, n in tags.items()) or "none"
+            raise RecipeError(f"slug '{slug}': cache part '{token}' has an unknown parameter tag '{tag}'; "
+                              f"{kind} takes {known}")
+        params.append((tags[tag], table[tags[tag]][0](float(value))))
+    return CacheSpec(kind, table[main][0](float(parts[0][1])), tuple(params))
+
+
 class RecipeError(ValueError):
     """A recipe that cannot be built; the message lists what is allowed."""
 
@@ -157,9 +188,8 @@ class Variant:
         if self.quant:
             parts.append(self.quant.method)
         if self.cache:
-            prefix, _, _ = CACHE_KINDS[self.cache.kind]
             resolved = self.cache.resolved()
-            parts.append(f"{prefix}{resolved[CACHE_KINDS[self.cache.kind][1]]:g}")
+            parts.append(_cache_slug(self.cache))
             if resolved.get("teacache"):  # region stacked with TeaCache
                 parts.append(f"tea{resolved['teacache']:g}")
         if self.steps is not None:
@@ -216,15 +246,14 @@ def parse_slug(slug: str, named_weights: dict[str, WeightsSpec] | None = None, n
         elif token.startswith("sched_"):
             fields["scheduler"] = token[len("sched_"):]
         else:
-            m = re.fullmatch(r"([a-z]+)(\d+(?:\.\d+)?)", token)
+            m = re.fullmatch(r"([a-z]+)(\d+(?:\.\d+)?(?:[a-z]+\d+(?:\.\d+)?)*)", token)
             if not m or m.group(1) not in prefixes:
                 raise RecipeError(
                     f"slug '{slug}': unknown part '{token}'. Parts: weights ({', '.join(WEIGHT_SOURCES[1:])}), "
                     f"quantization ({', '.join(QUANT_METHODS)}), cache (prefix + value: "
-                    f"{', '.join(p + 'N' for p in prefixes)}), sN steps, gX guidance, compile")
-            kind = prefixes[m.group(1)]
-            typ = CACHE_KINDS[kind][2][CACHE_KINDS[kind][1]][0]
-            cache = CacheSpec(kind, typ(float(m.group(2))))
+                    f"{', '.join(p + 'N' for p in prefixes)}; other parameters as tag + value, e.g. region0.1ws5), "
+                    "sN steps, gX guidance, compile")
+            cache = _parse_cache_token(prefixes[m.group(1)], token, m.group(2), slug)
             fields["cache"] = stack_caches(fields["cache"], cache, slug) if "cache" in fields else cache
     return Variant(name or slug, **fields)
 

@@ -245,7 +245,7 @@ def test_unsupported_denoiser_and_bad_config_are_refused():
 
 def test_recipe_validation_slugs_and_stacking():
     v = Variant("r", cache=CacheSpec("region", 0.3, (("warmup_steps", 8),)))
-    assert v.slug == "region0.3" and v.cache.resolved()["warmup_steps"] == 8
+    assert v.slug == "region0.3ws8" and v.cache.resolved()["warmup_steps"] == 8
     stacked = parse_slug("int8wo-region0.3-tea0.15")
     assert stacked.cache.kind == "region" and stacked.cache.resolved()["teacache"] == 0.15
     assert stacked.slug == "int8wo-region0.3-tea0.15" and parse_slug(stacked.slug) == stacked
@@ -297,4 +297,4 @@ def test_region_with_compile_is_refused_with_a_reason():
 def test_region_on_few_steps_without_partial_steps_is_refused():
     with pytest.raises(RecipeError, match="computes all of 4 steps in full"):
         Variant("d", cache=CacheSpec("region", 0.3, (("warmup_steps", 4),)), steps=4)
-    assert Variant("d", cache=CacheSpec("region", 0.3, (("warmup_steps", 1),)), steps=4).slug == "region0.3-s4"
+    assert Variant("d", cache=CacheSpec("region", 0.3, (("warmup_steps", 1),)), steps=4).slug == "region0.3ws1-s4"
