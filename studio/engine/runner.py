@@ -142,7 +142,6 @@ class Engine:
         self._base = None
         self._weights: dict = {}
         self._pipes: dict = {}
-        self._key_names: dict = {}
         self._released: set = set()
         self.load_seconds: dict = {}
         self.budget = MemoryBudget(memory_budget_bytes) if memory_budget_bytes else None
@@ -168,7 +167,6 @@ class Engine:
             if variant.weights not in self._weights:
                 self._weights[variant.weights] = load_weights_pipeline(base, variant.weights, self.device)
             self._pipes[key] = derive_pipeline(self._weights[variant.weights], variant, self.device)
-            self._key_names.setdefault(key, variant.name)
             self.load_seconds[key] = time.perf_counter() - t0
         return self._pipes[key]
 
@@ -198,7 +196,9 @@ class Engine:
         denoiser = denoiser_of(self._pipes[key])
         if id(denoiser) in keep | self._base_modules():  # the shared base always stays
             return None
-        name = self._key_names.get(key, str(key))
+        weights, quant, compiled = key
+        parts = ([] if weights.source == "base" else [weights.source]) + ([quant.method] if quant else [])
+        name = "-".join(parts + (["compile"] if compiled else [])) or "base"  # what the copy is, not who asked
         if self.device.type != "cpu":
             params = list(denoiser.parameters())
             if not params or params[0].device.type == "cpu":
@@ -206,7 +206,6 @@ class Engine:
             denoiser.to("cpu")
             return f"{name} (moved to the CPU)"
         del self._pipes[key]  # a CPU has nowhere cheaper: release it, rebuild on its next turn
-        weights = key[0]
         if weights in self._weights and denoiser_of(self._weights[weights]) is denoiser:
             del self._weights[weights]
         self._released.add(key)

@@ -103,7 +103,7 @@ def region_overlay_uri(output: np.ndarray | None, cache: dict | None) -> str | N
         return None
     from studio.metrics.region_overlay import render_region_overlay
 
-    return png_data_uri(render_region_overlay(output, region) / 255.0)
+    return png_data_uri(render_region_overlay(output, region, max_rows=4, scale=2) / 255.0)
 
 
 def timeline_html(r: dict) -> str:
@@ -152,7 +152,8 @@ def card_html(r: dict, uri: str | None, price_per_hour: float, best: bool, lpips
                f'last row: how often)</summary>'
                f'<img src="{overlay_uri}" alt="{name} recomputed regions per step"></details>'
                if overlay_uri else "")
-    return (f'<div class="card {quality_class} {"best" if best else ""}"><div class="card-title">{name} {badge}'
+    classes = f'card {quality_class} {"best" if best else ""} {"wide" if overlay else ""}'
+    return (f'<div class="{classes}"><div class="card-title">{name} {badge}'
             f'</div><code class="slug">{slug}</code>{media}<table class="readout">{table}</table>'
             f'{turn_html}{timeline_html(r)}{overlay}</div>')
 
@@ -174,6 +175,7 @@ def status_html(text: str, fraction: float | None = None) -> str:
 
 
 CSS = """
+.card.wide {width:590px;}
 .regions img {max-width:100%; image-rendering:pixelated;}
 .regions summary {font-size:0.8em;}
 .turn {font-size:0.8em; color:#8a5a00; margin-top:4px;}

@@ -30,8 +30,8 @@ def test_variants_take_turns_within_the_budget_and_give_the_same_pictures(preset
     engine = Engine(preset, memory_budget_bytes=budget)
 
     first = _run(engine, preset, ["baseline", "int8", "int8dq"])
-    assert first["int8dq"].memory["turn"]["made_room_by"] == ["int8 (released; rebuilt on its next turn)"]
-    assert "made room by int8" in first["int8dq"].memory["turn"]["sentence"]
+    assert first["int8dq"].memory["turn"]["made_room_by"] == ["int8wo (released; rebuilt on its next turn)"]
+    assert "made room by int8wo" in first["int8dq"].memory["turn"]["sentence"]
     again = _run(engine, preset, ["int8"])["int8"]
     turn = again.memory["turn"]
     assert turn["waited"] and turn["made_room_by"] == ["int8dq (released; rebuilt on its next turn)"]
