@@ -2,8 +2,9 @@
 
     python -m studio distill --preset tiny-image --student-steps 4 --out assets/tiny-image-student
 
-Embedded presets train the whole student transformer on these CPUs. Real-model presets need a CUDA GPU and are
-refused with a message that says so (see README, "Step distillation").
+Embedded presets train the whole student transformer on these CPUs. Real-model presets (FLUX, Wan, ...) train a
+LoRA student on a CUDA GPU (studio/distill/lora.py) saved in diffusers' LoRA format; without a GPU they are refused
+with a message that says so (see README, "Step distillation").
 """
 
 from __future__ import annotations
@@ -28,10 +29,18 @@ def add_parser(sub) -> None:
     p.add_argument("--student-steps", type=int, default=4, help="sampling steps the student is made for")
     p.add_argument("--also-steps", default="1,2", help="extra step counts the student also learns (comma list)")
     p.add_argument("--teacher-steps", type=int, default=None, help="teacher sampling steps (default: the preset's)")
-    p.add_argument("--pairs", type=int, default=4096, help="teacher noise -> sample pairs to generate")
-    p.add_argument("--train-steps", type=int, default=1500)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--pairs", type=int, default=None,
+                   help="teacher noise -> sample pairs to generate (default: 4096 embedded, 256 LoRA)")
+    p.add_argument("--train-steps", type=int, default=None, help="default: 1500 embedded, 1000 LoRA")
+    p.add_argument("--batch", type=int, default=None, help="default: 32 embedded, 1 LoRA")
+    p.add_argument("--lr", type=float, default=None, help="default: 2e-4 embedded, 1e-4 LoRA")
+    p.add_argument("--ema-decay", type=float, default=None,
+                   help="EMA of the trained weights, 0 = off (default: 0.995 embedded, 0 LoRA)")
+    p.add_argument("--lora-rank", type=int, default=None,
+                   help="real-model presets: rank of the LoRA on the attention projections (default 16)")
+    p.add_argument("--allow-cpu", action="store_true",
+                   help="real-model presets: train on a CPU when there is no CUDA GPU (tiny test models only)")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="optimizer steps between checkpoints")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--prompts", default=None, help="text file, one prompt per line: distil on your own prompts")
@@ -78,6 +87,8 @@ def _claim_workdir(workdir: Path, args, counts: list[int]) -> None:
     settings = {"preset": args.preset, "steps": counts, "teacher_steps": args.teacher_steps, "pairs": args.pairs,
                 "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr, "seed": args.seed,
                 "prompts": args.prompts}
+    if args.lora_rank is not None:  # only LoRA runs name these, so older embedded workdirs still resume
+        settings.update(lora_rank=args.lora_rank, ema_decay=args.ema_decay)
     path = workdir / "settings.json"
     if path.exists():
         previous = json.loads(path.read_text())
@@ -89,6 +100,23 @@ def _claim_workdir(workdir: Path, args, counts: list[int]) -> None:
     path.write_text(json.dumps(settings))
 
 
+EMBEDDED_DEFAULTS = {"pairs": 4096, "train_steps": 1500, "batch": 32, "lr": 2e-4, "ema_decay": 0.995}
+
+
+def resolve_defaults(args, lora: bool) -> None:
+    """Fill the flags left unset with the defaults of the embedded or the LoRA path."""
+    from studio.distill.lora import DEFAULTS as LORA_DEFAULTS
+
+    if not lora and args.lora_rank is not None:
+        raise DistillUsageError("--lora-rank applies to real-model presets; embedded presets train the whole "
+                                "student transformer")
+    if lora and args.lora_rank is None:
+        args.lora_rank = 16
+    for key, value in (LORA_DEFAULTS if lora else EMBEDDED_DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
 def validate(args) -> None:
     checks = [(1 <= args.pairs <= 1_000_000, "--pairs must be from 1 to 1000000"),
               (1 <= args.train_steps <= 1_000_000, "--train-steps must be from 1 to 1000000"),
@@ -96,7 +124,10 @@ def validate(args) -> None:
               (0 < args.lr < 1, "--lr must be in (0, 1)"),
               (args.teacher_steps is None or 1 <= args.teacher_steps <= 1000, "--teacher-steps must be 1..1000"),
               (args.threads is None or 1 <= args.threads <= 256, "--threads must be from 1 to 256"),
-              (0 <= args.seed < 2**31, "--seed must be from 0 to 2^31-1")]
+              (0 <= args.seed < 2**31, "--seed must be from 0 to 2^31-1"),
+              (0 <= args.ema_decay < 1, "--ema-decay must be in [0, 1)"),
+              (1 <= args.checkpoint_every <= 1_000_000, "--checkpoint-every must be from 1 to 1000000"),
+              (args.lora_rank is None or 1 <= args.lora_rank <= 1024, "--lora-rank must be from 1 to 1024")]
     for ok, message in checks:
         if not ok:
             raise DistillUsageError(message)
@@ -113,13 +144,18 @@ def run(args) -> int:
     from studio.presets import load_preset
     from studio.training import train_loop
 
-    validate(args)
     preset = load_preset(args.preset)
-    if preset.pipeline != "tiny":
-        raise DistillUsageError(
-            f"preset '{preset.name}' is a {preset.family} model: LoRA distillation of real models needs a CUDA GPU "
-            "and is not available in this build; use the vendor's distilled weights (its 'distilled' variant)")
+    resolve_defaults(args, lora=preset.pipeline != "tiny")
+    validate(args)
     counts = _step_counts(args)
+    if preset.pipeline != "tiny":
+        from studio.distill.lora import read_prompts, run_lora, training_device
+
+        training_device(preset, args.allow_cpu)  # refuse before anything is written
+        prompts = read_prompts(args.prompts)
+        workdir = Path(args.workdir or f".runs/distill-{preset.name}")
+        _claim_workdir(workdir, args, counts)
+        return run_lora(args, preset, counts, workdir, prompts)
     prompts = _read_prompts(args.prompts, preset.media == "video") if args.prompts else None
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -141,7 +177,8 @@ def run(args) -> int:
 
     started = time.time()
     ema = train_loop(student, loss_at, steps=args.train_steps, lr=args.lr, workdir=workdir,
-                     desc=f"distill {preset.name} -> {args.student_steps} steps", ema_decay=0.995, warmup=50)
+                     desc=f"distill {preset.name} -> {args.student_steps} steps", ema_decay=args.ema_decay, warmup=50,
+                     checkpoint_every=args.checkpoint_every)
     out = Path(args.out)
     ema.to(torch.float16).save_pretrained(out / "transformer", safe_serialization=True)
     (out / "distill.json").write_text(json.dumps({

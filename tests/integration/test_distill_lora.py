@@ -1,0 +1,179 @@
+"""LoRA step-distillation of real diffusers pipelines, on tiny random FLUX/Wan pipelines on the CPU: the file is
+diffusers' LoRA format, training lowers the loss, the engine's "lora" weights source loads it, resume, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+import studio.presets as presets
+from studio.cli import main
+from studio.distill.command import DistillUsageError
+from studio.distill.lora import record_teacher_pair
+from studio.engine.runner import Engine, RunRequest
+from studio.variant import Variant, WeightsSpec
+
+FLUX = {"title": "tiny flux", "family": "flux", "pipeline": "FluxPipeline", "media": "image", "steps": 8,
+        "guidance": 3.5, "width": 32, "height": 32}
+WAN = {"title": "tiny wan", "family": "wan", "pipeline": "WanPipeline", "media": "video", "steps": 4,
+       "guidance": 5.0, "width": 16, "height": 16, "frames": 5}
+SDXL = {"title": "tiny sdxl", "family": "sdxl", "pipeline": "StableDiffusionXLPipeline", "media": "image",
+        "steps": 4, "guidance": 5.0, "width": 32, "height": 32}
+TRAIN = ["--pairs", "8", "--batch", "4", "--lora-rank", "8", "--lr", "1e-2", "--train-steps", "60", "--threads", "1"]
+
+
+def _preset(name: str, spec: dict, folder):
+    """A preset for a tiny pipeline in a temporary folder (preset files only name folders inside the project)."""
+    parsed = presets.parse_preset({**spec, "source": "test-org/placeholder"}, name)
+    return dataclasses.replace(parsed, source=str(folder))
+
+
+@pytest.fixture(scope="module")
+def tiny_presets(tiny_flux_path, tiny_wan_path, tiny_sdxl_path):
+    made = {"tiny-flux-test": _preset("tiny-flux-test", FLUX, tiny_flux_path),
+            "tiny-wan-test": _preset("tiny-wan-test", WAN, tiny_wan_path),
+            "tiny-sdxl-test": _preset("tiny-sdxl-test", SDXL, tiny_sdxl_path)}
+    real = presets.load_preset
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(presets, "load_preset", lambda name, *a, **k: made[name] if name in made else real(name, *a, **k))
+        mp.setenv("STUDIO_CPU_THREADS", "1")
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        yield made
+        torch.set_num_threads(threads)
+
+
+def _distill(folder, preset="tiny-flux-test", extra=(), name="out"):
+    return main(["distill", "--preset", preset, *TRAIN, *extra, "--workdir", str(folder / f"work-{name}"),
+                 "--out", str(folder / name)])
+
+
+def _losses(path) -> list[float]:
+    return [float(line.split(",")[1]) for line in path.read_text().splitlines()[1:]]
+
+
+@pytest.fixture(scope="module")
+def flux_student(tiny_presets, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lora-student")
+    assert _distill(folder, extra=["--checkpoint-every", "20"]) == 0
+    return folder
+
+
+def test_lora_is_saved_in_diffusers_format_and_training_lowers_the_loss(flux_student):
+    out = flux_student / "out"
+    with safe_open(out / "pytorch_lora_weights.safetensors", "pt") as f:
+        keys = list(f.keys())
+        metadata = json.loads(f.metadata()["lora_adapter_metadata"])
+    assert keys and all(k.startswith("transformer.") for k in keys)
+    assert any(".attn.to_q.lora_A." in k for k in keys) and any(".attn.add_k_proj.lora_B." in k for k in keys)
+    assert metadata["transformer.r"] == 8 and metadata["transformer.lora_alpha"] == 8
+    info = json.loads((out / "distill.json").read_text())
+    assert info["pipeline"] == "FluxPipeline" and info["timestep_scale"] == 1.0
+    assert info["trained_for_steps"] == [1, 2, 4]
+    assert info["sigmas"][0] == 1.0 and len(info["sigmas"]) == 4  # 1-, 2- and 4-step levels, shifted (not 0.75/0.5)
+    assert info["teacher_calls_per_step"] == 1 and info["run_with_guidance"] == 3.5  # FLUX embeds its guidance
+    assert len(_losses(out / "loss.csv")) == 60
+    # the same pairs at the same levels, before (LoRA B = 0: the base model) and after training
+    assert info["fit_loss_after"] < 0.85 * info["fit_loss_before"], info
+
+
+def test_engine_loads_the_lora_and_switches_it_off_for_other_variants(tiny_presets, flux_student):
+    engine = Engine(tiny_presets["tiny-flux-test"], device=torch.device("cpu"))
+    request = RunRequest("a photo of a red cat", seed=3, warmup=False)
+    naive = Variant("naive4", steps=4)
+    student = Variant("lora4", weights=WeightsSpec("lora", str(flux_student / "out")), steps=4)
+    before, with_lora, after = (engine.run_variant(v, request) for v in (naive, student, naive))
+    for r in (before, with_lora, after):
+        assert r.error is None, r.error
+    assert "studio_distilled" in engine.base_pipeline().get_list_adapters()["transformer"]
+    assert np.abs(with_lora.output - before.output).max() > 1e-3  # the adapter changes the picture
+    np.testing.assert_allclose(after.output, before.output, atol=1e-6)  # and is off for the base variant
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_and_ends_as_an_uninterrupted_one(flux_student, monkeypatch, capsys):
+    import studio.distill.lora as lora
+
+    real, calls = lora.velocity_loss, []
+
+    def crash_at_step_25(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 26:
+            raise KeyboardInterrupt  # as if the process were stopped mid-run
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lora, "velocity_loss", crash_at_step_25)
+    with pytest.raises(KeyboardInterrupt):
+        _distill(flux_student, extra=["--checkpoint-every", "10"], name="resumed")
+    monkeypatch.setattr(lora, "velocity_loss", real)
+    capsys.readouterr()
+    assert _distill(flux_student, extra=["--checkpoint-every", "10"], name="resumed") == 0
+    err = capsys.readouterr().err
+    assert "8 teacher pairs ready" in err and "at step 20" in err
+    assert _losses(flux_student / "resumed" / "loss.csv") == pytest.approx(
+        _losses(flux_student / "out" / "loss.csv"), rel=1e-4)
+
+
+def test_wan_distils_its_guided_trajectory_into_a_guidance_free_student(tiny_presets, tmp_path):
+    assert _distill(tmp_path, "tiny-wan-test", ["--pairs", "2", "--train-steps", "2"]) == 0
+    info = json.loads((tmp_path / "out" / "distill.json").read_text())
+    assert info["pipeline"] == "WanPipeline" and info["timestep_scale"] == 1000.0
+    assert info["teacher_calls_per_step"] == 2 and info["run_with_guidance"] == 1.0  # two CFG calls a step
+    engine = Engine(tiny_presets["tiny-wan-test"], device=torch.device("cpu"))
+    result = engine.run_variant(Variant("lora", weights=WeightsSpec("lora", str(tmp_path / "out")), steps=4,
+                                        guidance=1.0), RunRequest("a red car", seed=0, warmup=False))
+    assert result.error is None and result.output.shape == (5, 16, 16, 3)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--lora-rank", "0"], "--lora-rank must be from 1 to 1024"),
+    (["--preset", "no-such-model"], "unknown preset 'no-such-model'"),
+    (["--preset", "tiny-image"], "--lora-rank applies to real-model presets"),
+    (["--preset", "tiny-sdxl-test"], "has no transformer (a UNet pipeline)"),
+    (["--prompts", "missing.txt"], "--prompts: prompts file 'missing.txt' does not exist"),
+    (["--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
+])
+def test_usage_errors_exit_2_with_one_line(tiny_presets, tmp_path, capsys, extra, message):
+    assert _distill(tmp_path, extra=extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without a CUDA GPU")
+def test_hub_preset_without_a_gpu_is_refused_before_anything_is_written(tmp_path, capsys):
+    assert _distill(tmp_path, "flux1-dev") == 2
+    err = capsys.readouterr().err.strip()
+    assert "LoRA distillation needs a CUDA GPU" in err and "40 GB" in err and "\n" not in err
+    assert not (tmp_path / "work-out").exists()
+
+
+class _Echo(torch.nn.Module):
+    def forward(self, hidden_states, timestep):
+        return (hidden_states,)
+
+
+class _BatchedGuidancePipeline:
+    """Calls its transformer once per step with [negative, positive] in one batch, as SD3, LTX and Sana do."""
+
+    def __init__(self):
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        self.transformer = _Echo()
+        self.scheduler = FlowMatchEulerDiscreteScheduler()
+
+    def __call__(self, num_inference_steps, output_type, return_dict):
+        self.scheduler.set_timesteps(num_inference_steps)
+        latents = torch.randn(1, 4, 8)
+        for t in self.scheduler.timesteps:
+            self.transformer(hidden_states=torch.cat([latents] * 2), timestep=t.expand(2))
+        return (latents,)
+
+
+def test_batched_classifier_free_guidance_is_refused_naming_what_is_supported():
+    with pytest.raises(DistillUsageError, match=r"batch of 2 for one prompt .*supports FluxPipeline"):
+        record_teacher_pair(_BatchedGuidancePipeline(), {"num_inference_steps": 2}, 2)
