@@ -1,4 +1,4 @@
-"""LoRA step-distillation of real diffusers transformer pipelines (FLUX, Wan, FLUX.2 klein, ...) by reflow.
+"""LoRA step-distillation of real diffusers transformer pipelines (FLUX, Wan, ...) by reflow.
 
 The same method as the embedded models (studio/distill/reflow.py, rectified-flow distillation on teacher
 noise -> sample pairs), adapted to a frozen multi-billion-parameter denoiser:
@@ -6,7 +6,8 @@ noise -> sample pairs), adapted to a frozen multi-billion-parameter denoiser:
 1. Teacher pairs. The preset's pipeline, loaded as the engine loads it, runs its full sampler once per pair with
    `output_type="latent"`. A forward pre-hook records the transformer's FIRST call: its `hidden_states` are the
    initial noise in the pipeline's own latent layout (packed for FLUX), the other keyword arguments are the
-   conditioning (text embeddings, ids, embedded guidance, ...). The final latents are the teacher sample x0.
+   conditioning (text embeddings, ids, embedded guidance, ...). The latents after the last step, taken in that
+   same layout through `callback_on_step_end` (before any un-packing), are the teacher sample x0.
 2. Student noise levels. The pipeline is started once per student step count and stopped at its first
    transformer call: by then it has set its scheduler up (dynamic shifting included), so `scheduler.sigmas`
    are exactly the levels the few-step sampler visits.
@@ -15,7 +16,7 @@ noise -> sample pairs), adapted to a frozen multi-billion-parameter denoiser:
    (`scale` = recorded first timestep / first sigma: 1 for FLUX, 1000 for Wan). Flow-matching Euler then follows
    the straight path from each noise to its teacher sample in few steps.
 
-Pipelines that run classifier-free guidance as two separate transformer calls (Wan, FLUX.2 klein) distil the
+Pipelines that run classifier-free guidance as two separate transformer calls (Wan) distil the
 guided trajectory into the conditional branch: the student then runs without guidance (`guidance_scale` 1), one
 call per step. Pipelines that batch both branches into one call (SD3, LTX, Sana) are refused, as are UNet
 pipelines (SDXL) and non-flow-matching schedulers.
@@ -41,8 +42,8 @@ from tqdm import tqdm
 
 from studio.distill.command import DistillUsageError
 
-SUPPORTED = ("FluxPipeline, Flux2KleinPipeline, WanPipeline (Wan 2.1) and other flow-matching transformer "
-             "pipelines that call the transformer with keyword arguments once per prompt and guidance branch")
+SUPPORTED = ("FluxPipeline and WanPipeline (Wan 2.1), and other flow-matching transformer pipelines that call the "
+             "transformer with keyword arguments once per prompt and guidance branch")
 # Attention projections of diffusers' transformers: image stream (to_*) and text stream (add_*, to_add_out).
 ATTENTION_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
 DEFAULTS = {"pairs": 256, "train_steps": 1000, "batch": 1, "lr": 1e-4, "ema_decay": 0.0}
@@ -154,8 +155,15 @@ class CallRecorder:
 def record_teacher_pair(pipe, call_kwargs: dict, steps: int) -> dict:
     """Run the teacher once; returns its initial noise, final latents x0, conditioning and timestep scale."""
     name = type(pipe).__name__
+    last: dict = {}
+
+    def keep_latents(_pipe, _i, _t, tensors: dict) -> dict:
+        last["latents"] = tensors["latents"]
+        return {}
+
     with CallRecorder(pipe.transformer) as rec:
-        x0 = pipe(**{**call_kwargs, "output_type": "latent"}, return_dict=False)[0]
+        pipe(**{**call_kwargs, "output_type": "latent"}, callback_on_step_end=keep_latents, return_dict=False)
+    x0 = last.get("latents")
     first = rec.kwargs or {}
     noise, timestep = first.get("hidden_states"), first.get("timestep")
     if not torch.is_tensor(noise) or not torch.is_tensor(timestep):
@@ -169,9 +177,9 @@ def record_teacher_pair(pipe, call_kwargs: dict, steps: int) -> dict:
         raise DistillUsageError(f"{name} passes a timestep of shape {tuple(timestep.shape)} (per-token timesteps); "
                                 f"LoRA distillation supports {SUPPORTED}")
     if not torch.is_tensor(x0) or x0.shape != noise.shape:
-        raise DistillUsageError(f"{name} returns latents of shape {tuple(getattr(x0, 'shape', ()))}, not its "
-                                f"transformer's input layout {tuple(noise.shape)}; LoRA distillation supports "
-                                f"{SUPPORTED}")
+        raise DistillUsageError(f"{name} keeps latents of shape {tuple(getattr(x0, 'shape', ()))} between steps, "
+                                f"not its transformer's input layout {tuple(noise.shape)}; LoRA distillation "
+                                f"supports {SUPPORTED}")
     sigma0 = float(pipe.scheduler.sigmas[0])
     cond = {k: v for k, v in first.items() if torch.is_tensor(v) and k not in ("hidden_states", "timestep")}
     static = {k: v for k, v in first.items() if not torch.is_tensor(v) and k != "return_dict"}

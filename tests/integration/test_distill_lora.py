@@ -24,7 +24,10 @@ WAN = {"title": "tiny wan", "family": "wan", "pipeline": "WanPipeline", "media":
        "guidance": 5.0, "width": 16, "height": 16, "frames": 5}
 SDXL = {"title": "tiny sdxl", "family": "sdxl", "pipeline": "StableDiffusionXLPipeline", "media": "image",
         "steps": 4, "guidance": 5.0, "width": 32, "height": 32}
-TRAIN = ["--pairs", "8", "--batch", "4", "--lora-rank", "8", "--lr", "1e-2", "--train-steps", "60", "--threads", "1"]
+PROMPT = "a photo of a red cat"
+# 8 pairs of one prompt (seeds 0-7): enough to check that the student learns its pairs in 120 steps; it does not
+# generalise to other seeds from so few pairs (real runs use hundreds, see the README).
+TRAIN = ["--pairs", "8", "--batch", "4", "--lora-rank", "16", "--lr", "3e-2", "--train-steps", "120", "--threads", "1"]
 
 
 def _preset(name: str, spec: dict, folder):
@@ -60,7 +63,8 @@ def _losses(path) -> list[float]:
 @pytest.fixture(scope="module")
 def flux_student(tiny_presets, tmp_path_factory):
     folder = tmp_path_factory.mktemp("lora-student")
-    assert _distill(folder, extra=["--checkpoint-every", "20"]) == 0
+    (folder / "prompts.txt").write_text(PROMPT + "\n")
+    assert _distill(folder, extra=["--prompts", str(folder / "prompts.txt")]) == 0
     return folder
 
 
@@ -71,28 +75,33 @@ def test_lora_is_saved_in_diffusers_format_and_training_lowers_the_loss(flux_stu
         metadata = json.loads(f.metadata()["lora_adapter_metadata"])
     assert keys and all(k.startswith("transformer.") for k in keys)
     assert any(".attn.to_q.lora_A." in k for k in keys) and any(".attn.add_k_proj.lora_B." in k for k in keys)
-    assert metadata["transformer.r"] == 8 and metadata["transformer.lora_alpha"] == 8
+    assert metadata["transformer.r"] == 16 and metadata["transformer.lora_alpha"] == 16
     info = json.loads((out / "distill.json").read_text())
     assert info["pipeline"] == "FluxPipeline" and info["timestep_scale"] == 1.0
     assert info["trained_for_steps"] == [1, 2, 4]
     assert info["sigmas"][0] == 1.0 and len(info["sigmas"]) == 4  # 1-, 2- and 4-step levels, shifted (not 0.75/0.5)
     assert info["teacher_calls_per_step"] == 1 and info["run_with_guidance"] == 3.5  # FLUX embeds its guidance
-    assert len(_losses(out / "loss.csv")) == 60
+    assert len(_losses(out / "loss.csv")) == 120
     # the same pairs at the same levels, before (LoRA B = 0: the base model) and after training
-    assert info["fit_loss_after"] < 0.85 * info["fit_loss_before"], info
+    assert info["fit_loss_after"] < 0.5 * info["fit_loss_before"], info
 
 
-def test_engine_loads_the_lora_and_switches_it_off_for_other_variants(tiny_presets, flux_student):
+def test_engine_loads_the_lora_its_4_steps_land_closer_to_the_teacher_and_it_is_off_for_others(tiny_presets,
+                                                                                                   flux_student):
     engine = Engine(tiny_presets["tiny-flux-test"], device=torch.device("cpu"))
-    request = RunRequest("a photo of a red cat", seed=3, warmup=False)
-    naive = Variant("naive4", steps=4)
+    teacher, naive = Variant("baseline"), Variant("naive4", steps=4)
     student = Variant("lora4", weights=WeightsSpec("lora", str(flux_student / "out")), steps=4)
-    before, with_lora, after = (engine.run_variant(v, request) for v in (naive, student, naive))
-    for r in (before, with_lora, after):
-        assert r.error is None, r.error
+    naive_error, student_error = [], []
+    for seed in range(4):  # seeds of training pairs: the engine draws the same noise the teacher pairs started from
+        request = RunRequest(PROMPT, seed=seed, warmup=False)
+        before, with_lora, after, target = (engine.run_variant(v, request) for v in (naive, student, naive, teacher))
+        for r in (before, with_lora, after, target):
+            assert r.error is None, r.error
+        np.testing.assert_allclose(after.output, before.output, atol=1e-6)  # off for every other variant
+        naive_error.append(((before.output - target.output) ** 2).mean())
+        student_error.append(((with_lora.output - target.output) ** 2).mean())
     assert "studio_distilled" in engine.base_pipeline().get_list_adapters()["transformer"]
-    assert np.abs(with_lora.output - before.output).max() > 1e-3  # the adapter changes the picture
-    np.testing.assert_allclose(after.output, before.output, atol=1e-6)  # and is off for the base variant
+    assert np.mean(student_error) < 0.85 * np.mean(naive_error), (student_error, naive_error)
 
 
 def test_a_killed_run_resumes_from_its_checkpoint_and_ends_as_an_uninterrupted_one(flux_student, monkeypatch, capsys):
@@ -107,13 +116,15 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_ends_as_an_uninterrupted_o
         return real(*args, **kwargs)
 
     monkeypatch.setattr(lora, "velocity_loss", crash_at_step_25)
+    again = ["--prompts", str(flux_student / "prompts.txt"), "--checkpoint-every", "10"]
     with pytest.raises(KeyboardInterrupt):
-        _distill(flux_student, extra=["--checkpoint-every", "10"], name="resumed")
+        _distill(flux_student, extra=again, name="resumed")
     monkeypatch.setattr(lora, "velocity_loss", real)
     capsys.readouterr()
-    assert _distill(flux_student, extra=["--checkpoint-every", "10"], name="resumed") == 0
+    assert _distill(flux_student, extra=again, name="resumed") == 0
     err = capsys.readouterr().err
     assert "8 teacher pairs ready" in err and "at step 20" in err
+    # a fresh workdir (pairs and LoRA made again from the seed) and a resume: the same loss curve
     assert _losses(flux_student / "resumed" / "loss.csv") == pytest.approx(
         _losses(flux_student / "out" / "loss.csv"), rel=1e-4)
 
@@ -166,11 +177,12 @@ class _BatchedGuidancePipeline:
         self.transformer = _Echo()
         self.scheduler = FlowMatchEulerDiscreteScheduler()
 
-    def __call__(self, num_inference_steps, output_type, return_dict):
+    def __call__(self, num_inference_steps, output_type, callback_on_step_end, return_dict):
         self.scheduler.set_timesteps(num_inference_steps)
         latents = torch.randn(1, 4, 8)
         for t in self.scheduler.timesteps:
             self.transformer(hidden_states=torch.cat([latents] * 2), timestep=t.expand(2))
+            callback_on_step_end(self, 0, t, {"latents": latents})
         return (latents,)
 
 
