@@ -85,8 +85,8 @@ def training_device(preset, allow_cpu: bool) -> torch.device:
     if preset.is_local or allow_cpu:
         return torch.device("cpu")
     raise DistillUsageError(
-        f"preset '{preset.name}' is a {preset.family} model: LoRA distillation needs a CUDA GPU "
-        f"({preset.requirements or 'see the preset'}) and none is available here; pass --allow-cpu to try on a "
+        f"preset '{preset.name}' is a {preset.family} model: LoRA distillation needs a CUDA GPU and none is "
+        f"available here (the preset asks for {preset.requirements or 'a CUDA GPU'}); pass --allow-cpu to try on a "
         "CPU anyway (only practical for tiny test models)")
 
 
