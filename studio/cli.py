@@ -25,6 +25,7 @@ from pathlib import Path
 from studio import doctor, region_bench
 from studio.bench import command as bench_command
 from studio.distill import command as distill_command
+from studio.hub import HubError
 from studio.inputs import InputError, check_prompt, parse_variants
 from studio.presets import PresetError, list_presets, load_preset
 from studio.spotcheck import cli as spotcheck_cli
@@ -62,7 +63,12 @@ def _cmd_variants(args) -> int:
 
 
 def _cmd_compare(args) -> int:
+    from studio.engine.pool import runnable_here
+
     preset = load_preset(args.preset)
+    ok, why = runnable_here(preset)
+    if not ok:  # refuse before any download: a GPU preset on a CPU machine would fetch gigabytes for nothing
+        raise UsageError(why)
     variants = parse_variants(preset, args.variants.split(","))
     check_prompt(preset, args.prompt)
     if args.video and preset.media != "video":
@@ -191,6 +197,6 @@ def main(argv: list[str] | None = None) -> int:
                    "bench": bench_command.run, "region-bench": region_bench.run}[args.command]
         return handler(args)
     except (UsageError, InputError, PresetError, RecipeError, distill_command.DistillUsageError,
-            spotcheck_cli.SpotcheckError) as e:
+            spotcheck_cli.SpotcheckError, HubError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -51,6 +51,7 @@ CASES = [
     (lambda f, o: _with(COMPARE, "--variants", "region0.2zz3"), "unknown parameter tag"),
     (lambda f, o: _with(COMPARE, "--memory-budget-gb", "lots"), "number of GB"),
     (lambda f, o: COMPARE + ["--video"], "video"),
+    (lambda f, o: _with(_with(COMPARE, "--preset", "flux1-dev"), "--prompt", "a fox"), "no CUDA GPU"),
     (lambda f, o: ["bench", "--preset", "tiny-image", "--variants", "baseline", "--prompts", str(f["binary"]),
                    "--out", str(o)], "binary.txt"),
     (lambda f, o: ["bench", "--preset", "tiny-image", "--variants", "baseline", "--prompts", str(f["empty"]),
