@@ -59,6 +59,8 @@ def describe_preset(name: str):
     ok, why = runnable_here(p)
     if not ok:
         lines.append(f"⚠️ {why}")
+    if p.trust_remote_code:  # set per preset by its author, never by default: the user must know
+        lines.append("⚠️ This preset runs code from its model repository (`trust_remote_code = true`).")
     if p.pipeline == "tiny":
         lines.append(f"**Prompt language:** {vocabulary_text()}")
     choices = list(p.variants)

@@ -37,3 +37,16 @@ def test_token_is_absent_from_the_served_page_and_its_config(monkeypatch):
         demo.close()
     assert "Prompt" in page or "gradio" in page
     assert TOKEN not in page and TOKEN not in config
+
+
+def test_preset_info_says_when_a_preset_trusts_remote_code(monkeypatch):
+    import dataclasses
+
+    from studio.presets import load_preset
+    from studio.ui import app
+
+    plain = load_preset("tiny-image")
+    trusting = dataclasses.replace(plain, trust_remote_code=True)
+    monkeypatch.setattr(app, "preset_or_error", lambda name: trusting if name == "trusting" else plain)
+    assert "trust_remote_code" in str(app.describe_preset("trusting")[0])
+    assert "trust_remote_code" not in str(app.describe_preset("tiny-image")[0])
