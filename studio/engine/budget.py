@@ -60,7 +60,7 @@ class MemoryBudget:
         self.limit_bytes = limit_bytes
         self._last_run: dict[tuple, float] = {}
 
-    def bring_in(self, engine, key: tuple, denoiser: torch.nn.Module, turn: Turn) -> None:
+    def bring_in(self, engine, denoiser: torch.nn.Module, turn: Turn) -> None:
         """Move a denoiser that waited on the CPU back onto the engine's device."""
         where = _device_of(denoiser)
         if where is not None and where.type != engine.device.type:

@@ -232,7 +232,7 @@ class Engine:
         if key in self._released and built is None:
             self._released.discard(key)
             turn.waited, turn.moved_in_s = True, time.perf_counter() - t0
-        self.budget.bring_in(self, key, denoiser_of(pipe), turn)
+        self.budget.bring_in(self, denoiser_of(pipe), turn)
         return self.budget.settle(self, turn)
 
     # ---- running -------------------------------------------------------------------------------------------
