@@ -92,7 +92,7 @@ def reproduction_snippet(preset: Preset, variant: Variant, prompt: str, seed: in
     if preset.media == "video":
         lines.append(f'kwargs["num_frames"] = {preset.frames}')
     if preset.pipeline == "tiny":
-        shape = (1, 3, preset.frames, height, width) if preset.media == "video" else (1, 3, height, width)
+        shape = f"(1, *pipe.latent_shape({height}, {width}, {preset.frames}))"
         lines += ["# the bench's initial noise: drawn on the CPU from the seed, the same for every variant",
                   f'kwargs["latents"] = torch.randn({shape}, generator=torch.Generator("cpu").manual_seed(SEED))'
                   f".to(device)"]

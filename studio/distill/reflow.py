@@ -66,7 +66,7 @@ def teacher_pairs(teacher: TinyDiffusionPipeline, count: int, teacher_steps: int
     folder = workdir / f"pairs-{teacher_steps}steps-seed{seed}-chunk{chunk_size}-{prompt_tag}"
     folder.mkdir(parents=True, exist_ok=True)
     video = teacher.is_video
-    shape = (3, VIDEO_FRAMES, IMAGE_SIZE, IMAGE_SIZE) if video else (3, IMAGE_SIZE, IMAGE_SIZE)
+    shape = teacher.latent_shape(IMAGE_SIZE, IMAGE_SIZE, VIDEO_FRAMES)
     chunks = []
     n_chunks = -(-count // chunk_size)
     for c in tqdm(range(n_chunks), desc=f"teacher pairs ({teacher_steps} steps)", mininterval=5):
@@ -78,7 +78,9 @@ def teacher_pairs(teacher: TinyDiffusionPipeline, count: int, teacher_steps: int
             (x0,) = teacher([format_prompt(s) for s in specs], num_inference_steps=teacher_steps, latents=noise,
                             output_type="latent", return_dict=False)
             tmp = path.with_suffix(".tmp")
-            torch.save({"noise": noise.half(), "x0": x0.clamp(-1, 1).half(), "ids": objects_to_ids(specs)}, tmp)
+            if teacher.vae is None:  # pixels: the sampler can overshoot [-1, 1] a little
+                x0 = x0.clamp(-1, 1)
+            torch.save({"noise": noise.half(), "x0": x0.half(), "ids": objects_to_ids(specs)}, tmp)
             tmp.replace(path)  # a chunk is either complete or absent: a killed run resumes cleanly
         chunks.append(torch.load(path, weights_only=True))
     pairs = PairSet(*(torch.cat([ch[k] for ch in chunks])[:count] for k in ("noise", "x0", "ids")))

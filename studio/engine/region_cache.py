@@ -101,9 +101,9 @@ def _wan_untokens(module, tokens: torch.Tensor, like: torch.Tensor) -> torch.Ten
 def _flux_grid(module, args: dict) -> tuple[int, int, int]:
     ids = args["img_ids"]
     ids = ids[0] if ids.ndim == 3 else ids
-    rows, cols = int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1
+    frames, rows, cols = (int(ids[:, k].max()) + 1 for k in range(3))  # the embedded video's ids: (frame, row, col)
     n = args["hidden_states"].shape[1]
-    return (1, rows, cols) if rows * cols == n else (1, 1, n)
+    return (frames, rows, cols) if frames * rows * cols == n else (1, 1, n)
 
 
 def _wan_grid(module, args: dict) -> tuple[int, int, int]:

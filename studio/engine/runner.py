@@ -89,9 +89,9 @@ class VariantResult:
         return d
 
 
-def noise_shape(preset: Preset, width: int, height: int, frames: int) -> tuple[int, ...]:
-    """Per-sample pixel-space noise shape of an embedded preset: (3, H, W) or (3, F, H, W)."""
-    return (3, frames, height, width) if preset.media == "video" else (3, height, width)
+def noise_shape(pipe, width: int, height: int, frames: int) -> tuple[int, ...]:
+    """Per-sample initial-noise shape of an embedded pipeline: its latents (or pixels) for that size."""
+    return tuple(pipe.latent_shape(height, width, frames))
 
 
 def cpu_threads() -> int:
@@ -242,7 +242,7 @@ class Engine:
         if not hasattr(pipe, "prepare_latents") or self.preset.pipeline != "tiny":
             return None
         gen = torch.Generator("cpu").manual_seed(request.seed)
-        shape = (1, *noise_shape(self.preset, *self._size(request)))
+        shape = (1, *noise_shape(pipe, *self._size(request)))
         return torch.randn(shape, generator=gen, dtype=torch.float32)
 
     def _size(self, request: RunRequest) -> tuple[int, int, int]:

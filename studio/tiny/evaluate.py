@@ -25,8 +25,8 @@ from studio.tiny.data import EVAL_SEED_OFFSET, eval_prompts
 BATCH = 25
 
 
-def _noise(preset: Preset, seeds: list[int]) -> torch.Tensor:
-    shape = noise_shape(preset, preset.width, preset.height, preset.frames)
+def _noise(preset: Preset, pipe, seeds: list[int]) -> torch.Tensor:
+    shape = noise_shape(pipe, preset.width, preset.height, preset.frames)
     return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
 
 
@@ -47,7 +47,7 @@ def evaluate(preset: Preset, variant_names: list[str], count: int, seed: int = 0
         adherent, fidelities, errors, seconds = 0, [], Counter(), 0.0
         for start in range(0, count, BATCH):
             batch_prompts = prompts[start:start + BATCH]
-            noise = _noise(preset, seeds[start:start + BATCH])
+            noise = _noise(preset, pipe, seeds[start:start + BATCH])
             t0 = time.perf_counter()
             with cache_applied(pipe, variant.cache, steps, preset.teacache_coefficients):
                 out = pipe(batch_prompts, num_inference_steps=steps, latents=noise, output_type="np",

@@ -1,41 +1,58 @@
 """Architectures of the embedded models, built from diffusers' own classes.
 
-Sizes were chosen by measuring (README, "The embedded models"): 64 tokens of 8x8-pixel patches per image,
-256 tokens per 8-frame clip (2x8x8 patches), so training fits tens of minutes on two CPU cores and 50 sampling
-steps fit the latency floor.
+Sizes were chosen by measuring (README, "The embedded models"): 64 tokens per image and 256 per 8-frame clip,
+so training fits an hour or two on one CPU core and 50 sampling steps fit the latency floor. Both current kinds
+denoise the autoencoder's latents (studio.tiny.autoencoder); the pixel-space kinds are the first designs, kept
+so that their measurements can be reproduced.
 """
 
 from __future__ import annotations
 
-from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel, WanTransformer3DModel
+from diffusers import AutoencoderTiny, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel, WanTransformer3DModel
 
+from studio.tiny.autoencoder import LATENT_CHANNELS, build_autoencoder
 from studio.tiny.pipeline import TinyDiffusionPipeline
 from studio.tiny.text_encoder import TinyTextEncoder
 
 TEXT_DIM = 64
+_FLUX_SIZE = dict(num_layers=2, num_single_layers=4, attention_head_dim=32, num_attention_heads=6,
+                  joint_attention_dim=TEXT_DIM, pooled_projection_dim=TEXT_DIM, guidance_embeds=False,
+                  axes_dims_rope=(8, 12, 12))
 ARCHITECTURES = {
-    # kind: (transformer class, config)
-    "image": (FluxTransformer2DModel, dict(
-        patch_size=1, in_channels=3 * 8 * 8, num_layers=2, num_single_layers=4, attention_head_dim=32,
-        num_attention_heads=6, joint_attention_dim=TEXT_DIM, pooled_projection_dim=TEXT_DIM,
-        guidance_embeds=False, axes_dims_rope=(8, 12, 12))),
-    "video": (WanTransformer3DModel, dict(
+    # kind: (transformer class, config, works on autoencoder latents)
+    # pixel space, 8x8-pixel patches (the first shipped image model)
+    "image-pixels": (FluxTransformer2DModel, dict(patch_size=1, in_channels=3 * 8 * 8, **_FLUX_SIZE), False),
+    # 16x16x4 latents, 2x2 patches: 64 tokens of 16 numbers
+    "image": (FluxTransformer2DModel, dict(patch_size=1, in_channels=LATENT_CHANNELS * 2 * 2, **_FLUX_SIZE), True),
+    # 8 frames of 16x16x4 latents, 2 frames x 2x2 patches: 256 tokens of 32 numbers, rotary ids (frame, row, col)
+    "video": (FluxTransformer2DModel, dict(patch_size=1, in_channels=LATENT_CHANNELS * 2 * 2 * 2, **_FLUX_SIZE),
+              True),
+    # pixel space, 2x8x8 patches (the first shipped video model; it learned to ignore the prompt)
+    "video-pixels": (WanTransformer3DModel, dict(
         patch_size=(2, 8, 8), num_attention_heads=4, attention_head_dim=32, in_channels=3, out_channels=3,
         text_dim=TEXT_DIM, freq_dim=128, ffn_dim=512, num_layers=6, cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads", rope_max_seq_len=64)),
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=64), False),
 }
 
 
-def build_pipeline(kind: str, seed: int = 0) -> TinyDiffusionPipeline:
-    """A freshly initialised (untrained) embedded pipeline of `kind` ('image' or 'video')."""
+def build_pipeline(kind: str, seed: int = 0, vae: AutoencoderTiny | None = None) -> TinyDiffusionPipeline:
+    """A freshly initialised (untrained) embedded pipeline of `kind` (see ARCHITECTURES).
+
+    Latent kinds need the trained autoencoder `vae` (frozen); without one they get an untrained autoencoder,
+    which is what tests of the machinery want.
+    """
     import torch
 
     if kind not in ARCHITECTURES:
         raise ValueError(f"unknown embedded model kind '{kind}'; known: {', '.join(ARCHITECTURES)}")
     torch.manual_seed(seed)
-    cls, config = ARCHITECTURES[kind]
+    cls, config, latent = ARCHITECTURES[kind]
+    if latent and vae is None:
+        vae = build_autoencoder(seed)
     return TinyDiffusionPipeline(
         transformer=cls(**config),
         text_encoder=TinyTextEncoder(dim=TEXT_DIM),
         scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0),
+        vae=vae.requires_grad_(False) if latent else None,
+        video=kind.startswith("video"),
     )

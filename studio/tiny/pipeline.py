@@ -1,12 +1,13 @@
 """TinyDiffusionPipeline: the embedded text-to-image / text-to-video model as a real DiffusionPipeline.
 
-Pixel space (no autoencoder): 64x64 RGB frames in [-1, 1]. The denoiser is one of diffusers' own transformer
-classes (FluxTransformer2DModel for images, WanTransformer3DModel for video), so diffusers' cache hooks,
-torchao quantization and LoRA loading work on it unchanged.
+The sampler works on the latents of a tiny autoencoder (diffusers' AutoencoderTiny: a 64x64 frame is 16x16x8
+numbers), which draws the crisp edges; the denoiser is diffusers' FluxTransformer2DModel, over 2x2 latent
+patches for an image and over 2-frame x 2x2 patches with (frame, row, col) rotary ids for a clip, so diffusers'
+cache hooks, torchao quantization and LoRA loading work on it unchanged. Without a `vae` the pipeline works in
+pixel space (the first shipped models: Flux on 8x8-pixel patches, WanTransformer3DModel for video).
 
 The transformer predicts the clean sample x0; the pipeline turns that into the flow-matching velocity
-v = (x_t - x0) / sigma that FlowMatchEulerDiscreteScheduler expects. Predicting x0 is what lets a 128-wide
-transformer denoise 192-number pixel patches at all (see the README's model section).
+v = (x_t - x0) / sigma that FlowMatchEulerDiscreteScheduler expects (see the README's model section).
 
 Example:
     pipe = TinyDiffusionPipeline.from_pretrained("assets/tiny-image")
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import PIL.Image
 import torch
-from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers import AutoencoderTiny, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
@@ -41,21 +42,35 @@ class TinyPipelineOutput(BaseOutput):
 
 
 class _FluxAdapter:
-    """Packs (B, 3, H, W) pixels into (B, N, 3*p*p) patch tokens for FluxTransformer2DModel and back."""
+    """Packs images (B, C, H, W) or clips (B, C, F, H, W) into patch tokens for FluxTransformer2DModel and back.
+
+    A token covers p x p pixels or latents of one frame (images) or of FRAMES_PER_TOKEN frames (clips), p being
+    what the transformer's `in_channels` implies. A clip's rotary ids are (frame, row, col): Flux's three rope
+    axes, so one image class serves video with text in joint attention.
+    """
+
+    FRAMES_PER_TOKEN = 2
 
     def __init__(self, transformer):
-        self.p = int(round((transformer.config.in_channels / 3) ** 0.5))
+        self.in_channels = transformer.config.in_channels
 
     def __call__(self, transformer, x: torch.Tensor, sigma: torch.Tensor, tokens, pooled) -> torch.Tensor:
-        b, c, h, w = x.shape
-        p = self.p
-        packed = x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).reshape(b, (h // p) * (w // p), -1)
-        rows, cols = torch.meshgrid(torch.arange(h // p), torch.arange(w // p), indexing="ij")
-        img_ids = torch.stack([torch.zeros_like(rows), rows, cols], dim=-1).reshape(-1, 3).to(x.device, x.dtype)
+        clip = x.dim() == 5
+        if not clip:
+            x = x.unsqueeze(2)
+        b, c, f, h, w = x.shape
+        pt = self.FRAMES_PER_TOKEN if clip else 1
+        p = int(round((self.in_channels / (c * pt)) ** 0.5))
+        grid = (f // pt, h // p, w // p)
+        packed = (x.reshape(b, c, grid[0], pt, grid[1], p, grid[2], p).permute(0, 2, 4, 6, 1, 3, 5, 7)
+                  .reshape(b, grid[0] * grid[1] * grid[2], -1))
+        img_ids = torch.stack(torch.meshgrid(*(torch.arange(n) for n in grid), indexing="ij"), dim=-1)
+        img_ids = img_ids.reshape(-1, 3).to(x.device, x.dtype)
         txt_ids = torch.zeros(tokens.shape[1], 3, device=x.device, dtype=x.dtype)
         out = transformer(hidden_states=packed, timestep=sigma, pooled_projections=pooled,
                           encoder_hidden_states=tokens, txt_ids=txt_ids, img_ids=img_ids, return_dict=False)[0]
-        return out.reshape(b, h // p, w // p, c, p, p).permute(0, 3, 1, 4, 2, 5).reshape(b, c, h, w)
+        out = out.reshape(b, *grid, c, pt, p, p).permute(0, 4, 1, 5, 2, 6, 3, 7).reshape(b, c, f, h, w)
+        return out if clip else out.squeeze(2)
 
 
 class _WanAdapter:
@@ -85,17 +100,32 @@ def predict_x0(transformer, x: torch.Tensor, sigma: torch.Tensor, tokens, pooled
 
 
 class TinyDiffusionPipeline(DiffusionPipeline):
-    model_cpu_offload_seq = "text_encoder->transformer"
+    model_cpu_offload_seq = "text_encoder->transformer->vae"
     _callback_tensor_inputs = ["latents"]
+    _optional_components = ["vae"]
 
-    def __init__(self, transformer, text_encoder: TinyTextEncoder, scheduler: FlowMatchEulerDiscreteScheduler):
+    def __init__(self, transformer, text_encoder: TinyTextEncoder, scheduler: FlowMatchEulerDiscreteScheduler,
+                 vae: AutoencoderTiny | None = None, video: bool = False):
         super().__init__()
-        self.register_modules(transformer=transformer, text_encoder=text_encoder, scheduler=scheduler)
+        self.register_modules(transformer=transformer, text_encoder=text_encoder, scheduler=scheduler, vae=vae)
+        self.register_to_config(video=bool(video))
         self._interrupt = False
 
     @property
     def is_video(self) -> bool:
-        return type(self.transformer).__name__ == "WanTransformer3DModel"
+        return bool(self.config.video) or type(self.transformer).__name__ == "WanTransformer3DModel"
+
+    def latent_shape(self, height: int, width: int, num_frames: int) -> tuple[int, ...]:
+        """Per-sample shape of the tensor the sampler denoises (`latents=`): pixels, or the autoencoder's latents."""
+        if height % 8 or width % 8 or not 8 <= min(height, width) <= 1024:
+            raise ValueError(f"height and width must be multiples of 8 between 8 and 1024, got {height}x{width}")
+        if self.vae is None:
+            return (3, num_frames, height, width) if self.is_video else (3, height, width)
+        down = 2 ** (len(self.vae.config.encoder_block_out_channels) - 1)
+        channels = self.vae.config.latent_channels
+        if self.is_video:
+            return (channels, num_frames, height // down, width // down)
+        return (channels, height // down, width // down)
 
     @property
     def interrupt(self) -> bool:
@@ -108,8 +138,24 @@ class TinyDiffusionPipeline(DiffusionPipeline):
         return self.text_encoder(ids)
 
     def prepare_latents(self, batch: int, height: int, width: int, num_frames: int, generator, dtype) -> torch.Tensor:
-        shape = (batch, 3, num_frames, height, width) if self.is_video else (batch, 3, height, width)
-        return randn_tensor(shape, generator=generator, device=self.device, dtype=dtype)
+        return randn_tensor((batch, *self.latent_shape(height, width, num_frames)), generator=generator,
+                            device=self.device, dtype=dtype)
+
+    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels in [-1, 1], (B, 3, H, W) or (B, 3, F, H, W), to the normalised latents the sampler works in."""
+        if self.vae is None:
+            return pixels
+        frames = _frames_of(pixels)
+        z = (self.vae.encode(frames.to(self.vae.dtype)).latents - self.vae.config.shift_factor)
+        return _unframe(z * self.vae.config.scaling_factor, pixels)
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """The sampler's latents back to pixels in [-1, 1] (identity without an autoencoder)."""
+        if self.vae is None:
+            return latents
+        frames = _frames_of(latents)
+        z = frames.to(self.vae.dtype) / self.vae.config.scaling_factor + self.vae.config.shift_factor
+        return _unframe(self.vae.decode(z).sample, latents)
 
     @torch.no_grad()
     def __call__(
@@ -147,6 +193,11 @@ class TinyDiffusionPipeline(DiffusionPipeline):
         if latents is None:
             latents = self.prepare_latents(tokens.shape[0] // (2 if guided else 1), height, width, num_frames,
                                            generator, dtype)
+        expected = self.latent_shape(height, width, num_frames)
+        if tuple(latents.shape[1:]) != expected or latents.shape[0] != tokens.shape[0] // (2 if guided else 1):
+            raise ValueError(f"latents must have shape ({tokens.shape[0] // (2 if guided else 1)}, "
+                             f"{', '.join(map(str, expected))}) for {height}x{width}"
+                             f"{f', {num_frames} frames' if self.is_video else ''}; got {tuple(latents.shape)}")
         latents = latents.to(self.device, dtype)
 
         if sigmas is not None:
@@ -190,7 +241,7 @@ class TinyDiffusionPipeline(DiffusionPipeline):
     def _postprocess(self, latents: torch.Tensor, output_type: str):
         if output_type == "latent":
             return latents
-        pixels = ((latents.float().clamp(-1, 1) + 1) / 2)  # (B, 3, [F,] H, W) in [0, 1]
+        pixels = (self.decode_latents(latents).float().clamp(-1, 1) + 1) / 2  # (B, 3, [F,] H, W) in [0, 1]
         if output_type == "pt":
             return pixels
         channels_last = pixels.permute(0, 2, 3, 4, 1) if self.is_video else pixels.permute(0, 2, 3, 1)
@@ -201,3 +252,19 @@ class TinyDiffusionPipeline(DiffusionPipeline):
         if self.is_video:
             return [[PIL.Image.fromarray(frame) for frame in clip] for clip in as_pil]
         return [PIL.Image.fromarray(a) for a in as_pil]
+
+
+def _frames_of(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, F, H, W) clips as (B*F, C, H, W) frames; images pass through."""
+    if x.dim() == 4:
+        return x
+    b, c, f, h, w = x.shape
+    return x.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+
+
+def _unframe(frames: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Inverse of _frames_of for a tensor shaped like `like` (channels and size may differ)."""
+    if like.dim() == 4:
+        return frames
+    b, f = like.shape[0], like.shape[2]
+    return frames.reshape(b, f, *frames.shape[1:]).permute(0, 2, 1, 3, 4)

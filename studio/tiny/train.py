@@ -1,10 +1,12 @@
 """Train an embedded model from scratch on procedural scenes.
 
-    python -m studio.tiny.train --kind image --steps 3600 --batch 32 --out assets/tiny-image
-    python -m studio.tiny.train --kind video --steps 1800 --batch 32 --out assets/tiny-video
+    python -m studio.tiny.autoencoder --out .runs/tiny-autoencoder/model
+    python -m studio.tiny.train --kind image --autoencoder .runs/tiny-autoencoder/model --out assets/tiny-image
+    python -m studio.tiny.train --kind video --autoencoder .runs/tiny-autoencoder/model --out assets/tiny-video
 
-Flow matching in pixel space: x_t = (1 - t) x0 + t noise with logit-normal t; the transformer predicts x0 and
-the loss is on the implied velocity (x_t - x0_hat) / max(t, 0.05), as the sampler uses it. An exponential moving
+Flow matching on the autoencoder's latents (pixel space for the *-pixels kinds): x_t = (1 - t) x0 + t noise
+with logit-normal t; the transformer predicts x0 and the loss is on the implied velocity
+(x_t - x0_hat) / max(t, 0.05), as the sampler uses it. An exponential moving
 average (EMA) of the weights is what gets saved. Every step's data and noise come from (seed, step), so a run
 resumed from a checkpoint continues exactly as an uninterrupted one would.
 """
@@ -18,9 +20,10 @@ import sys
 from pathlib import Path
 
 import torch
+from diffusers import AutoencoderTiny
 
 from studio.tiny.data import training_batch
-from studio.tiny.model import build_pipeline
+from studio.tiny.model import ARCHITECTURES, build_pipeline
 from studio.tiny.pipeline import SIGMA_FLOOR, TinyDiffusionPipeline, predict_x0
 from studio.tiny.render import VIDEO_FRAMES
 from studio.tiny.text_encoder import objects_to_ids
@@ -29,12 +32,14 @@ from studio.training import train_loop
 
 def flow_matching_loss(pipe: TinyDiffusionPipeline, x0: torch.Tensor, ids: torch.Tensor,
                        gen: torch.Generator, uncond_prob: float = 0.0) -> torch.Tensor:
-    """Velocity-space loss of an x0-predicting denoiser on clean batch x0 (B, 3, [F,] H, W).
+    """Velocity-space loss of an x0-predicting denoiser on clean pixels x0 (B, 3, [F,] H, W) in [-1, 1].
 
     With `uncond_prob` > 0 that share of the batch sees an empty prompt (all ids 0), which teaches the model an
     unconditional prediction too, so that sampling can use classifier-free guidance.
     """
     b = x0.shape[0]
+    with torch.no_grad():
+        x0 = pipe.encode_pixels(x0)
     if uncond_prob > 0:
         ids = torch.where((torch.rand(b, generator=gen) < uncond_prob).view(b, 1, 1), 0, ids)
     t = torch.sigmoid(torch.randn(b, generator=gen))  # logit-normal noise levels
@@ -52,10 +57,19 @@ def save_pipeline(pipe: TinyDiffusionPipeline, out: Path) -> None:
     half.save_pretrained(out, safe_serialization=True)
 
 
-def export_checkpoint(kind: str, workdir: Path, out: Path) -> None:
+def load_autoencoder(kind: str, path: Path | None) -> AutoencoderTiny | None:
+    if not ARCHITECTURES[kind][2]:
+        return None
+    if path is None or not (path / "config.json").is_file():
+        raise SystemExit(f"--kind {kind} denoises autoencoder latents: pass --autoencoder DIR, a directory saved by "
+                         f"`python -m studio.tiny.autoencoder --out DIR` (got {path})")
+    return AutoencoderTiny.from_pretrained(path).to(torch.float32)
+
+
+def export_checkpoint(kind: str, workdir: Path, out: Path, vae: AutoencoderTiny | None) -> None:
     """Save the EMA weights of the latest checkpoint as a pipeline (to look at a run before it ends)."""
     state = torch.load(workdir / "checkpoint.pt", weights_only=True)
-    pipe = build_pipeline(kind)
+    pipe = build_pipeline(kind, vae=vae)
     torch.nn.ModuleDict({"transformer": pipe.transformer, "text_encoder": pipe.text_encoder}).load_state_dict(
         state["ema"])
     save_pipeline(pipe, out)
@@ -63,12 +77,13 @@ def export_checkpoint(kind: str, workdir: Path, out: Path) -> None:
 
 
 def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, workdir: Path, ema_decay: float,
-          checkpoint_every: int, threads: int | None, uncond_prob: float = 0.0) -> None:
+          checkpoint_every: int, threads: int | None, uncond_prob: float = 0.0,
+          vae: AutoencoderTiny | None = None) -> None:
     if threads:
         torch.set_num_threads(threads)
-    pipe = build_pipeline(kind, seed)
+    pipe = build_pipeline(kind, seed, vae=vae)
     modules = torch.nn.ModuleDict({"transformer": pipe.transformer, "text_encoder": pipe.text_encoder})
-    video = kind == "video"
+    video = pipe.is_video
 
     def loss_at(step: int) -> torch.Tensor:
         rng = random.Random(seed * 1_000_003 + step)
@@ -86,7 +101,9 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, wo
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--kind", choices=("image", "video"), required=True)
+    ap.add_argument("--kind", choices=tuple(ARCHITECTURES), required=True)
+    ap.add_argument("--autoencoder", type=Path, default=None,
+                    help="trained autoencoder directory (the latent kinds 'image' and 'video' need one)")
     ap.add_argument("--steps", type=int, default=3600)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -104,10 +121,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.steps < 1 or args.batch < 1 or not 0 < args.lr < 1 or not 0 <= args.uncond_prob < 1:
         ap.error("--steps and --batch must be positive, --lr in (0, 1) and --uncond-prob in [0, 1)")
     workdir = args.workdir or Path(".runs") / f"tiny-{args.kind}"
+    vae = load_autoencoder(args.kind, args.autoencoder)
     if args.export_only:
-        return export_checkpoint(args.kind, workdir, args.out)
+        return export_checkpoint(args.kind, workdir, args.out, vae)
     train(args.kind, args.steps, args.batch, args.lr, args.seed, args.out, workdir, args.ema_decay,
-          args.checkpoint_every, args.threads, args.uncond_prob)
+          args.checkpoint_every, args.threads, args.uncond_prob, vae)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ def pipe():
 
 
 def _run(pipe, **kwargs):
-    noise = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    noise = torch.randn(2, *pipe.latent_shape(64, 64, 1), generator=torch.Generator().manual_seed(0))
     return pipe(["a red circle", "a small blue square at the top"], num_inference_steps=3, latents=noise,
                 output_type="pt", **kwargs).images
 
@@ -38,7 +38,7 @@ def test_guided_step_is_uncond_plus_scale_times_difference(pipe, monkeypatch):
         return out
 
     monkeypatch.setattr(module, "predict_x0", spy)
-    noise = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    noise = torch.randn(1, *pipe.latent_shape(64, 64, 1), generator=torch.Generator().manual_seed(1))
     # One Euler step from sigma 1 to 0 lands exactly on the (guided) clean-sample prediction.
     result = pipe("a red circle", num_inference_steps=1, latents=noise, output_type="latent",
                   guidance_scale=4.0).images
