@@ -49,10 +49,11 @@ def training_frames(rng: random.Random, batch: int) -> torch.Tensor:
 
 
 def reconstruction_loss(ae: AutoencoderTiny, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Edge-weighted L1 (edge_weights) plus a small penalty that keeps latents from drifting."""
     z = ae.encode(x).latents
     noisy = z + LATENT_NOISE * torch.randn(z.shape, generator=gen)
     rec = ae.decode(noisy).sample
-    return (rec - x).abs().mean() + 1e-3 * (z ** 2).mean()  # the small penalty keeps latents from drifting
+    return ((rec - x).abs() * edge_weights(x)).mean() + 1e-3 * (z ** 2).mean()
 
 
 def edge_weights(x: torch.Tensor) -> torch.Tensor:
@@ -126,6 +127,27 @@ def finetune_decoder(source: Path, steps: int, batch: int, lr: float, seed: int,
     print(f"saved autoencoder with sharpened decoder to {out}", file=sys.stderr)
 
 
+@torch.no_grad()
+def reconstruction_adherence(ae: AutoencoderTiny, count: int = 100, seed: int = 0) -> dict:
+    """The checker's verdict on encode -> decode of true renders of held-out prompts: the ceiling any denoiser
+    on these latents can reach (true renders themselves score 100%)."""
+    import numpy as np
+
+    from studio.tiny.checker import check
+    from studio.tiny.data import EVAL_SEED_OFFSET, eval_prompts
+    from studio.tiny.language import parse_prompt
+    from studio.tiny.render import render_scene, sample_scene
+
+    prompts = eval_prompts(count, False, seed)
+    rng = random.Random(EVAL_SEED_OFFSET + seed)
+    x = torch.stack([render_scene(sample_scene(parse_prompt(p), rng)) for p in prompts]) * 2 - 1
+    rec = ae.decode(ae.encode(x).latents).sample.clamp(-1, 1)
+    verdicts = [check(p, ((r.permute(1, 2, 0) + 1) / 2).numpy()) for p, r in zip(prompts, rec, strict=True)]
+    return {"prompts": count, "adherence": float(np.mean([v.adherent for v in verdicts])),
+            "fidelity": float(np.mean([v.fidelity for v in verdicts])),
+            "l1": float((rec - x).abs().mean())}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=1500)
@@ -138,7 +160,14 @@ def main(argv: list[str] | None = None) -> None:
                     help="checkpoints and loss log; rerun to resume")
     ap.add_argument("--sharpen-decoder", type=Path, default=None, metavar="DIR",
                     help="second stage: fine-tune the decoder of the autoencoder saved in DIR (encoder kept)")
+    ap.add_argument("--evaluate", type=Path, default=None, metavar="DIR",
+                    help="print the checker's adherence on reconstructions by the autoencoder in DIR, and stop")
     args = ap.parse_args(argv)
+    if args.evaluate is not None:
+        if not (args.evaluate / "config.json").is_file():
+            ap.error(f"--evaluate {args.evaluate}: no autoencoder saved there (config.json missing)")
+        print(reconstruction_adherence(AutoencoderTiny.from_pretrained(args.evaluate).to(torch.float32)))
+        return None
     if args.steps < 1 or args.batch < 4 or not 0 < args.lr < 1:
         ap.error("--steps must be positive, --batch at least 4 and --lr in (0, 1)")
     if args.sharpen_decoder is not None:

@@ -22,9 +22,9 @@ ARCHITECTURES = {
     # kind: (transformer class, config, works on autoencoder latents)
     # pixel space, 8x8-pixel patches (the first shipped image model)
     "image-pixels": (FluxTransformer2DModel, dict(patch_size=1, in_channels=3 * 8 * 8, **_FLUX_SIZE), False),
-    # 16x16x4 latents, 2x2 patches: 64 tokens of 16 numbers
+    # 16x16x8 latents, 2x2 patches: 64 tokens of 32 numbers
     "image": (FluxTransformer2DModel, dict(patch_size=1, in_channels=LATENT_CHANNELS * 2 * 2, **_FLUX_SIZE), True),
-    # 8 frames of 16x16x4 latents, 2 frames x 2x2 patches: 256 tokens of 32 numbers, rotary ids (frame, row, col)
+    # 8 frames of 16x16x8 latents, 2 frames x 2x2 patches: 256 tokens of 64 numbers, rotary ids (frame, row, col)
     "video": (FluxTransformer2DModel, dict(patch_size=1, in_channels=LATENT_CHANNELS * 2 * 2 * 2, **_FLUX_SIZE),
               True),
     # pixel space, 2x8x8 patches (the first shipped video model; it learned to ignore the prompt)
