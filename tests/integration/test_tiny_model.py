@@ -1,0 +1,143 @@
+"""The embedded pipelines behave like diffusers' own (shipped weights, pixel or latent), and the latent machinery
+(autoencoder round trip, token packing) moves no number it should not."""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from studio.tiny.autoencoder import edge_weights, reconstruction_adherence
+from studio.tiny.language import parse_prompt
+from studio.tiny.model import build_pipeline
+from studio.tiny.pipeline import TinyDiffusionPipeline, _FluxAdapter
+from studio.tiny.render import render_scene, sample_scene
+
+PROMPTS = {"image": "a large red circle at the top left", "video": "a small blue square at the left moving right"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module", params=["image", "video"])
+def shipped(request):
+    pipe = TinyDiffusionPipeline.from_pretrained(f"assets/tiny-{request.param}", torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    return request.param, pipe
+
+
+@pytest.fixture(scope="module", params=["image", "video"])
+def latent(request):
+    """A freshly built latent pipeline (untrained autoencoder and transformer): the machinery, not the quality."""
+    pipe = build_pipeline(request.param, seed=0)
+    pipe.set_progress_bar_config(disable=True)
+    return request.param, pipe
+
+
+def test_latent_pipelines_denoise_autoencoder_latents(latent):
+    kind, pipe = latent
+    assert pipe.vae is not None and pipe.is_video == (kind == "video")
+    expected = (8, 8, 16, 16) if kind == "video" else (8, 16, 16)
+    assert pipe.latent_shape(64, 64, 8) == expected
+    pixels = torch.rand(1, 3, 8, 64, 64) if kind == "video" else torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        z = pipe.encode_pixels(pixels * 2 - 1)
+        assert z.shape == (1, *expected)
+        assert pipe.decode_latents(z).shape == pixels.shape
+
+
+def test_shipped_pipeline_api_matches_diffusers(shipped):
+    _check_pipeline_api(*shipped)
+
+
+def test_latent_pipeline_api_matches_diffusers(latent):
+    _check_pipeline_api(*latent)
+
+
+def _check_pipeline_api(kind, pipe):
+    """latents=, callback_on_step_end and every output_type behave as on diffusers' pipelines."""
+    noise = torch.randn(1, *pipe.latent_shape(64, 64, 8), generator=torch.Generator().manual_seed(0))
+    seen = []
+
+    def callback(_pipe, i, _t, tensors):
+        seen.append((i, tuple(tensors["latents"].shape)))
+        return tensors
+
+    latent = pipe(PROMPTS[kind], num_inference_steps=3, latents=noise, output_type="latent",
+                  callback_on_step_end=callback, return_dict=False)[0]
+    assert seen == [(i, tuple(noise.shape)) for i in range(3)] and latent.shape == noise.shape
+    arr = pipe(PROMPTS[kind], num_inference_steps=3, latents=noise, output_type="np", return_dict=False)[0]
+    pixels = (pipe.decode_latents(latent).clamp(-1, 1) + 1) / 2
+    channels_last = pixels.permute(0, 2, 3, 4, 1) if kind == "video" else pixels.permute(0, 2, 3, 1)
+    np.testing.assert_allclose(arr, channels_last.numpy(), atol=1e-6)
+    pil = pipe(PROMPTS[kind], num_inference_steps=3, latents=noise, return_dict=False)[0]
+    first = pil[0][0] if kind == "video" else pil[0]
+    assert isinstance(first, PIL.Image.Image) and first.size == (64, 64)
+
+
+def test_wrong_latent_shape_is_a_clear_error(latent):
+    kind, pipe = latent
+    pixels_shaped = torch.randn(1, 3, 8, 64, 64) if kind == "video" else torch.randn(1, 3, 64, 64)
+    with pytest.raises(ValueError, match=r"latents must have shape \(1, 8, .*16, 16\) for 64x64.*got"):
+        pipe(PROMPTS[kind], num_inference_steps=2, latents=pixels_shaped)
+
+
+def test_edge_weights_single_out_shape_outlines():
+    """The autoencoder's loss weights are 1 on flat areas and high only along an object's outline."""
+    prompt = "a large red square at the center"
+    x = render_scene(sample_scene(parse_prompt(prompt), random.Random(0), 1))[None] * 2 - 1
+    w = edge_weights(x)[0, 0]
+    outline = (w > 3).nonzero().float()
+    assert (w >= 1).all() and w.max() > 8
+    assert 20 < len(outline) < 64 * 64 // 8  # a thin outline, not the whole frame
+    centre = outline.mean(0) / 64
+    assert torch.allclose(centre, torch.tensor([0.5, 0.5]), atol=0.08)
+
+
+def test_reconstruction_adherence_accepts_a_perfect_autoencoder(monkeypatch):
+    """The ceiling measure scores an identity autoencoder at 100% (true renders pass the checker) and a
+    blurring one far lower: it measures what the checker sees, not the loss."""
+    class Identity(torch.nn.Module):
+        def encode(self, x):
+            return SimpleNamespace(latents=x)
+
+        def decode(self, z):
+            return SimpleNamespace(sample=z)
+
+    class Blur(Identity):
+        def decode(self, z):
+            return SimpleNamespace(sample=torch.nn.functional.avg_pool2d(z, 9, 1, 4, count_include_pad=False))
+
+    perfect = reconstruction_adherence(Identity(), count=20)
+    blurred = reconstruction_adherence(Blur(), count=20)
+    assert perfect["adherence"] == 1.0 and perfect["l1"] == 0.0
+    assert blurred["adherence"] < 0.7 and blurred["fidelity"] < perfect["fidelity"] - 0.2
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 16, 16), (2, 8, 8, 16, 16)])
+def test_flux_adapter_packs_and_unpacks_exactly(shape):
+    """Tokens are cut and pasted back without moving a number; a clip's rotary ids are (frame, row, col)."""
+    clip = len(shape) == 5
+    seen = {}
+
+    def identity(hidden_states, img_ids, **_):
+        seen["ids"] = img_ids
+        return (hidden_states,)
+
+    in_channels = 8 * 2 * 2 * (2 if clip else 1)
+    adapter = _FluxAdapter(SimpleNamespace(config=SimpleNamespace(in_channels=in_channels)))
+    x = torch.randn(shape)
+    out = adapter(identity, x, torch.ones(2), torch.zeros(2, 2, 4), torch.zeros(2, 4))
+    torch.testing.assert_close(out, x, rtol=0, atol=0)
+    frames = 4 if clip else 1
+    assert seen["ids"].shape == (frames * 8 * 8, 3)
+    assert seen["ids"].max(0).values.tolist() == [frames - 1, 7, 7]
