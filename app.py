@@ -20,4 +20,4 @@ from studio.ui.app import build_demo, launch_kwargs  # noqa: E402
 demo = build_demo(settings, warm=False)
 
 if __name__ == "__main__":
-    demo.launch(server_name=settings.host, server_port=settings.port, **launch_kwargs())
+    demo.launch(server_name=settings.host, server_port=settings.port, **launch_kwargs(settings))

@@ -22,6 +22,10 @@ from studio.presets import PresetError, preset_path
 DEFAULT_PRESET = "tiny-image"
 DEFAULT_PORT = 7860
 MAX_CONCURRENCY = 16
+# Gradio keeps a copy of the page's component config for every browser session (about 1 MB for the studio page,
+# measured) and drops the oldest only beyond this many; its own default, 10,000, lets a public Space grow ~10 GB.
+DEFAULT_SESSION_CAPACITY = 200
+MAX_SESSION_CAPACITY = 10_000
 MAX_MEMORY_BUDGET_GB = 4096.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -44,6 +48,7 @@ class Settings:
     hf_home: Path = field(default_factory=lambda: Path.home() / ".cache" / "huggingface")
     hub_cache: Path = field(default_factory=lambda: Path.home() / ".cache" / "huggingface" / "hub")
     concurrency: int = 1
+    session_capacity: int = DEFAULT_SESSION_CAPACITY  # browser sessions whose state the server keeps
     spotcheck_db: Path = field(default_factory=lambda: Path.home() / ".cache" / "speedup-studio" / "spotcheck.sqlite3")
     offline: bool = False
     hf_token: str | None = field(default=None, repr=False)  # never printed; doctor reports only its presence
@@ -67,6 +72,7 @@ class Settings:
             hf_home=hf_home,
             hub_cache=_path(env, "HF_HUB_CACHE") or _path(env, "HUGGINGFACE_HUB_CACHE") or hf_home / "hub",
             concurrency=_int(env, "STUDIO_CONCURRENCY", 1, 1, MAX_CONCURRENCY),
+            session_capacity=_int(env, "STUDIO_SESSION_CAPACITY", DEFAULT_SESSION_CAPACITY, 1, MAX_SESSION_CAPACITY),
             spotcheck_db=_path(env, "STUDIO_SPOTCHECK_DB") or xdg_cache / "speedup-studio" / "spotcheck.sqlite3",
             offline=_flag(env, "STUDIO_OFFLINE") or _flag(env, "HF_HUB_OFFLINE"),
             hf_token=(env.get("HF_TOKEN") or "").strip() or None,
@@ -78,7 +84,8 @@ class Settings:
         return {
             "default_preset": self.default_preset, "memory_budget_gb": self.memory_budget_gb, "host": self.host,
             "port": self.port, "cache_dir": str(self.cache_dir), "hf_home": str(self.hf_home),
-            "hub_cache": str(self.hub_cache), "concurrency": self.concurrency, "spotcheck_db": str(self.spotcheck_db),
+            "hub_cache": str(self.hub_cache), "concurrency": self.concurrency,
+            "session_capacity": self.session_capacity, "spotcheck_db": str(self.spotcheck_db),
             "offline": self.offline, "hf_token_set": self.hf_token is not None, "on_spaces": self.on_spaces,
         }
 

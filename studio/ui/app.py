@@ -370,5 +370,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
     return demo
 
 
-def launch_kwargs() -> dict:
-    return {"css": readouts.CSS, "theme": gr.themes.Soft()}
+def launch_kwargs(settings: Settings | None = None) -> dict:
+    """Arguments for demo.launch(): the page's look, and the bound on per-session state (see Settings)."""
+    settings = settings or Settings.from_env()
+    return {"css": readouts.CSS, "theme": gr.themes.Soft(), "state_session_capacity": settings.session_capacity}

@@ -18,6 +18,7 @@ def test_defaults_from_an_empty_environment(tmp_path):
     assert s.hub_cache == tmp_path / ".cache" / "huggingface" / "hub"
     assert s.spotcheck_db == tmp_path / ".cache" / "speedup-studio" / "spotcheck.sqlite3"
     assert s.hf_token is None and not s.on_spaces
+    assert s.session_capacity == 200
 
 
 def test_settings_are_frozen(tmp_path):
@@ -32,13 +33,13 @@ def test_every_variable_is_read(tmp_path):
         "STUDIO_DEFAULT_PRESET": preset, "STUDIO_MEMORY_BUDGET_GB": "40.5", "STUDIO_HOST": "0.0.0.0",
         "STUDIO_PORT": "8080", "STUDIO_CACHE_DIR": str(tmp_path / "c"), "HF_HOME": str(tmp_path / "hf"),
         "STUDIO_CONCURRENCY": "2", "STUDIO_SPOTCHECK_DB": str(tmp_path / "votes.db"), "STUDIO_OFFLINE": "yes",
-        "HF_TOKEN": " hf_secret ",
+        "HF_TOKEN": " hf_secret ", "STUDIO_SESSION_CAPACITY": "25",
     }
     s = Settings.from_env(env)
     assert (s.default_preset, s.memory_budget_gb, s.host, s.port) == (preset, 40.5, "0.0.0.0", 8080)
     assert s.cache_dir == tmp_path / "c" and s.spotcheck_db == tmp_path / "votes.db"
     assert s.hf_home == tmp_path / "hf" and s.hub_cache == tmp_path / "hf" / "hub"
-    assert (s.concurrency, s.offline, s.hf_token) == (2, True, "hf_secret")
+    assert (s.concurrency, s.offline, s.hf_token, s.session_capacity) == (2, True, "hf_secret", 25)
 
 
 def test_token_never_appears_in_repr_or_public_dict(tmp_path):
@@ -87,6 +88,8 @@ def test_studio_cache_dir_matches_the_metrics_weights_rule(tmp_path, monkeypatch
     ({"STUDIO_PORT": "70000"}, ["STUDIO_PORT=70000", "out of range", "1 to 65535"]),
     ({"GRADIO_SERVER_PORT": "0"}, ["GRADIO_SERVER_PORT=0", "1 to 65535"]),
     ({"STUDIO_CONCURRENCY": "0"}, ["STUDIO_CONCURRENCY=0", "1 to 16"]),
+    ({"STUDIO_SESSION_CAPACITY": "0"}, ["STUDIO_SESSION_CAPACITY=0", "1 to 10000"]),
+    ({"STUDIO_SESSION_CAPACITY": "lots"}, ["STUDIO_SESSION_CAPACITY='lots'", "not an integer"]),
     ({"STUDIO_MEMORY_BUDGET_GB": "-3"}, ["STUDIO_MEMORY_BUDGET_GB='-3'", "greater than 0"]),
     ({"STUDIO_MEMORY_BUDGET_GB": "lots"}, ["STUDIO_MEMORY_BUDGET_GB='lots'", "number of GB"]),
     ({"STUDIO_MEMORY_BUDGET_GB": "nan"}, ["STUDIO_MEMORY_BUDGET_GB='nan'"]),
