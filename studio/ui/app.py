@@ -370,7 +370,13 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
     return demo
 
 
+# gradio refuses bigger uploads before they reach the disk; the prompts-file loader's own limit (2 MB) is lower
+# and names the file, so the user sees the exact reason for anything between the two.
+MAX_UPLOAD = "5mb"
+
+
 def launch_kwargs(settings: Settings | None = None) -> dict:
     """Arguments for demo.launch(): the page's look, and the bound on per-session state (see Settings)."""
     settings = settings or Settings.from_env()
-    return {"css": readouts.CSS, "theme": gr.themes.Soft(), "state_session_capacity": settings.session_capacity}
+    return {"css": readouts.CSS, "theme": gr.themes.Soft(), "state_session_capacity": settings.session_capacity,
+            "max_file_size": MAX_UPLOAD}

@@ -4,9 +4,10 @@ import socket
 
 import gradio as gr
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from studio.ui.app import MAX_UPLOAD
 from studio.ui.bench_tab import build_bench_tab
 
 
@@ -22,7 +23,8 @@ def client(tmp_path_factory):
         with gr.Tab("Benchmark"):
             build_bench_tab(out_root=tmp_path_factory.mktemp("bench-ui"))
     port = _free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                        max_file_size=MAX_UPLOAD)
     yield Client(f"http://127.0.0.1:{port}/", verbose=False)
     demo.close()
 
@@ -56,3 +58,26 @@ def test_bad_input_is_a_clear_error(client):
         client.predict(*_args(source="Upload a file"), api_name="/bench_run")
     variants, sets, source, hint = client.predict("tiny-video", api_name="/bench_preset")
     assert "held-out" in hint
+
+
+UPLOADS = {  # name -> (content, words the error must contain)
+    "binary.txt": (bytes(range(256)) * 8, "looks binary"),
+    "empty.txt": (b"", "empty"),
+    "latin1.txt": ("a red circle \xe0 la left\n".encode("latin-1"), "not valid UTF-8"),
+    "many.txt": (b"a red circle\n" * 100_000, "at most 5,000 prompts"),  # 1.3 MB, 100,000 lines
+    "big.txt": (b"a red circle at the left " * 120_000, "at most 2,097,152 bytes"),  # 3 MB: the loader's limit
+    "huge.txt": (b"x" * (6 * 1024 * 1024), "exceeds the maximum file size"),  # 6 MB: refused before upload
+    "words.txt": (b"a red circle at the left\na pink dragon\n", "line 2"),
+}
+
+
+@pytest.mark.parametrize("name", list(UPLOADS))
+def test_bad_uploads_are_clear_errors_and_the_next_run_works(client, tmp_path, name):
+    content, words = UPLOADS[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(Exception, match=words) as info:
+        client.predict(*_args(source="Upload a file", prompts_file=handle_file(str(path))), api_name="/bench_run")
+    assert "Traceback" not in str(info.value)
+    status = client.predict(*_args(count=1, steps=2, variants=["naive4"]), api_name="/bench_run")[0]
+    assert status.startswith("**Done:**")
