@@ -71,7 +71,14 @@ def test_region_cache_card_shows_where_it_recomputed(client):
     ({"prompt": "a pink dragon"}, "unknown word"),
     ({"prompt": "x" * 10_000}, "at most 2000"),
     ({"seed": -1}, "seed"),
+    ({"seed": 2**64}, "seed"),
+    ({"steps": -3}, "steps"),
     ({"steps": 1_000_000}, "steps"),
+    ({"preset": "../../etc/passwd"}, "not in the list of choices"),
+    ({"preset": "/etc/passwd"}, "not in the list of choices"),
+    ({"preset": "no-such-model"}, "not in the list of choices"),
+    ({"custom": "tea9"}, "out of range"),
+    ({"custom": "region0.2zz3"}, "unknown parameter tag"),
     ({"variants": ()}, "no variants"),
     ({"custom": "warp9"}, "warp9"),
     ({"preset": "flux1-dev", "prompt": "a fox"}, "no CUDA GPU"),
@@ -81,6 +88,17 @@ def test_bad_input_gets_a_clear_message_and_the_next_request_runs(client, kwargs
         _compare(client, **kwargs)
     assert message.lower() in str(err.value).lower()
     assert "Traceback" not in str(err.value)
+    status, *_ = _compare(client, steps=2, variants=("naive4",))
+    assert "Done" in status and "failed" not in status
+
+
+def test_quantization_the_hardware_cannot_run_fails_only_its_card(client):
+    status, grid, _summary, report, *_ = _compare(client, steps=2, variants=("naive4",), custom="fp8dqrow")
+    by_slug = {v["slug"]: v for v in report["variants"]}
+    assert by_slug["s4"]["error"] is None
+    error = by_slug["fp8dqrow"]["error"]
+    assert error and "CUDA" in error and "Traceback" not in error
+    assert "failed" in status and "Traceback" not in grid
 
 
 def test_unknown_words_are_flagged_before_running(client):
