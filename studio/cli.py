@@ -29,11 +29,8 @@ from studio.hub import HubError
 from studio.inputs import InputError, check_prompt, parse_variants
 from studio.presets import PresetError, list_presets, load_preset
 from studio.spotcheck import cli as spotcheck_cli
+from studio.usage import DistillUsageError, UsageError
 from studio.variant import RecipeError
-
-
-class UsageError(Exception):
-    """Bad command-line input: reported in one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -196,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                    "distill": distill_command.run, "overhead": _cmd_overhead, "spotcheck": spotcheck_cli.run,
                    "bench": bench_command.run, "region-bench": region_bench.run}[args.command]
         return handler(args)
-    except (UsageError, InputError, PresetError, RecipeError, distill_command.DistillUsageError,
+    except (UsageError, InputError, PresetError, RecipeError, DistillUsageError,
             spotcheck_cli.SpotcheckError, HubError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

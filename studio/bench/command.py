@@ -13,6 +13,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from studio.usage import UsageError
+
 DEFAULT_VARIANTS = "baseline,int8,teacache,fbc,naive4"
 
 
@@ -39,8 +41,6 @@ def add_parser(sub) -> None:
 
 
 def _usage(message: str):
-    from studio.cli import UsageError  # imported here: studio.cli imports this module
-
     return UsageError(message)
 
 

@@ -16,11 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+from studio.usage import DistillUsageError
+
 MAX_PROMPT_FILE_BYTES = 1_000_000
-
-
-class DistillUsageError(ValueError):
-    """Bad `distill` input; the CLI reports it in one line with exit code 2."""
 
 
 def add_parser(sub) -> None:

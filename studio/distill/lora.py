@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from studio.distill.command import DistillUsageError
+from studio.usage import DistillUsageError
 
 SUPPORTED = ("FluxPipeline and WanPipeline (Wan 2.1), and other flow-matching transformer pipelines that call the "
              "transformer with keyword arguments once per prompt and guidance branch")

@@ -13,9 +13,9 @@ from safetensors import safe_open
 
 import studio.presets as presets
 from studio.cli import main
-from studio.distill.command import DistillUsageError
 from studio.distill.lora import record_teacher_pair
 from studio.engine.runner import Engine, RunRequest
+from studio.usage import DistillUsageError
 from studio.variant import Variant, WeightsSpec
 
 FLUX = {"title": "tiny flux", "family": "flux", "pipeline": "FluxPipeline", "media": "image", "steps": 8,
