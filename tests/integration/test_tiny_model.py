@@ -141,3 +141,12 @@ def test_flux_adapter_packs_and_unpacks_exactly(shape):
     frames = 4 if clip else 1
     assert seen["ids"].shape == (frames * 8 * 8, 3)
     assert seen["ids"].max(0).values.tolist() == [frames - 1, 7, 7]
+
+
+def test_autoencoder_cli_refuses_a_folder_without_an_autoencoder(tmp_path, capsys):
+    from studio.tiny.autoencoder import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--evaluate", str(tmp_path), "--out", str(tmp_path / "x")])
+    assert info.value.code == 2
+    assert "no autoencoder saved there" in capsys.readouterr().err
