@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    ap.add_argument("--out", type=Path, required=True, help="where the trained autoencoder is saved")
+    ap.add_argument("--out", type=Path, default=None, help="where the trained autoencoder is saved (required "
+                    "unless --evaluate)")
     ap.add_argument("--workdir", type=Path, default=Path(".runs/tiny-autoencoder"),
                     help="checkpoints and loss log; rerun to resume")
     ap.add_argument("--sharpen-decoder", type=Path, default=None, metavar="DIR",
@@ -168,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"--evaluate {args.evaluate}: no autoencoder saved there (config.json missing)")
         print(reconstruction_adherence(AutoencoderTiny.from_pretrained(args.evaluate).to(torch.float32)))
         return None
+    if args.out is None:
+        ap.error("--out DIR is required to train (or give --evaluate DIR)")
     if args.steps < 1 or args.batch < 4 or not 0 < args.lr < 1:
         ap.error("--steps must be positive, --batch at least 4 and --lr in (0, 1)")
     if args.sharpen_decoder is not None:

@@ -147,6 +147,10 @@ def test_autoencoder_cli_refuses_a_folder_without_an_autoencoder(tmp_path, capsy
     from studio.tiny.autoencoder import main
 
     with pytest.raises(SystemExit) as info:
-        main(["--evaluate", str(tmp_path), "--out", str(tmp_path / "x")])
+        main(["--evaluate", str(tmp_path)])
     assert info.value.code == 2
     assert "no autoencoder saved there" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["--steps", "10"])
+    assert info.value.code == 2
+    assert "--out DIR is required" in capsys.readouterr().err
