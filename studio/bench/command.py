@@ -40,10 +40,6 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
 
 
-def _usage(message: str):
-    return UsageError(message)
-
-
 def _check_numbers(args) -> None:
     from studio.bench.prompts import MAX_PROMPTS
 
@@ -60,7 +56,7 @@ def _check_numbers(args) -> None:
     ]
     for ok, message in checks:
         if not ok:
-            raise _usage(message)
+            raise UsageError(message)
 
 
 def _print_table(summary: dict) -> None:
@@ -106,18 +102,18 @@ def run(args) -> int:
     preset = load_preset(args.preset)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise _usage(f"--out '{args.out}' exists and is not a folder")
+        raise UsageError(f"--out '{args.out}' exists and is not a folder")
     try:
         prompts = resolve_prompts(preset, args.prompts, args.prompt_set, args.count, args.seed, args.prompt_column)
         variants, plan = plan_variants(preset, args.variants.split(","), args.sweep)
     except ValueError as e:  # PromptFileError, SweepError, PlanError, PresetError: one line, exit 2
-        raise _usage(str(e)) from None
+        raise UsageError(str(e)) from None
 
     from studio.engine.pool import runnable_here
 
     ok, why = runnable_here(preset)
     if not ok:
-        raise _usage(why)
+        raise UsageError(why)
 
     import torch
 
@@ -133,7 +129,7 @@ def run(args) -> int:
     try:
         bench = run_bench(Engine(preset), prompts, variants, out, steps=args.steps, show_bar=not args.no_progress)
     except (BenchError, StoreError) as e:
-        raise _usage(str(e)) from None
+        raise UsageError(str(e)) from None
     except KeyboardInterrupt:
         print(f"interrupted: finished results are in {out}/bench.jsonl; rerun the same command to resume",
               file=sys.stderr)

@@ -1,9 +1,9 @@
 """Architectures of the embedded models, built from diffusers' own classes.
 
 Sizes were chosen by measuring (README, "The embedded models"): 64 tokens per image and 256 per 8-frame clip,
-so training fits an hour or two on one CPU core and 50 sampling steps fit the latency floor. Both current kinds
-denoise the autoencoder's latents (studio.tiny.autoencoder); the pixel-space kinds are the first designs, kept
-so that their measurements can be reproduced.
+so training fits an hour or two on one CPU core and 50 sampling steps fit the latency floor. The shipped models
+are the pixel-space kinds; the latent kinds denoise the autoencoder's latents (studio.tiny.autoencoder), the
+next design, measured in the README but not shipped yet.
 """
 
 from __future__ import annotations
