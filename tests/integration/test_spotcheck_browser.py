@@ -58,7 +58,9 @@ def test_link_keys_reveal_and_results(served):
     _start(page, url, session.id, "Ana")
     sync_api.expect(page.get_by_text("Pair 1 of 2")).to_be_visible(timeout=30_000)
     assert "teacache" not in page.content() and "baseline" not in page.content()  # blind until the end
-    assert page.locator("#spotcheck-left-image img, #spotcheck-right-image img").count() == 2
+    # the two images arrive just after the pair counter: wait for them rather than count at once
+    sync_api.expect(page.locator("#spotcheck-left-image img, #spotcheck-right-image img")).to_have_count(
+        2, timeout=30_000)
     _shot(page, "spotcheck-rating.png")
     page.locator("body").click(position={"x": 5, "y": 5})  # focus outside the text boxes
     page.keyboard.press("1")  # left is better
