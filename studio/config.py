@@ -22,8 +22,8 @@ from studio.presets import PresetError, preset_path
 DEFAULT_PRESET = "tiny-image"
 DEFAULT_PORT = 7860
 MAX_CONCURRENCY = 16
-# Gradio keeps a copy of the page's component config for every browser session (about 1 MB for the studio page,
-# measured) and drops the oldest only beyond this many; its own default, 10,000, lets a public Space grow ~10 GB.
+# Gradio keeps a copy of the page's component config for every browser session (about 0.5 MB for the studio
+# page, measured) and drops the oldest only beyond this many; its own default, 10,000, lets a public Space grow ~5 GB.
 DEFAULT_SESSION_CAPACITY = 200
 MAX_SESSION_CAPACITY = 10_000
 MAX_MEMORY_BUDGET_GB = 4096.0

@@ -1,7 +1,7 @@
 """Load: 20 concurrent clients each run a compare; all are served in queue order without error, and the
 server's memory after further rounds is back at its level after the first (steady state, no growth per request).
 
-Gradio keeps per-session state (a copy of the page's component config, about 1 MB) for up to
+Gradio keeps per-session state (a copy of the page's component config, about 0.5 MB) for up to
 STUDIO_SESSION_CAPACITY sessions; this server keeps 20, so each round's sessions replace the last round's and any
 growth left is a leak.
 """
@@ -29,15 +29,10 @@ TOLERANCE_MB = 20
 def bounded_server():
     """The studio page in this process, keeping state for at most CLIENTS sessions."""
     from studio.config import Settings
-    from studio.ui.app import build_demo, launch_kwargs
-    from tests.fixtures.studio_app import _free_port
+    from tests.fixtures.studio_app import serve
 
-    settings = Settings.from_env({"STUDIO_SESSION_CAPACITY": str(CLIENTS)})
-    demo = build_demo(settings)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_kwargs(settings))
-    yield f"http://127.0.0.1:{port}/"
+    demo, url = serve(Settings.from_env({"STUDIO_SESSION_CAPACITY": str(CLIENTS)}))
+    yield url
     demo.close()
 
 
