@@ -161,8 +161,11 @@ def run(args) -> int:
     _claim_workdir(workdir, args, counts)
     teacher = load_base_pipeline(preset, torch.device("cpu"))
     teacher.set_progress_bar_config(disable=True)
+    # The student learns the guided teacher's samples, so it runs unguided (the preset's distilled variants
+    # say guidance = 1).
+    guidance = preset.variants["baseline"].guidance or preset.guidance or 1.0
     pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
-                          prompts=prompts)
+                          prompts=prompts, guidance_scale=guidance)
     student = copy.deepcopy(teacher.transformer).float().requires_grad_(True)
     text_encoder = teacher.text_encoder.float().requires_grad_(False)
     sigmas = student_sigmas(teacher, counts)
@@ -183,7 +186,8 @@ def run(args) -> int:
         "method": "reflow (rectified-flow distillation on teacher pairs)", "preset": preset.name,
         "student_steps": args.student_steps, "trained_for_steps": counts, "teacher_steps": args.teacher_steps or
         preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
-        "seed": args.seed, "prompts_file": args.prompts, "seconds_this_run": round(time.time() - started)},
+        "seed": args.seed, "prompts_file": args.prompts, "teacher_guidance": guidance, "run_with_guidance": 1.0,
+        "seconds_this_run": round(time.time() - started)},
         indent=2))
     (out / "loss.csv").write_text((workdir / "loss.csv").read_text())
     print(f"student saved to {out}", file=sys.stderr)

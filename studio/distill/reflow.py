@@ -58,12 +58,17 @@ def _chunk_prompts(seed: int, chunk: int, size: int, video: bool, prompts: list[
 
 @torch.no_grad()
 def teacher_pairs(teacher: TinyDiffusionPipeline, count: int, teacher_steps: int, workdir: Path, seed: int = 0,
-                  chunk_size: int = 64, prompts: list[str] | None = None) -> PairSet:
-    """Generate (or resume) `count` pairs in chunks saved under `workdir/pairs/`; each chunk is seeded alone."""
+                  chunk_size: int = 64, prompts: list[str] | None = None, guidance_scale: float = 1.0) -> PairSet:
+    """Generate (or resume) `count` pairs in chunks saved under `workdir/pairs/`; each chunk is seeded alone.
+
+    With `guidance_scale` > 1 the teacher samples with classifier-free guidance, so the student learns the guided
+    result from its conditional branch alone and runs unguided (one call a step instead of two).
+    """
     chunk_size = min(chunk_size, count)
     # Chunks made with other settings must never be mixed in: the settings name the folder.
     prompt_tag = hashlib.sha256("\n".join(prompts).encode()).hexdigest()[:10] if prompts else "random"
-    folder = workdir / f"pairs-{teacher_steps}steps-seed{seed}-chunk{chunk_size}-{prompt_tag}"
+    guidance_tag = f"-g{guidance_scale:g}" if guidance_scale != 1 else ""
+    folder = workdir / f"pairs-{teacher_steps}steps-seed{seed}-chunk{chunk_size}-{prompt_tag}{guidance_tag}"
     folder.mkdir(parents=True, exist_ok=True)
     video = teacher.is_video
     shape = teacher.latent_shape(IMAGE_SIZE, IMAGE_SIZE, VIDEO_FRAMES)
@@ -76,7 +81,7 @@ def teacher_pairs(teacher: TinyDiffusionPipeline, count: int, teacher_steps: int
             gen = torch.Generator().manual_seed(seed * 1_000_003 + c)
             noise = torch.randn((chunk_size, *shape), generator=gen)
             (x0,) = teacher([format_prompt(s) for s in specs], num_inference_steps=teacher_steps, latents=noise,
-                            output_type="latent", return_dict=False)
+                            guidance_scale=guidance_scale, output_type="latent", return_dict=False)
             tmp = path.with_suffix(".tmp")
             if teacher.vae is None:  # pixels: the sampler can overshoot [-1, 1] a little
                 x0 = x0.clamp(-1, 1)

@@ -23,6 +23,7 @@ import torch
 from diffusers import AutoencoderTiny
 
 from studio.tiny.data import training_batch
+from studio.tiny.inflate import inflate_image_to_video
 from studio.tiny.model import ARCHITECTURES, build_pipeline
 from studio.tiny.pipeline import SIGMA_FLOOR, TinyDiffusionPipeline, predict_x0
 from studio.tiny.render import VIDEO_FRAMES
@@ -78,10 +79,13 @@ def export_checkpoint(kind: str, workdir: Path, out: Path, vae: AutoencoderTiny 
 
 def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, workdir: Path, ema_decay: float,
           checkpoint_every: int, threads: int | None, uncond_prob: float = 0.0,
-          vae: AutoencoderTiny | None = None) -> None:
+          vae: AutoencoderTiny | None = None, init_from: Path | None = None) -> None:
     if threads:
         torch.set_num_threads(threads)
     pipe = build_pipeline(kind, seed, vae=vae)
+    if init_from is not None and not (workdir / "checkpoint.pt").exists():  # a resumed run has its own weights
+        inflate_image_to_video(pipe, TinyDiffusionPipeline.from_pretrained(init_from).to(torch.float32))
+        print(f"initialised from the image model {init_from}", file=sys.stderr)
     modules = torch.nn.ModuleDict({"transformer": pipe.transformer, "text_encoder": pipe.text_encoder})
     video = pipe.is_video
 
@@ -112,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--checkpoint-every", type=int, default=100)
     ap.add_argument("--uncond-prob", type=float, default=0.0,
                     help="share of each batch trained with an empty prompt (enables classifier-free guidance)")
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="--kind video: start from this trained latent image pipeline (studio/tiny/inflate.py)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--out", type=Path, required=True, help="where the trained pipeline is saved")
     ap.add_argument("--workdir", type=Path, default=None,
@@ -120,12 +126,14 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.steps < 1 or args.batch < 1 or not 0 < args.lr < 1 or not 0 <= args.uncond_prob < 1:
         ap.error("--steps and --batch must be positive, --lr in (0, 1) and --uncond-prob in [0, 1)")
+    if args.init_from is not None and (args.kind != "video" or not (args.init_from / "model_index.json").is_file()):
+        ap.error("--init-from needs --kind video and a saved latent image pipeline folder (with model_index.json)")
     workdir = args.workdir or Path(".runs") / f"tiny-{args.kind}"
     vae = load_autoencoder(args.kind, args.autoencoder)
     if args.export_only:
         return export_checkpoint(args.kind, workdir, args.out, vae)
     train(args.kind, args.steps, args.batch, args.lr, args.seed, args.out, workdir, args.ema_decay,
-          args.checkpoint_every, args.threads, args.uncond_prob, vae)
+          args.checkpoint_every, args.threads, args.uncond_prob, vae, args.init_from)
 
 
 if __name__ == "__main__":

@@ -154,3 +154,40 @@ def test_autoencoder_cli_refuses_a_folder_without_an_autoencoder(tmp_path, capsy
         main(["--steps", "10"])
     assert info.value.code == 2
     assert "--out DIR is required" in capsys.readouterr().err
+
+
+def test_inflated_video_model_starts_as_the_image_model_on_each_frame():
+    """A clip whose frames all show the same latent gets, in every frame, the image model's own prediction."""
+    from studio.tiny.autoencoder import build_autoencoder
+    from studio.tiny.inflate import inflate_image_to_video
+    from studio.tiny.pipeline import predict_x0
+
+    vae = build_autoencoder(0)
+    image, video = build_pipeline("image", seed=1, vae=vae), build_pipeline("video", seed=2, vae=vae)
+    x = torch.randn(1, 8, 16, 16, generator=torch.Generator().manual_seed(0))
+    sigma = torch.tensor([0.6])
+    with torch.no_grad():
+        before = predict_x0(video.transformer, torch.stack([x, x], dim=2), sigma, *video.encode_prompt(PROMPTS["image"]))
+        inflate_image_to_video(video, image)
+        expected = predict_x0(image.transformer, x, sigma, *image.encode_prompt(PROMPTS["image"]))
+        after = predict_x0(video.transformer, torch.stack([x, x], dim=2), sigma, *video.encode_prompt(PROMPTS["image"]))
+    assert (before[:, :, 0] - expected).abs().max() > 0.1  # different weights before
+    for frame in range(2):
+        torch.testing.assert_close(after[:, :, frame], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_inflation_refuses_two_image_models():
+    from studio.tiny.inflate import inflate_image_to_video
+
+    with pytest.raises(ValueError, match="latent video pipeline"):
+        inflate_image_to_video(build_pipeline("image", seed=1), build_pipeline("image", seed=2))
+
+
+@pytest.mark.parametrize("argv", [["--kind", "image"], ["--kind", "video"]])
+def test_train_cli_refuses_init_from_without_a_video_kind_and_an_image_pipeline(argv, tmp_path, capsys):
+    from studio.tiny.train import main
+
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--init-from", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert "--init-from needs --kind video and a saved latent image pipeline" in capsys.readouterr().err
