@@ -165,12 +165,12 @@ def test_inflated_video_model_starts_as_the_image_model_on_each_frame():
     vae = build_autoencoder(0)
     image, video = build_pipeline("image", seed=1, vae=vae), build_pipeline("video", seed=2, vae=vae)
     x = torch.randn(1, 8, 16, 16, generator=torch.Generator().manual_seed(0))
-    sigma = torch.tensor([0.6])
+    sigma, clip = torch.tensor([0.6]), torch.stack([x, x], dim=2)
     with torch.no_grad():
-        before = predict_x0(video.transformer, torch.stack([x, x], dim=2), sigma, *video.encode_prompt(PROMPTS["image"]))
+        before = predict_x0(video.transformer, clip, sigma, *video.encode_prompt(PROMPTS["image"]))
         inflate_image_to_video(video, image)
         expected = predict_x0(image.transformer, x, sigma, *image.encode_prompt(PROMPTS["image"]))
-        after = predict_x0(video.transformer, torch.stack([x, x], dim=2), sigma, *video.encode_prompt(PROMPTS["image"]))
+        after = predict_x0(video.transformer, clip, sigma, *video.encode_prompt(PROMPTS["image"]))
     assert (before[:, :, 0] - expected).abs().max() > 0.1  # different weights before
     for frame in range(2):
         torch.testing.assert_close(after[:, :, frame], expected, atol=1e-5, rtol=1e-4)
