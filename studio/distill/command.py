@@ -80,13 +80,15 @@ def _read_prompts(path: str, video: bool) -> list[str]:
     return prompts
 
 
-def _claim_workdir(workdir: Path, args, counts: list[int]) -> None:
+def _claim_workdir(workdir: Path, args, counts: list[int], guidance: float = 1.0) -> None:
     """A workdir holds one run: resuming with other settings would silently mix two trainings."""
     settings = {"preset": args.preset, "steps": counts, "teacher_steps": args.teacher_steps, "pairs": args.pairs,
                 "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr, "seed": args.seed,
                 "prompts": args.prompts}
     if args.lora_rank is not None:  # only LoRA runs name these, so older embedded workdirs still resume
         settings.update(lora_rank=args.lora_rank, ema_decay=args.ema_decay)
+    if guidance != 1:  # a guided teacher's pairs are another training set
+        settings["teacher_guidance"] = guidance
     path = workdir / "settings.json"
     if path.exists():
         previous = json.loads(path.read_text())
@@ -158,12 +160,12 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     workdir = Path(args.workdir or f".runs/distill-{preset.name}")
-    _claim_workdir(workdir, args, counts)
-    teacher = load_base_pipeline(preset, torch.device("cpu"))
-    teacher.set_progress_bar_config(disable=True)
     # The student learns the guided teacher's samples, so it runs unguided (the preset's distilled variants
     # say guidance = 1).
     guidance = preset.variants["baseline"].guidance or preset.guidance or 1.0
+    _claim_workdir(workdir, args, counts, guidance)
+    teacher = load_base_pipeline(preset, torch.device("cpu"))
+    teacher.set_progress_bar_config(disable=True)
     pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
                           prompts=prompts, guidance_scale=guidance)
     student = copy.deepcopy(teacher.transformer).float().requires_grad_(True)

@@ -79,3 +79,31 @@ def test_workdir_with_other_settings_is_refused(tmp_path, capsys):
     args = ["distill", *TOY, "--train-steps", "2", "--workdir", str(tmp_path / "shared"), "--out", str(tmp_path / "x")]
     assert main(args) == 2
     assert "train_steps" in capsys.readouterr().err
+
+
+def test_pairs_are_the_guided_teachers_samples_and_the_student_runs_unguided(tmp_path):
+    """tiny-image samples with guidance 4.5: the pairs must be that guided result (not the plain conditional
+    one), and the student, which learned it, runs with guidance 1 (one transformer call a step)."""
+    from studio.distill.reflow import _chunk_prompts
+    from studio.engine.loading import load_base_pipeline
+    from studio.tiny.language import format_prompt
+
+    preset = load_preset("tiny-image")
+    assert preset.guidance == 4.5 and preset.variant("distilled").guidance == 1.0
+    assert _distill(tmp_path, "student", 1) == 0
+    info = json.loads((tmp_path / "student" / "distill.json").read_text())
+    assert info["teacher_guidance"] == 4.5 and info["run_with_guidance"] == 1.0
+    (folder,) = (tmp_path / "work-student").glob("pairs-*")
+    assert folder.name.endswith("-g4.5")
+    chunk = torch.load(folder / "chunk-00000.pt", weights_only=True)
+    teacher = load_base_pipeline(preset, torch.device("cpu"))
+    prompts = [format_prompt(s) for s in _chunk_prompts(0, 0, 8, False, None)]
+
+    def sample(guidance):
+        return teacher(prompts, num_inference_steps=2, latents=chunk["noise"].float(), guidance_scale=guidance,
+                       output_type="latent", return_dict=False)[0].half().float()
+
+    guided, plain = sample(4.5), sample(1.0)
+    stored = chunk["x0"].float()
+    assert (guided - stored).abs().mean() < 1e-3  # float16 storage rounding only
+    assert (plain - stored).abs().mean() > 0.05
