@@ -98,9 +98,9 @@ def reproduction_snippet(preset: Preset, variant: Variant, prompt: str, seed: in
                   f".to(device)"]
     else:
         lines.append('kwargs["generator"] = torch.Generator("cpu").manual_seed(SEED)')
-        guidance = variant.guidance if variant.guidance is not None else preset.guidance
-        if guidance is not None:
-            lines.append(f'kwargs["guidance_scale"] = {guidance!r}')
+    guidance = variant.guidance if variant.guidance is not None else preset.guidance
+    if guidance is not None:
+        lines.append(f'kwargs["guidance_scale"] = {guidance!r}')
     if variant.cache:
         c = variant.cache
         lines += ["", "# the cache: diffusers' hooks (or studio's TeaCache), removed again when the block ends",

@@ -1,9 +1,9 @@
 """Architectures of the embedded models, built from diffusers' own classes.
 
 Sizes were chosen by measuring (README, "The embedded models"): 64 tokens per image and 256 per 8-frame clip,
-so training fits an hour or two on one CPU core and 50 sampling steps fit the latency floor. The shipped models
-are the pixel-space kinds; the latent kinds denoise the autoencoder's latents (studio.tiny.autoencoder), the
-next design, measured in the README but not shipped yet.
+so training fits a few hours of these CPUs and 50 sampling steps fit the latency floor. The latent kinds denoise
+the autoencoder's latents (studio.tiny.autoencoder): the shipped image model is the kind `image`; the shipped
+video model is still `video-pixels` (the latent `video` kind is trained and measured in the README, not shipped).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ _FLUX_SIZE = dict(num_layers=2, num_single_layers=4, attention_head_dim=32, num_
                   axes_dims_rope=(8, 12, 12))
 ARCHITECTURES = {
     # kind: (transformer class, config, works on autoencoder latents)
-    # pixel space, 8x8-pixel patches (the first shipped image model)
+    # pixel space, 8x8-pixel patches (the first shipped image model; it drew blobs, not shapes)
     "image-pixels": (FluxTransformer2DModel, dict(patch_size=1, in_channels=3 * 8 * 8, **_FLUX_SIZE), False),
     # 16x16x8 latents, 2x2 patches: 64 tokens of 32 numbers
     "image": (FluxTransformer2DModel, dict(patch_size=1, in_channels=LATENT_CHANNELS * 2 * 2, **_FLUX_SIZE), True),
     # 8 frames of 16x16x8 latents, 2 frames x 2x2 patches: 256 tokens of 64 numbers, rotary ids (frame, row, col)
     "video": (FluxTransformer2DModel, dict(patch_size=1, in_channels=LATENT_CHANNELS * 2 * 2 * 2, **_FLUX_SIZE),
               True),
-    # pixel space, 2x8x8 patches (the first shipped video model; it learned to ignore the prompt)
+    # pixel space, 2x8x8 patches (the shipped video model; it learned to ignore the prompt)
     "video-pixels": (WanTransformer3DModel, dict(
         patch_size=(2, 8, 8), num_attention_heads=4, attention_head_dim=32, in_channels=3, out_channels=3,
         text_dim=TEXT_DIM, freq_dim=128, ffn_dim=512, num_layers=6, cross_attn_norm=True,
