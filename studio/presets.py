@@ -74,6 +74,10 @@ class Preset:
         """Resolve a local folder of this preset (its source, or a weights ref) inside the repository."""
         return safe_repo_path(ref or self.source)
 
+    def guidance_for(self, variant: Variant) -> float | None:
+        """The guidance scale `variant` runs with: its own, else the preset's (None: the pipeline's default)."""
+        return variant.guidance if variant.guidance is not None else self.guidance
+
     def variant(self, name_or_slug: str) -> Variant:
         """A named variant, or a variant built from a full slug ('int8wo-tea0.3-s50')."""
         if name_or_slug in self.variants:

@@ -98,7 +98,7 @@ def reproduction_snippet(preset: Preset, variant: Variant, prompt: str, seed: in
                   f".to(device)"]
     else:
         lines.append('kwargs["generator"] = torch.Generator("cpu").manual_seed(SEED)')
-    guidance = variant.guidance if variant.guidance is not None else preset.guidance
+    guidance = preset.guidance_for(variant)
     if guidance is not None:
         lines.append(f'kwargs["guidance_scale"] = {guidance!r}')
     if variant.cache:

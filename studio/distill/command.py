@@ -162,7 +162,7 @@ def run(args) -> int:
     workdir = Path(args.workdir or f".runs/distill-{preset.name}")
     # The student learns the guided teacher's samples, so it runs unguided (the preset's distilled variants
     # say guidance = 1).
-    guidance = preset.variants["baseline"].guidance or preset.guidance or 1.0
+    guidance = preset.guidance_for(preset.variant("baseline")) or 1.0
     _claim_workdir(workdir, args, counts, guidance)
     teacher = load_base_pipeline(preset, torch.device("cpu"))
     teacher.set_progress_bar_config(disable=True)

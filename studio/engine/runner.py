@@ -251,7 +251,7 @@ class Engine:
 
     def guidance_for(self, variant: Variant) -> float | None:
         """The guidance scale a variant runs with: its own, else the preset's (None: the pipeline's default)."""
-        return variant.guidance if variant.guidance is not None else self.preset.guidance
+        return self.preset.guidance_for(variant)
 
     def call_kwargs(self, variant: Variant, request: RunRequest, steps: int, noise) -> dict:
         """The exact pipeline arguments a variant runs with (so a direct call can reproduce a run)."""

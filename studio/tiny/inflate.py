@@ -26,9 +26,10 @@ def _frame_layout(weight: torch.Tensor, channels: int, frames: int, dim: int) ->
 @torch.no_grad()
 def inflate_image_to_video(video: TinyDiffusionPipeline, image: TinyDiffusionPipeline) -> None:
     """Copy `image`'s denoiser and text encoder into `video` (in place), spreading tokens over frames."""
-    if video.vae is None or image.vae is None or video.is_video == image.is_video or not video.is_video:
+    if video.vae is None or image.vae is None or not video.is_video or image.is_video:
         raise ValueError("inflation needs a latent video pipeline and a trained latent image pipeline")
     channels = image.vae.config.latent_channels
+    # state_dict() tensors share storage with the parameters: copying into them sets the weights.
     vt, it = video.transformer.state_dict(), image.transformer.state_dict()
     frames = video.transformer.config.in_channels // image.transformer.config.in_channels
     if frames < 1 or vt.keys() != it.keys():
@@ -45,5 +46,4 @@ def inflate_image_to_video(video: TinyDiffusionPipeline, image: TinyDiffusionPip
             target.copy_(source)
         else:
             raise ValueError(f"cannot inflate {name}: image {tuple(source.shape)}, video {tuple(target.shape)}")
-    video.transformer.load_state_dict(vt)
     video.text_encoder.load_state_dict(image.text_encoder.state_dict())
