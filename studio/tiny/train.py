@@ -84,7 +84,10 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, wo
         torch.set_num_threads(threads)
     pipe = build_pipeline(kind, seed, vae=vae)
     if init_from is not None and not (workdir / "checkpoint.pt").exists():  # a resumed run has its own weights
-        inflate_image_to_video(pipe, TinyDiffusionPipeline.from_pretrained(init_from).to(torch.float32))
+        try:
+            inflate_image_to_video(pipe, TinyDiffusionPipeline.from_pretrained(init_from).to(torch.float32))
+        except ValueError as e:  # e.g. a pixel-space or video pipeline: say so in one line, not a traceback
+            raise SystemExit(f"--init-from {init_from}: {e}") from None
         print(f"initialised from the image model {init_from}", file=sys.stderr)
     modules = torch.nn.ModuleDict({"transformer": pipe.transformer, "text_encoder": pipe.text_encoder})
     video = pipe.is_video

@@ -192,3 +192,16 @@ def test_train_cli_refuses_init_from_without_a_video_kind_and_an_image_pipeline(
         main([*argv, "--init-from", str(tmp_path), "--out", str(tmp_path / "out")])
     assert info.value.code == 2
     assert "--init-from needs --kind video and a saved latent image pipeline" in capsys.readouterr().err
+
+
+def test_train_cli_refuses_to_inflate_from_a_pixel_image_pipeline(tmp_path):
+    from studio.tiny.autoencoder import build_autoencoder
+    from studio.tiny.train import main
+
+    build_pipeline("image-pixels", seed=0).save_pretrained(tmp_path / "pixels")
+    build_autoencoder(0).save_pretrained(tmp_path / "ae")
+    with pytest.raises(SystemExit) as info:
+        main(["--kind", "video", "--autoencoder", str(tmp_path / "ae"), "--init-from", str(tmp_path / "pixels"),
+              "--steps", "1", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "out")])
+    assert "inflation needs a latent video pipeline and a trained latent image pipeline" in str(info.value.code)
+    assert not (tmp_path / "out").exists()
