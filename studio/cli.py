@@ -87,7 +87,7 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from studio.tiny.evaluate import evaluate
+    from studio.bench.heldout import evaluate
 
     preset = load_preset(args.preset)
     if preset.pipeline != "tiny":

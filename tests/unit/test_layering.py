@@ -14,13 +14,22 @@ RULES = [  # (files, forbidden top-level modules)
 ]
 
 
-def _imports(path: Path) -> set[str]:
+# The embedded model sits below the engine (the engine loads it; it never drives the engine), and the engine
+# below the commands built on it.
+STUDIO_RULES = [  # (files, forbidden studio packages)
+    (["tiny/*.py"], {"engine", "bench", "ui", "cli", "distill", "spotcheck"}),
+    (["engine/*.py"], {"bench", "ui", "cli", "distill", "spotcheck"}),
+]
+
+
+def _imports(path: Path, depth: int = 1) -> set[str]:
+    """Imported module names, cut to their first `depth` dotted parts."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
+            names |= {".".join(a.name.split(".")[:depth]) for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(".".join(node.module.split(".")[:depth]))
     return names
 
 
@@ -30,6 +39,15 @@ def test_layers_never_import_what_they_must_not(patterns, forbidden):
     assert files
     for f in files:
         bad = _imports(f) & forbidden
+        assert not bad, f"{f.relative_to(ROOT)} imports {bad}"
+
+
+@pytest.mark.parametrize("patterns, forbidden", STUDIO_RULES)
+def test_studio_packages_only_import_downwards(patterns, forbidden):
+    files = [f for p in patterns for f in ROOT.glob(p)]
+    assert files
+    for f in files:
+        bad = {m for m in _imports(f, depth=2) if m.startswith("studio.")} & {f"studio.{n}" for n in forbidden}
         assert not bad, f"{f.relative_to(ROOT)} imports {bad}"
 
 

@@ -1,0 +1,64 @@
+"""Held-out evaluation counts what the checker says about what the variant's pipeline drew.
+
+A fake pipeline draws true renders of each prompt (optionally with the colour swapped), so the expected verdicts
+are known without a trained model.
+"""
+
+import dataclasses
+import random
+from types import SimpleNamespace
+
+import numpy as np
+
+from studio.bench.heldout import evaluate
+from studio.presets import load_preset
+from studio.tiny.data import eval_prompts
+from studio.tiny.language import parse_prompt
+from studio.tiny.render import render_scene, sample_scene
+
+
+class _DrawingPipeline:
+    def __init__(self, recolor: str | None = None):
+        self.recolor, self.calls = recolor, []
+
+    def latent_shape(self, height, width, frames):
+        return (4, 4, 4)
+
+    def __call__(self, prompts, num_inference_steps, latents, output_type, num_frames, **extra):
+        self.calls.append({"prompts": list(prompts), "steps": num_inference_steps, "noise": latents.clone(), **extra})
+        rng = random.Random(0)
+        images = []
+        for prompt in prompts:
+            objects = parse_prompt(prompt)
+            if self.recolor:
+                objects = [dataclasses.replace(o, color=self.recolor if o.color != self.recolor else "white")
+                           for o in objects]
+            images.append(render_scene(sample_scene(objects, rng)).permute(1, 2, 0).numpy())
+        return SimpleNamespace(images=np.stack(images))
+
+
+class _Engine:
+    def __init__(self, preset, pipes):
+        self.preset, self.pipes = preset, pipes
+
+    def pipeline_for(self, variant):
+        return self.pipes[variant.slug]
+
+    def guidance_for(self, variant):
+        return self.preset.guidance_for(variant)
+
+
+def test_adherence_and_errors_come_from_the_checker_on_what_was_drawn():
+    preset = load_preset("tiny-image")
+    truthful, recolored = _DrawingPipeline(), _DrawingPipeline(recolor="red")
+    engine = _Engine(preset, {preset.variant("baseline").slug: truthful, preset.variant("naive4").slug: recolored})
+    result = evaluate(preset, ["baseline", "naive4"], 30, engine=engine)
+    baseline, naive = result["variants"]["baseline"], result["variants"]["naive4"]
+    assert baseline["adherence"] >= 0.9 and baseline["steps"] == preset.steps
+    assert naive["adherence"] == 0.0 and naive["errors"].get("missing", 0) >= 30 and naive["steps"] == 4
+    # (the checker finds no blob of the prompted colour: "missing")
+    # Every prompt of the held-out set, in batches, each with its own seeded noise, the same for both variants
+    assert [p for c in truthful.calls for p in c["prompts"]] == eval_prompts(30, False, 0)
+    assert all(a["noise"].equal(b["noise"]) for a, b in zip(truthful.calls, recolored.calls, strict=True))
+    assert truthful.calls[0]["guidance_scale"] == preset.guidance_for(preset.variant("baseline"))
+    assert "baseline" in result["table"] and "naive4" in result["table"]
