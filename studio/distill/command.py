@@ -10,6 +10,7 @@ with a message that says so (see README, "Step distillation").
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import random
 import sys
@@ -80,11 +81,28 @@ def _read_prompts(path: str, video: bool) -> list[str]:
     return prompts
 
 
-def _claim_workdir(workdir: Path, args, counts: list[int], guidance: float = 1.0) -> None:
-    """A workdir holds one run: resuming with other settings would silently mix two trainings."""
+def teacher_fingerprint(preset) -> str:
+    """What identifies the teacher's weights: for the embedded models a hash of the denoiser's files (retraining
+    changes it), for real models the source at its revision."""
+    if preset.pipeline != "tiny":
+        return f"{preset.source}@{preset.revision or 'main'}"
+    return weights_fingerprint(preset.local_path() / "transformer")
+
+
+def weights_fingerprint(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(folder.glob("*.safetensors")):
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def _claim_workdir(workdir: Path, args, counts: list[int], guidance: float = 1.0, teacher: str | None = None) -> None:
+    """A workdir holds one run: resuming with other settings (or another teacher: its cached pairs were drawn by
+    the old one) would silently mix two trainings."""
     settings = {"preset": args.preset, "steps": counts, "teacher_steps": args.teacher_steps, "pairs": args.pairs,
                 "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr, "seed": args.seed,
-                "prompts": args.prompts}
+                "prompts": args.prompts, "teacher": teacher}
     if args.lora_rank is not None:  # only LoRA runs name these, so older embedded workdirs still resume
         settings.update(lora_rank=args.lora_rank, ema_decay=args.ema_decay)
     if guidance != 1:  # a guided teacher's pairs are another training set
@@ -154,7 +172,7 @@ def run(args) -> int:
         training_device(preset, args.allow_cpu)  # refuse before anything is written
         prompts = read_prompts(args.prompts)
         workdir = Path(args.workdir or f".runs/distill-{preset.name}")
-        _claim_workdir(workdir, args, counts)
+        _claim_workdir(workdir, args, counts, teacher=teacher_fingerprint(preset))
         return run_lora(args, preset, counts, workdir, prompts)
     prompts = _read_prompts(args.prompts, preset.media == "video") if args.prompts else None
     if args.threads:
@@ -163,7 +181,8 @@ def run(args) -> int:
     # The student learns the guided teacher's samples, so it runs unguided (the preset's distilled variants
     # say guidance = 1).
     guidance = preset.guidance_for(preset.variant("baseline")) or 1.0
-    _claim_workdir(workdir, args, counts, guidance)
+    teacher_id = teacher_fingerprint(preset)
+    _claim_workdir(workdir, args, counts, guidance, teacher_id)
     teacher = load_base_pipeline(preset, torch.device("cpu"))
     teacher.set_progress_bar_config(disable=True)
     pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
@@ -189,7 +208,7 @@ def run(args) -> int:
         "student_steps": args.student_steps, "trained_for_steps": counts, "teacher_steps": args.teacher_steps or
         preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
         "seed": args.seed, "prompts_file": args.prompts, "teacher_guidance": guidance, "run_with_guidance": 1.0,
-        "seconds_this_run": round(time.time() - started)},
+        "teacher": teacher_id, "seconds_this_run": round(time.time() - started)},
         indent=2))
     (out / "loss.csv").write_text((workdir / "loss.csv").read_text())
     print(f"student saved to {out}", file=sys.stderr)

@@ -107,3 +107,26 @@ def test_pairs_are_the_guided_teachers_samples_and_the_student_runs_unguided(tmp
     stored = chunk["x0"].float()
     assert (guided - stored).abs().mean() < 1e-3  # float16 storage rounding only
     assert (plain - stored).abs().mean() > 0.05
+
+
+def test_workdir_of_another_teacher_is_refused(tmp_path, capsys, monkeypatch):
+    """Retraining the embedded model changes the teacher: the workdir's cached pairs were drawn by the old one."""
+    from studio.distill import command
+
+    assert _distill(tmp_path, "first", 1, workdir=tmp_path / "shared") == 0
+    monkeypatch.setattr(command, "teacher_fingerprint", lambda preset: "sha256:retrained")
+    assert _distill(tmp_path, "second", 1, workdir=tmp_path / "shared") == 2
+    assert "teacher" in capsys.readouterr().err
+
+
+def test_teacher_fingerprint_follows_the_weights_bytes(tmp_path):
+    from studio.distill.command import teacher_fingerprint, weights_fingerprint
+
+    preset = load_preset("tiny-image")
+    shipped = teacher_fingerprint(preset)
+    assert shipped == weights_fingerprint(preset.local_path() / "transformer") and shipped.startswith("sha256:")
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    before = weights_fingerprint(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"weightz")
+    assert weights_fingerprint(tmp_path) != before != shipped
+    assert teacher_fingerprint(load_preset("flux1-dev")).startswith("black-forest-labs/FLUX.1-dev@")
