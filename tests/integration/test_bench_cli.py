@@ -63,7 +63,7 @@ def test_cli_bench_killed_midway_resumes_without_duplicates_or_gaps(tmp_path, ca
     assert "https://" not in page and "http://" not in page and 'id="pareto"' in page
     first = next(r for r in rows if r["variant"] == "teacache" and r["prompt_index"] == 0)
     params = read_parameters(out / first["media"][0])
-    assert params["prompt"] == first["prompt"] and params["seed"] == first["seed"] and params["slug"] == "tea0.15"
+    assert params["prompt"] == first["prompt"] and params["seed"] == first["seed"] and params["slug"] == "tea0.1"
 
     # the snippet reproduces the recommended variant's image for the first prompt
     chosen = summary["recommendation"]["variant"] or "baseline"

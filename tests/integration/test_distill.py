@@ -130,3 +130,14 @@ def test_teacher_fingerprint_follows_the_weights_bytes(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"weightz")
     assert weights_fingerprint(tmp_path) != before != shipped
     assert teacher_fingerprint(load_preset("flux1-dev")).startswith("black-forest-labs/FLUX.1-dev@")
+
+
+def test_shipped_image_student_was_distilled_from_the_shipped_teacher():
+    """Retraining the embedded image model without re-distilling would ship a student of another teacher."""
+    from studio.distill.command import teacher_fingerprint
+
+    preset = load_preset("tiny-image")
+    student = preset.local_path(preset.weights["student"].ref)
+    info = json.loads((student / "distill.json").read_text())
+    assert info["teacher"] == teacher_fingerprint(preset)
+    assert info["teacher_guidance"] == preset.guidance

@@ -28,12 +28,12 @@ def test_full_image_compare_streams_cards_table_and_report(client):
     assert slider is not None  # the A/B view opens on the first variant
     assert "Done" in status and "failed" not in status
     slugs = [v["slug"] for v in report["variants"]]
-    assert slugs == ["base", "int8wo", "tea0.15", "s4"]
+    assert slugs == ["base", "int8wo", "tea0.1", "s4"]
     assert all(v["error"] is None for v in report["variants"])
     assert grid.count('<div class="card ') == 4 and grid.count("<img") == 4
     by_slug = {v["slug"]: v for v in report["variants"]}
     assert by_slug["int8wo"]["memory"]["weights_bytes"] * 3.5 < by_slug["base"]["memory"]["weights_bytes"]
-    for slug in ("int8wo", "tea0.15", "s4"):
+    for slug in ("int8wo", "tea0.1", "s4"):
         lpips = by_slug[slug]["metrics"]["lpips"]
         assert 0 <= lpips < 1, f"{slug}: LPIPS {lpips} out of range"
         assert f"{by_slug[slug]['timings']['end_to_end_s']:.3f} s" in grid  # the card shows the measured time

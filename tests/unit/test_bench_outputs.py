@@ -125,8 +125,9 @@ def _synthetic_bench(tmp_path, preset):
     rng = np.random.default_rng(0)
     rows = []
     for i in range(3):
-        for name, slug, kind, t, lp in [("baseline", "base", "baseline", 1.0, 0.0), ("teacache", "tea0.15", "cached",
-                                        0.5, 0.05 * (i + 1)), ("naive4", "s4", "naive", 0.1, 0.3)]:
+        for name, kind, t, lp in [("baseline", "baseline", 1.0, 0.0), ("teacache", "cached", 0.5, 0.05 * (i + 1)),
+                                  ("naive4", "naive", 0.1, 0.3)]:
+            slug = preset.variant(name).slug
             media = f"media/p{i:05d}/{name}.png"
             (tmp_path / media).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(tmp_path / media)
