@@ -97,7 +97,7 @@ def weights_fingerprint(folder: Path) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
-def _claim_workdir(workdir: Path, args, counts: list[int], guidance: float = 1.0, teacher: str | None = None) -> None:
+def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guidance: float = 1.0) -> None:
     """A workdir holds one run: resuming with other settings (or another teacher: its cached pairs were drawn by
     the old one) would silently mix two trainings."""
     settings = {"preset": args.preset, "steps": counts, "teacher_steps": args.teacher_steps, "pairs": args.pairs,
@@ -182,7 +182,7 @@ def run(args) -> int:
     # say guidance = 1).
     guidance = preset.guidance_for(preset.variant("baseline")) or 1.0
     teacher_id = teacher_fingerprint(preset)
-    _claim_workdir(workdir, args, counts, guidance, teacher_id)
+    _claim_workdir(workdir, args, counts, teacher=teacher_id, guidance=guidance)
     teacher = load_base_pipeline(preset, torch.device("cpu"))
     teacher.set_progress_bar_config(disable=True)
     pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
