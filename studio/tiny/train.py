@@ -77,6 +77,30 @@ def export_checkpoint(kind: str, workdir: Path, out: Path, vae: AutoencoderTiny 
     print(f"exported step {state['step']} of {workdir} to {out}", file=sys.stderr)
 
 
+def start_from(pipe: TinyDiffusionPipeline, source: TinyDiffusionPipeline) -> str:
+    """Give the fresh `pipe` the trained weights of `source`; returns what was done, for the log.
+
+    A pipeline of the same kind continues its training (a workdir's checkpoint may be gone; the shipped weights
+    are not); a latent image pipeline inflates into a latent video one (studio/tiny/inflate.py).
+    """
+    if pipe.is_video and not source.is_video:
+        inflate_image_to_video(pipe, source)
+        return "initialised by inflating the image model"
+    if (pipe.vae is None) != (source.vae is None) or pipe.is_video != source.is_video:
+        raise ValueError("continuing needs a pipeline of the same kind (or a latent image one to inflate into video)")
+    if pipe.vae is not None and not all(  # the saved pipeline keeps its autoencoder in float16
+            torch.equal(a.half(), b.half()) for a, b in zip(pipe.vae.state_dict().values(),
+                                                            source.vae.state_dict().values(), strict=True)):
+        raise ValueError("its autoencoder differs from --autoencoder: its latents would mean something else")
+    modules = torch.nn.ModuleDict({"transformer": pipe.transformer, "text_encoder": pipe.text_encoder})
+    try:
+        modules.load_state_dict({f"{part}.{k}": v for part in ("transformer", "text_encoder")
+                                 for k, v in getattr(source, part).state_dict().items()})
+    except RuntimeError:
+        raise ValueError("its denoiser has a different architecture than --kind's") from None
+    return "continuing the training of"
+
+
 def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, workdir: Path, ema_decay: float,
           checkpoint_every: int, threads: int | None, uncond_prob: float = 0.0,
           vae: AutoencoderTiny | None = None, init_from: Path | None = None) -> None:
@@ -85,10 +109,10 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, wo
     pipe = build_pipeline(kind, seed, vae=vae)
     if init_from is not None and not (workdir / "checkpoint.pt").exists():  # a resumed run has its own weights
         try:
-            inflate_image_to_video(pipe, TinyDiffusionPipeline.from_pretrained(init_from).to(torch.float32))
+            how = start_from(pipe, TinyDiffusionPipeline.from_pretrained(init_from).to(torch.float32))
         except ValueError as e:  # e.g. a pixel-space or video pipeline: say so in one line, not a traceback
             raise SystemExit(f"--init-from {init_from}: {e}") from None
-        print(f"initialised from the image model {init_from}", file=sys.stderr)
+        print(f"{how} {init_from}", file=sys.stderr)
     modules = torch.nn.ModuleDict({"transformer": pipe.transformer, "text_encoder": pipe.text_encoder})
     video = pipe.is_video
 
@@ -120,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--uncond-prob", type=float, default=0.0,
                     help="share of each batch trained with an empty prompt (enables classifier-free guidance)")
     ap.add_argument("--init-from", type=Path, default=None,
-                    help="--kind video: start from this trained latent image pipeline (studio/tiny/inflate.py)")
+                    help="start from this saved pipeline: the same kind continues its training; a latent image "
+                         "pipeline starts --kind video (studio/tiny/inflate.py)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--out", type=Path, required=True, help="where the trained pipeline is saved")
     ap.add_argument("--workdir", type=Path, default=None,
@@ -129,8 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.steps < 1 or args.batch < 1 or not 0 < args.lr < 1 or not 0 <= args.uncond_prob < 1:
         ap.error("--steps and --batch must be positive, --lr in (0, 1) and --uncond-prob in [0, 1)")
-    if args.init_from is not None and (args.kind != "video" or not (args.init_from / "model_index.json").is_file()):
-        ap.error("--init-from needs --kind video and a saved latent image pipeline folder (with model_index.json)")
+    if args.init_from is not None and not (args.init_from / "model_index.json").is_file():
+        ap.error(f"--init-from needs a saved pipeline folder (with model_index.json); got {args.init_from}")
     workdir = args.workdir or Path(".runs") / f"tiny-{args.kind}"
     vae = load_autoencoder(args.kind, args.autoencoder)
     if args.export_only:

@@ -185,13 +185,43 @@ def test_inflation_refuses_two_image_models():
 
 
 @pytest.mark.parametrize("argv", [["--kind", "image"], ["--kind", "video"]])
-def test_train_cli_refuses_init_from_without_a_video_kind_and_an_image_pipeline(argv, tmp_path, capsys):
+def test_train_cli_refuses_init_from_a_folder_without_a_pipeline(argv, tmp_path, capsys):
     from studio.tiny.train import main
 
     with pytest.raises(SystemExit) as info:
         main([*argv, "--init-from", str(tmp_path), "--out", str(tmp_path / "out")])
     assert info.value.code == 2
-    assert "--init-from needs --kind video and a saved latent image pipeline" in capsys.readouterr().err
+    assert "--init-from needs a saved pipeline folder (with model_index.json)" in capsys.readouterr().err
+
+
+def test_training_continues_from_a_saved_pipeline_of_the_same_kind():
+    """--init-from a saved image pipeline: the fresh model gets exactly its weights (the checkpoint may be gone)."""
+    from studio.tiny.autoencoder import build_autoencoder
+    from studio.tiny.pipeline import predict_x0
+    from studio.tiny.train import start_from
+
+    vae = build_autoencoder(0)
+    trained, fresh = build_pipeline("image", seed=1, vae=vae), build_pipeline("image", seed=2, vae=vae)
+    x, sigma = torch.randn(1, 8, 16, 16, generator=torch.Generator().manual_seed(0)), torch.tensor([0.6])
+
+    def predict(pipe):
+        with torch.no_grad():
+            return predict_x0(pipe.transformer, x, sigma, *pipe.encode_prompt(PROMPTS["image"]))
+
+    assert (predict(fresh) - predict(trained)).abs().max() > 0.1
+    assert start_from(fresh, trained) == "continuing the training of"
+    torch.testing.assert_close(predict(fresh), predict(trained), atol=0, rtol=0)
+
+
+def test_continuing_refuses_another_autoencoder_or_kind():
+    from studio.tiny.autoencoder import build_autoencoder
+    from studio.tiny.train import start_from
+
+    trained = build_pipeline("image", seed=1, vae=build_autoencoder(0))
+    with pytest.raises(ValueError, match="autoencoder differs from --autoencoder"):
+        start_from(build_pipeline("image", seed=2, vae=build_autoencoder(1)), trained)
+    with pytest.raises(ValueError, match="same kind"):
+        start_from(build_pipeline("image-pixels", seed=2), trained)
 
 
 def test_train_cli_refuses_to_inflate_from_a_pixel_image_pipeline(tmp_path):
