@@ -27,6 +27,10 @@ ARCHITECTURES = {
     # 8 frames of 16x16x8 latents, 2 frames x 2x2 patches: 256 tokens of 64 numbers, rotary ids (frame, row, col)
     "video": (FluxTransformer2DModel, dict(patch_size=1, in_channels=LATENT_CHANNELS * 2 * 2 * 2, **_FLUX_SIZE),
               True),
+    # 8 frames of 16x16x8 latents, all 8 frames x 2x2 patches in one token: 64 tokens of 256 numbers, so a token
+    # sees its place's whole trajectory (time is in the channels, as in an image model's grid)
+    "video8": (FluxTransformer2DModel, dict(patch_size=1, in_channels=LATENT_CHANNELS * 8 * 2 * 2, **_FLUX_SIZE),
+               True),
     # pixel space, 2x8x8 patches (the shipped video model; it learned to ignore the prompt)
     "video-pixels": (WanTransformer3DModel, dict(
         patch_size=(2, 8, 8), num_attention_heads=4, attention_head_dim=32, in_channels=3, out_channels=3,

@@ -2,7 +2,7 @@
 
 The sampler works on the latents of a tiny autoencoder (diffusers' AutoencoderTiny: a 64x64 frame is 16x16x8
 numbers), which draws the crisp edges; the denoiser is diffusers' FluxTransformer2DModel, over 2x2 latent
-patches for an image and over 2-frame x 2x2 patches with (frame, row, col) rotary ids for a clip, so diffusers'
+patches for an image and over 2x2 patches of several frames with (frame, row, col) rotary ids for a clip, so diffusers'
 cache hooks, torchao quantization and LoRA loading work on it unchanged. Without a `vae` the pipeline works in
 pixel space (the first shipped models: Flux on 8x8-pixel patches, WanTransformer3DModel for video).
 
@@ -44,12 +44,13 @@ class TinyPipelineOutput(BaseOutput):
 class _FluxAdapter:
     """Packs images (B, C, H, W) or clips (B, C, F, H, W) into patch tokens for FluxTransformer2DModel and back.
 
-    A token covers p x p pixels or latents of one frame (images) or of FRAMES_PER_TOKEN frames (clips), p being
-    what the transformer's `in_channels` implies. A clip's rotary ids are (frame, row, col): Flux's three rope
+    An image token covers p x p pixels or latents, p being what the transformer's `in_channels` implies. A clip
+    token covers 2x2 latents of `pt` frames, `pt` being what `in_channels` implies (2: the 2-frame design, 8: the
+    whole clip in every token, so time lives in the channels); rotary ids are (frame, row, col), Flux's three rope
     axes, so one image class serves video with text in joint attention.
     """
 
-    FRAMES_PER_TOKEN = 2
+    CLIP_PATCH = 2
 
     def __init__(self, transformer):
         self.in_channels = transformer.config.in_channels
@@ -59,8 +60,14 @@ class _FluxAdapter:
         if not clip:
             x = x.unsqueeze(2)
         b, c, f, h, w = x.shape
-        pt = self.FRAMES_PER_TOKEN if clip else 1
-        p = int(round((self.in_channels / (c * pt)) ** 0.5))
+        if clip:
+            p = self.CLIP_PATCH
+            pt = self.in_channels // (c * p * p)
+            if pt < 1 or f % pt:
+                raise ValueError(f"this video model's tokens hold {pt} frames: the number of frames must be a "
+                                 f"multiple of {pt}, got {f}")
+        else:
+            pt, p = 1, int(round((self.in_channels / c) ** 0.5))
         grid = (f // pt, h // p, w // p)
         packed = (x.reshape(b, c, grid[0], pt, grid[1], p, grid[2], p).permute(0, 2, 4, 6, 1, 3, 5, 7)
                   .reshape(b, grid[0] * grid[1] * grid[2], -1))

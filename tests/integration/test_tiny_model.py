@@ -157,24 +157,34 @@ def test_autoencoder_cli_refuses_a_folder_without_an_autoencoder(tmp_path, capsy
     assert "--out DIR is required" in capsys.readouterr().err
 
 
-def test_inflated_video_model_starts_as_the_image_model_on_each_frame():
+@pytest.mark.parametrize("kind, frames", [("video", 2), ("video8", 8)])
+def test_inflated_video_model_starts_as_the_image_model_on_each_frame(kind, frames):
     """A clip whose frames all show the same latent gets, in every frame, the image model's own prediction."""
     from studio.tiny.autoencoder import build_autoencoder
     from studio.tiny.inflate import inflate_image_to_video
     from studio.tiny.pipeline import predict_x0
 
     vae = build_autoencoder(0)
-    image, video = build_pipeline("image", seed=1, vae=vae), build_pipeline("video", seed=2, vae=vae)
+    image, video = build_pipeline("image", seed=1, vae=vae), build_pipeline(kind, seed=2, vae=vae)
     x = torch.randn(1, 8, 16, 16, generator=torch.Generator().manual_seed(0))
-    sigma, clip = torch.tensor([0.6]), torch.stack([x, x], dim=2)
+    sigma, clip = torch.tensor([0.6]), torch.stack([x] * frames, dim=2)
     with torch.no_grad():
         before = predict_x0(video.transformer, clip, sigma, *video.encode_prompt(PROMPTS["image"]))
         inflate_image_to_video(video, image)
         expected = predict_x0(image.transformer, x, sigma, *image.encode_prompt(PROMPTS["image"]))
         after = predict_x0(video.transformer, clip, sigma, *video.encode_prompt(PROMPTS["image"]))
     assert (before[:, :, 0] - expected).abs().max() > 0.1  # different weights before
-    for frame in range(2):
+    for frame in range(frames):
         torch.testing.assert_close(after[:, :, frame], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_a_clip_must_fill_whole_tokens():
+    from studio.tiny.pipeline import predict_x0
+
+    video = build_pipeline("video8", seed=0)
+    with pytest.raises(ValueError, match="tokens hold 8 frames: the number of frames must be a multiple of 8, got 4"):
+        predict_x0(video.transformer, torch.zeros(1, 8, 4, 16, 16), torch.tensor([0.5]),
+                   *video.encode_prompt(PROMPTS["image"]))
 
 
 def test_inflation_refuses_two_image_models():
