@@ -8,6 +8,7 @@ A LoRA variant loads its adapter into the shared denoiser and switches it on onl
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 from pathlib import Path
 
@@ -73,8 +74,14 @@ def load_base_pipeline(preset: Preset, device: torch.device):
 
 
 def with_components(pipe, **swaps):
-    """A new pipeline object of the same class whose components are `pipe`'s, except `swaps`."""
-    new = type(pipe)(**{**pipe.components, **swaps})
+    """A new pipeline object of the same class whose components are `pipe`'s, except `swaps`.
+
+    Constructor settings the pipeline registered in its config (the embedded pipeline's `video`, SDXL's
+    `force_zeros_for_empty_prompt`, ...) carry over: without them the copy would be another pipeline.
+    """
+    accepted = inspect.signature(type(pipe).__init__).parameters
+    settings = {k: v for k, v in pipe.config.items() if k in accepted and k not in pipe.components}
+    new = type(pipe)(**{**settings, **pipe.components, **swaps})
     new.set_progress_bar_config(disable=True)
     return new
 

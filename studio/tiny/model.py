@@ -1,9 +1,9 @@
 """Architectures of the embedded models, built from diffusers' own classes.
 
-Sizes were chosen by measuring (README, "The embedded models"): 64 tokens per image and 256 per 8-frame clip,
+Sizes were chosen by measuring (README, "The embedded models"): 64 tokens per image and per 8-frame clip,
 so training fits a few hours of these CPUs and 50 sampling steps fit the latency floor. The latent kinds denoise
-the autoencoder's latents (studio.tiny.autoencoder): the shipped image model is the kind `image`; the shipped
-video model is still `video-pixels` (the latent `video` kind is trained and measured in the README, not shipped).
+the autoencoder's latents (studio.tiny.autoencoder): the shipped image model is the kind `image`, the shipped
+video model the kind `video8` (inflated from the image model; the other video kinds are measured in the README).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ ARCHITECTURES = {
     # sees its place's whole trajectory (time is in the channels, as in an image model's grid)
     "video8": (FluxTransformer2DModel, dict(patch_size=1, in_channels=LATENT_CHANNELS * 8 * 2 * 2, **_FLUX_SIZE),
                True),
-    # pixel space, 2x8x8 patches (the shipped video model; it learned to ignore the prompt)
+    # pixel space, 2x8x8 patches (the first shipped video model; it learned to ignore the prompt)
     "video-pixels": (WanTransformer3DModel, dict(
         patch_size=(2, 8, 8), num_attention_heads=4, attention_head_dim=32, in_channels=3, out_channels=3,
         text_dim=TEXT_DIM, freq_dim=128, ffn_dim=512, num_layers=6, cross_attn_norm=True,

@@ -2,7 +2,8 @@
 
     python -m studio.tiny.autoencoder --out .runs/tiny-autoencoder/model
     python -m studio.tiny.train --kind image --autoencoder .runs/tiny-autoencoder/model --out assets/tiny-image
-    python -m studio.tiny.train --kind video --autoencoder .runs/tiny-autoencoder/model --out assets/tiny-video
+    python -m studio.tiny.train --kind video8 --autoencoder assets/tiny-image/vae --init-from assets/tiny-image \
+        --out assets/tiny-video
 
 Flow matching on the autoencoder's latents (pixel space for the *-pixels kinds): x_t = (1 - t) x0 + t noise
 with logit-normal t; the transformer predicts x0 and the loss is on the implied velocity

@@ -132,11 +132,12 @@ def test_teacher_fingerprint_follows_the_weights_bytes(tmp_path):
     assert teacher_fingerprint(load_preset("flux1-dev")).startswith("black-forest-labs/FLUX.1-dev@")
 
 
-def test_shipped_image_student_was_distilled_from_the_shipped_teacher():
-    """Retraining the embedded image model without re-distilling would ship a student of another teacher."""
+@pytest.mark.parametrize("name", ["tiny-image", "tiny-video"])
+def test_shipped_student_was_distilled_from_the_shipped_teacher(name):
+    """Retraining an embedded model without re-distilling would ship a student of another teacher."""
     from studio.distill.command import teacher_fingerprint
 
-    preset = load_preset("tiny-image")
+    preset = load_preset(name)
     student = preset.local_path(preset.weights["student"].ref)
     info = json.loads((student / "distill.json").read_text())
     assert info["teacher"] == teacher_fingerprint(preset)

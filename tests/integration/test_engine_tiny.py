@@ -85,3 +85,24 @@ def test_usage_errors_exit_2_with_one_line(args, message):
     p = _cli(*args)
     assert p.returncode == 2
     assert message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_every_variant_kind_runs_on_the_embedded_video_model():
+    """Variants that copy the pipeline (student weights, int8) stay video pipelines: motion prompts, 8 frames."""
+    preset = load_preset("tiny-video")
+    request = RunRequest("a small blue square at the left moving right", seed=1, steps=3, warmup=False)
+    names = ["baseline", "int8", "teacache", "naive4", "distilled", "stack"]
+    results = Engine(preset).compare(request, [preset.variant(n) for n in names])
+    assert [r.error for r in results] == [None] * len(names)
+    assert {np.asarray(r.output).shape for r in results} == {(8, 64, 64, 3)}
+
+
+def test_a_derived_pipeline_keeps_the_pipelines_own_settings():
+    import copy
+
+    from studio.engine.loading import with_components
+    from studio.tiny.model import build_pipeline
+
+    video = build_pipeline("video8", seed=0)
+    derived = with_components(video, transformer=copy.deepcopy(video.transformer))
+    assert derived.is_video and derived.config.video is True and derived.transformer is not video.transformer

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -35,12 +36,12 @@ def shipped(request):
     return request.param, pipe
 
 
-@pytest.fixture(scope="module", params=["image", "video"])
+@pytest.fixture(scope="module", params=["image", "video", "video8"])
 def latent(request):
     """A freshly built latent pipeline (untrained autoencoder and transformer): the machinery, not the quality."""
     pipe = build_pipeline(request.param, seed=0)
     pipe.set_progress_bar_config(disable=True)
-    return request.param, pipe
+    return "video" if request.param.startswith("video") else "image", pipe
 
 
 def test_latent_pipelines_denoise_autoencoder_latents(latent):
@@ -53,6 +54,13 @@ def test_latent_pipelines_denoise_autoencoder_latents(latent):
         z = pipe.encode_pixels(pixels * 2 - 1)
         assert z.shape == (1, *expected)
         assert pipe.decode_latents(z).shape == pixels.shape
+
+
+def test_shipped_models_fit_the_weights_budget():
+    """The embedded image and video models (autoencoders included) ship in 30 MB of safetensors at most."""
+    files = [f for kind in ("image", "video") for f in Path(f"assets/tiny-{kind}").rglob("*.safetensors")]
+    total = sum(f.stat().st_size for f in files)
+    assert 5e6 < total <= 30e6
 
 
 def test_shipped_pipeline_api_matches_diffusers(shipped):
@@ -124,8 +132,9 @@ def test_reconstruction_adherence_accepts_a_perfect_autoencoder(monkeypatch):
     assert blurred["adherence"] < 0.7 and blurred["fidelity"] < perfect["fidelity"] - 0.2
 
 
-@pytest.mark.parametrize("shape", [(2, 8, 16, 16), (2, 8, 8, 16, 16)])
-def test_flux_adapter_packs_and_unpacks_exactly(shape):
+@pytest.mark.parametrize("shape, frames_per_token", [((2, 8, 16, 16), 1), ((2, 8, 8, 16, 16), 2),
+                                                     ((2, 8, 8, 16, 16), 8)])
+def test_flux_adapter_packs_and_unpacks_exactly(shape, frames_per_token):
     """Tokens are cut and pasted back without moving a number; a clip's rotary ids are (frame, row, col)."""
     clip = len(shape) == 5
     seen = {}
@@ -134,12 +143,12 @@ def test_flux_adapter_packs_and_unpacks_exactly(shape):
         seen["ids"] = img_ids
         return (hidden_states,)
 
-    in_channels = 8 * 2 * 2 * (2 if clip else 1)
+    in_channels = 8 * 2 * 2 * frames_per_token
     adapter = _FluxAdapter(SimpleNamespace(config=SimpleNamespace(in_channels=in_channels)))
     x = torch.randn(shape)
     out = adapter(identity, x, torch.ones(2), torch.zeros(2, 2, 4), torch.zeros(2, 4))
     torch.testing.assert_close(out, x, rtol=0, atol=0)
-    frames = 4 if clip else 1
+    frames = 8 // frames_per_token if clip else 1  # token positions along time
     assert seen["ids"].shape == (frames * 8 * 8, 3)
     assert seen["ids"].max(0).values.tolist() == [frames - 1, 7, 7]
 
