@@ -68,12 +68,16 @@ def load_autoencoder(kind: str, path: Path | None) -> AutoencoderTiny | None:
     return AutoencoderTiny.from_pretrained(path).to(torch.float32)
 
 
+def trained_modules(pipe: TinyDiffusionPipeline) -> torch.nn.ModuleDict:
+    """What training changes and checkpoints save: the denoiser and the text encoder (the autoencoder is frozen)."""
+    return torch.nn.ModuleDict({"transformer": pipe.transformer, "text_encoder": pipe.text_encoder})
+
+
 def export_checkpoint(kind: str, workdir: Path, out: Path, vae: AutoencoderTiny | None) -> None:
     """Save the EMA weights of the latest checkpoint as a pipeline (to look at a run before it ends)."""
     state = torch.load(workdir / "checkpoint.pt", weights_only=True)
     pipe = build_pipeline(kind, vae=vae)
-    torch.nn.ModuleDict({"transformer": pipe.transformer, "text_encoder": pipe.text_encoder}).load_state_dict(
-        state["ema"])
+    trained_modules(pipe).load_state_dict(state["ema"])
     save_pipeline(pipe, out)
     print(f"exported step {state['step']} of {workdir} to {out}", file=sys.stderr)
 
@@ -93,10 +97,8 @@ def start_from(pipe: TinyDiffusionPipeline, source: TinyDiffusionPipeline) -> st
             torch.equal(a.half(), b.half()) for a, b in zip(pipe.vae.state_dict().values(),
                                                             source.vae.state_dict().values(), strict=True)):
         raise ValueError("its autoencoder differs from --autoencoder: its latents would mean something else")
-    modules = torch.nn.ModuleDict({"transformer": pipe.transformer, "text_encoder": pipe.text_encoder})
     try:
-        modules.load_state_dict({f"{part}.{k}": v for part in ("transformer", "text_encoder")
-                                 for k, v in getattr(source, part).state_dict().items()})
+        trained_modules(pipe).load_state_dict(trained_modules(source).state_dict())
     except RuntimeError:
         raise ValueError("its denoiser has a different architecture than --kind's") from None
     return "continuing the training of"
@@ -114,7 +116,7 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, wo
         except ValueError as e:  # e.g. a pixel-space or video pipeline: say so in one line, not a traceback
             raise SystemExit(f"--init-from {init_from}: {e}") from None
         print(f"{how} {init_from}", file=sys.stderr)
-    modules = torch.nn.ModuleDict({"transformer": pipe.transformer, "text_encoder": pipe.text_encoder})
+    modules = trained_modules(pipe)
     video = pipe.is_video
 
     def loss_at(step: int) -> torch.Tensor:
