@@ -35,6 +35,9 @@ def add_parser(sub) -> None:
     p.add_argument("--lr", type=float, default=None, help="default: 2e-4 embedded, 1e-4 LoRA")
     p.add_argument("--ema-decay", type=float, default=None,
                    help="EMA of the trained weights, 0 = off (default: 0.995 embedded, 0 LoRA)")
+    p.add_argument("--rollout", type=float, default=0.0,
+                   help="embedded presets: share of each batch whose noisy input is the student's own sampler "
+                        "state rather than the straight-line point (default 0: plain reflow)")
     p.add_argument("--lora-rank", type=int, default=None,
                    help="real-model presets: rank of the LoRA on the attention projections (default 16)")
     p.add_argument("--allow-cpu", action="store_true",
@@ -105,6 +108,8 @@ def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guid
                 "prompts": args.prompts, "teacher": teacher}
     if args.lora_rank is not None:  # only LoRA runs name these, so older embedded workdirs still resume
         settings.update(lora_rank=args.lora_rank, ema_decay=args.ema_decay)
+    if args.rollout:  # only runs that use it name it, so older workdirs still resume
+        settings["rollout"] = args.rollout
     if guidance != 1:  # a guided teacher's pairs are another training set
         settings["teacher_guidance"] = guidance
     path = workdir / "settings.json"
@@ -125,6 +130,9 @@ def resolve_defaults(args, lora: bool) -> None:
     """Fill the flags left unset with the defaults of the embedded or the LoRA path."""
     from studio.distill.lora import DEFAULTS as LORA_DEFAULTS
 
+    if lora and args.rollout:
+        raise DistillUsageError("--rollout applies to embedded presets; real-model presets train a LoRA on reflow "
+                                "pairs")
     if not lora and args.lora_rank is not None:
         raise DistillUsageError("--lora-rank applies to real-model presets; embedded presets train the whole "
                                 "student transformer")
@@ -144,6 +152,7 @@ def validate(args) -> None:
               (args.threads is None or 1 <= args.threads <= 256, "--threads must be from 1 to 256"),
               (0 <= args.seed < 2**31, "--seed must be from 0 to 2^31-1"),
               (0 <= args.ema_decay < 1, "--ema-decay must be in [0, 1)"),
+              (0 <= args.rollout <= 1, "--rollout must be in [0, 1]"),
               (1 <= args.checkpoint_every <= 1_000_000, "--checkpoint-every must be from 1 to 1000000"),
               (args.lora_rank is None or 1 <= args.lora_rank <= 1024, "--lora-rank must be from 1 to 1024")]
     for ok, message in checks:
@@ -190,12 +199,13 @@ def run(args) -> int:
     student = copy.deepcopy(teacher.transformer).float().requires_grad_(True)
     text_encoder = teacher.text_encoder.float().requires_grad_(False)
     sigmas = student_sigmas(teacher, counts)
+    trajectory = student_sigmas(teacher, [args.student_steps])  # where --rollout follows the student's sampler
     print(f"student noise levels ({', '.join(map(str, counts))} steps): {sigmas}", file=sys.stderr)
 
     def loss_at(step: int):
         random.seed(args.seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
-        return reflow_loss(student, text_encoder, pairs, sigmas, args.batch, gen)
+        return reflow_loss(student, text_encoder, pairs, sigmas, args.batch, gen, args.rollout, trajectory)
 
     started = time.time()
     ema = train_loop(student, loss_at, steps=args.train_steps, lr=args.lr, workdir=workdir,
@@ -207,7 +217,8 @@ def run(args) -> int:
         "method": "reflow (rectified-flow distillation on teacher pairs)", "preset": preset.name,
         "student_steps": args.student_steps, "trained_for_steps": counts, "teacher_steps": args.teacher_steps or
         preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
-        "seed": args.seed, "prompts_file": args.prompts, "teacher_guidance": guidance, "run_with_guidance": 1.0,
+        "seed": args.seed, "rollout": args.rollout, "prompts_file": args.prompts, "teacher_guidance": guidance,
+        "run_with_guidance": 1.0,
         "teacher": teacher_id, "seconds_this_run": round(time.time() - started)},
         indent=2))
     (out / "loss.csv").write_text((workdir / "loss.csv").read_text())

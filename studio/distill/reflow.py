@@ -8,6 +8,13 @@ path in few Euler steps. With an x0-predicting network the Euler update lands ex
 the prediction equals x, so each of the student's steps only has to correct the previous step's error.
 
 The student starts from the teacher's weights; only the denoiser trains (the text encoder stays shared).
+
+Optional rollout (`rollout` > 0): for that share of a batch the noisy input at a later level is not the point on
+the straight line but where the student's own sampler actually is after its earlier steps from the same noise,
+with the teacher's sample still the target. Plain reflow trains each step on inputs built from the *true* endpoint,
+while at sampling time a step sees the previous steps' errors; training on its own trajectory teaches it to correct
+them (the train/test mismatch called exposure bias; the same remedy as "backward distillation" in Imagine Flash,
+Kohler et al., arXiv 2405.05224).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from tqdm import tqdm
 
 from studio.tiny.data import random_objects
 from studio.tiny.language import ObjectSpec, format_prompt, parse_prompt
-from studio.tiny.pipeline import TinyDiffusionPipeline, predict_x0
+from studio.tiny.pipeline import SIGMA_FLOOR, TinyDiffusionPipeline, predict_x0
 from studio.tiny.render import IMAGE_SIZE, VIDEO_FRAMES
 from studio.tiny.text_encoder import objects_to_ids
 
@@ -94,14 +101,45 @@ def teacher_pairs(teacher: TinyDiffusionPipeline, count: int, teacher_steps: int
 
 
 def reflow_loss(transformer: torch.nn.Module, text_encoder: torch.nn.Module, pairs: PairSet, sigmas: list[float],
-                batch: int, gen: torch.Generator) -> torch.Tensor:
-    """Mean squared error of the student's x0 prediction on the straight noise -> teacher-sample path."""
+                batch: int, gen: torch.Generator, rollout: float = 0.0,
+                trajectory: list[float] | None = None) -> torch.Tensor:
+    """Mean squared error of the student's x0 prediction against the teacher's sample.
+
+    The input is the point on the straight noise -> teacher-sample path at a level drawn from `sigmas`; with
+    `rollout` > 0 that share of the batch whose level lies on `trajectory` (the student's own sampler, from 1.0
+    down) instead gets the point the student's sampler reaches there from the same noise.
+    """
     idx = torch.randint(len(pairs), (batch,), generator=gen)
     noise, x0, ids = pairs.noise[idx].float(), pairs.x0[idx].float(), pairs.ids[idx]
     sigma = torch.tensor(sigmas)[torch.randint(len(sigmas), (batch,), generator=gen)]
     view = (-1,) + (1,) * (x0.dim() - 1)
     xt = (1 - sigma.view(view)) * x0 + sigma.view(view) * noise
+    on_trajectory = torch.isclose(sigma.view(-1, 1), torch.tensor(trajectory or sigmas).view(1, -1)).any(1)
+    own = (torch.rand(batch, generator=gen) < rollout) & on_trajectory
     with torch.no_grad():
         tokens, pooled = text_encoder(ids)
+        if rollout > 0 and own.any():
+            xt = xt.clone()
+            xt[own] = student_rollout(transformer, noise[own], sigma[own], tokens[own], pooled[own],
+                                      trajectory or sigmas)
     x0_hat = predict_x0(transformer, xt, sigma, tokens, pooled)
     return ((x0_hat - x0) ** 2).mean()
+
+
+@torch.no_grad()
+def student_rollout(transformer: torch.nn.Module, noise: torch.Tensor, sigma: torch.Tensor, tokens, pooled,
+                    trajectory: list[float]) -> torch.Tensor:
+    """Where the student's sampler (Euler on the velocity implied by its x0 prediction, as in
+    TinyDiffusionPipeline) stands at each row's level `sigma`, having started from `noise` at trajectory[0].
+    A row whose level is not on the trajectory stays at its noise (callers pass only rows on it)."""
+    levels = torch.tensor(trajectory)
+    steps_needed = (levels.view(1, -1) > sigma.view(-1, 1) + 1e-6).sum(1)  # earlier levels each row passes
+    x = noise.clone()
+    view = (-1,) + (1,) * (x.dim() - 1)
+    for k in range(int(steps_needed.max()) if len(x) else 0):
+        rows = steps_needed > k
+        level = levels[k].expand(int(rows.sum()))
+        x0_hat = predict_x0(transformer, x[rows], level, tokens[rows], pooled[rows])
+        velocity = (x[rows] - x0_hat) / level.clamp(min=SIGMA_FLOOR).view(view)
+        x[rows] = x[rows] + (levels[k + 1] - levels[k]) * velocity
+    return x

@@ -56,6 +56,7 @@ def test_same_seed_same_loss_curve(tmp_path):
     (["--student-steps", "0"], "from 1 to 16"),
     (["--also-steps", "x"], "comma list"),
     (["--pairs", "0"], "--pairs"),
+    (["--rollout", "1.5"], "--rollout must be in [0, 1]"),
     (["--prompts", "missing.txt"], "is not a file"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
@@ -107,6 +108,41 @@ def test_pairs_are_the_guided_teachers_samples_and_the_student_runs_unguided(tmp
     stored = chunk["x0"].float()
     assert (guided - stored).abs().mean() < 1e-3  # float16 storage rounding only
     assert (plain - stored).abs().mean() > 0.05
+
+
+def test_rollout_inputs_are_where_the_students_own_sampler_stands():
+    """--rollout trains on the student's own sampler states: they must be exactly the latents the pipeline holds
+    before each of its 4 steps from the same noise (else the student learns to fix states it never meets)."""
+    from studio.distill.reflow import student_rollout, student_sigmas
+    from studio.engine.loading import load_base_pipeline
+
+    pipe = load_base_pipeline(load_preset("tiny-image"), torch.device("cpu"))
+    prompts = ["a small red circle at the top left", "a large blue square at the bottom"]
+    noise = torch.randn((2, *pipe.latent_shape(64, 64, 1)), generator=torch.Generator().manual_seed(3))
+    seen = []
+
+    def keep(_pipe, _i, _t, tensors):
+        seen.append(tensors["latents"].clone())
+        return tensors
+
+    pipe(prompts, num_inference_steps=4, latents=noise, guidance_scale=1.0, output_type="latent",
+         callback_on_step_end=keep)
+    trajectory = student_sigmas(pipe, [4])
+    tokens, pooled = pipe.encode_prompt(prompts)
+    for k in (1, 2, 3):  # the state entering step k+1 is the latents after step k
+        level = torch.full((2,), trajectory[k])
+        state = student_rollout(pipe.transformer, noise, level, tokens, pooled, trajectory)
+        assert torch.allclose(state, seen[k - 1], atol=1e-4), f"level {trajectory[k]}"
+    at_start = student_rollout(pipe.transformer, noise, torch.full((2,), 1.0), tokens, pooled, trajectory)
+    assert torch.equal(at_start, noise)
+
+
+def test_rollout_changes_training_and_is_recorded(tmp_path):
+    assert main(["distill", *TOY, "--train-steps", "3", "--rollout", "1", "--workdir", str(tmp_path / "w"),
+                 "--out", str(tmp_path / "rolled")]) == 0
+    assert _distill(tmp_path, "plain", 3) == 0
+    assert json.loads((tmp_path / "rolled" / "distill.json").read_text())["rollout"] == 1.0
+    assert _losses(tmp_path / "rolled") != pytest.approx(_losses(tmp_path / "plain"), rel=1e-4)
 
 
 def test_workdir_of_another_teacher_is_refused(tmp_path, capsys, monkeypatch):
