@@ -254,3 +254,48 @@ def test_train_cli_refuses_to_inflate_from_a_pixel_image_pipeline(tmp_path):
               "--steps", "1", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "out")])
     assert "inflation needs a latent video pipeline and a trained latent image pipeline" in str(info.value.code)
     assert not (tmp_path / "out").exists()
+
+
+def test_rotary_memo_gives_the_same_samples_and_recomputes_for_new_ids(shipped):
+    """The kept rotary tables must change nothing (bit-identical samples against the unmemoized transformer), be
+    rebuilt when the token grid changes, and add nothing to the saved weights."""
+    from studio.tiny.pipeline import RotaryMemo
+
+    kind, pipe = shipped
+    memo = pipe.transformer.pos_embed
+    assert isinstance(memo, RotaryMemo)
+    assert not any("pos_embed" in k for k in pipe.transformer.state_dict())
+    latents = torch.randn((1, *pipe.latent_shape(64, 64, 8)), generator=torch.Generator().manual_seed(5))
+
+    def sample():
+        return pipe(PROMPTS[kind], num_inference_steps=3, latents=latents, output_type="latent", return_dict=False)[0]
+
+    kept = sample()
+    pipe.transformer.pos_embed = memo.inner
+    try:
+        assert torch.equal(kept, sample())
+    finally:
+        pipe.transformer.pos_embed = memo
+    ids = torch.zeros(7, 3)
+    first = memo(ids)
+    assert memo(ids.clone()) is first  # same ids: the kept tables
+    other = memo(torch.ones(7, 3))
+    assert other is not first and not torch.equal(other[0], first[0])
+
+
+def test_a_run_resets_the_cache_hooks_state(shipped):
+    """The pipeline resets stateful cache hooks at the end of a run (its own short version of diffusers'):
+    a First-Block Cache left holding the last run's residuals would leak them into the next prompt."""
+    from diffusers.hooks import FirstBlockCacheConfig
+
+    kind, pipe = shipped
+    calls = []
+    pipe.transformer.enable_cache(FirstBlockCacheConfig(threshold=0.2))
+    original = pipe.transformer._reset_stateful_cache
+    pipe.transformer._reset_stateful_cache = lambda *a, **k: (calls.append(1), original(*a, **k))
+    try:
+        pipe(PROMPTS[kind], num_inference_steps=2, output_type="latent", generator=torch.Generator().manual_seed(0))
+    finally:
+        del pipe.transformer._reset_stateful_cache
+        pipe.transformer.disable_cache()
+    assert calls == [1]
