@@ -131,7 +131,7 @@ def student_rollout(transformer: torch.nn.Module, noise: torch.Tensor, sigma: to
                     trajectory: list[float]) -> torch.Tensor:
     """Where the student's sampler (Euler on the velocity implied by its x0 prediction, as in
     TinyDiffusionPipeline) stands at each row's level `sigma`, having started from `noise` at trajectory[0].
-    A row whose level is not on the trajectory stays at its noise (callers pass only rows on it)."""
+    Every row's level must lie on the trajectory (reflow_loss passes only those)."""
     levels = torch.tensor(trajectory)
     steps_needed = (levels.view(1, -1) > sigma.view(-1, 1) + 1e-6).sum(1)  # earlier levels each row passes
     x = noise.clone()
