@@ -114,14 +114,14 @@ def reflow_loss(transformer: torch.nn.Module, text_encoder: torch.nn.Module, pai
     sigma = torch.tensor(sigmas)[torch.randint(len(sigmas), (batch,), generator=gen)]
     view = (-1,) + (1,) * (x0.dim() - 1)
     xt = (1 - sigma.view(view)) * x0 + sigma.view(view) * noise
-    on_trajectory = torch.isclose(sigma.view(-1, 1), torch.tensor(trajectory or sigmas).view(1, -1)).any(1)
+    trajectory = trajectory or sigmas
+    on_trajectory = torch.isclose(sigma.view(-1, 1), torch.tensor(trajectory).view(1, -1)).any(1)
     own = (torch.rand(batch, generator=gen) < rollout) & on_trajectory
     with torch.no_grad():
         tokens, pooled = text_encoder(ids)
         if rollout > 0 and own.any():
             xt = xt.clone()
-            xt[own] = student_rollout(transformer, noise[own], sigma[own], tokens[own], pooled[own],
-                                      trajectory or sigmas)
+            xt[own] = student_rollout(transformer, noise[own], sigma[own], tokens[own], pooled[own], trajectory)
     x0_hat = predict_x0(transformer, xt, sigma, tokens, pooled)
     return ((x0_hat - x0) ** 2).mean()
 
