@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -71,13 +72,20 @@ class _FluxAdapter:
         grid = (f // pt, h // p, w // p)
         packed = (x.reshape(b, c, grid[0], pt, grid[1], p, grid[2], p).permute(0, 2, 4, 6, 1, 3, 5, 7)
                   .reshape(b, grid[0] * grid[1] * grid[2], -1))
-        img_ids = torch.stack(torch.meshgrid(*(torch.arange(n) for n in grid), indexing="ij"), dim=-1)
-        img_ids = img_ids.reshape(-1, 3).to(x.device, x.dtype)
-        txt_ids = torch.zeros(tokens.shape[1], 3, device=x.device, dtype=x.dtype)
+        img_ids, txt_ids = _position_ids(grid, tokens.shape[1], x.device, x.dtype)
         out = transformer(hidden_states=packed, timestep=sigma, pooled_projections=pooled,
                           encoder_hidden_states=tokens, txt_ids=txt_ids, img_ids=img_ids, return_dict=False)[0]
         out = out.reshape(b, *grid, c, pt, p, p).permute(0, 4, 1, 5, 2, 6, 3, 7).reshape(b, c, f, h, w)
         return out if clip else out.squeeze(2)
+
+
+@functools.lru_cache(maxsize=16)
+def _position_ids(grid: tuple[int, int, int], text_tokens: int, device: torch.device, dtype: torch.dtype):
+    """(frame, row, col) ids of the image tokens and zero ids of the text tokens: the same on every step, so made
+    once (never written to: Flux only reads them)."""
+    img_ids = torch.stack(torch.meshgrid(*(torch.arange(n) for n in grid), indexing="ij"), dim=-1)
+    img_ids = img_ids.reshape(-1, 3).to(device, dtype)
+    return img_ids, torch.zeros(text_tokens, 3, device=device, dtype=dtype)
 
 
 class RotaryMemo(torch.nn.Module):

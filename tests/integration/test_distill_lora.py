@@ -3,7 +3,6 @@ diffusers' LoRA format, training lowers the loss, the engine's "lora" weights so
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -11,44 +10,16 @@ import pytest
 import torch
 from safetensors import safe_open
 
-import studio.presets as presets
 from studio.cli import main
 from studio.distill.lora import record_teacher_pair
 from studio.engine.runner import Engine, RunRequest
 from studio.usage import DistillUsageError
 from studio.variant import Variant, WeightsSpec
 
-FLUX = {"title": "tiny flux", "family": "flux", "pipeline": "FluxPipeline", "media": "image", "steps": 8,
-        "guidance": 3.5, "width": 32, "height": 32}
-WAN = {"title": "tiny wan", "family": "wan", "pipeline": "WanPipeline", "media": "video", "steps": 4,
-       "guidance": 5.0, "width": 16, "height": 16, "frames": 5}
-SDXL = {"title": "tiny sdxl", "family": "sdxl", "pipeline": "StableDiffusionXLPipeline", "media": "image",
-        "steps": 4, "guidance": 5.0, "width": 32, "height": 32}
 PROMPT = "a photo of a red cat"
 # 8 pairs of one prompt (seeds 0-7): enough to check that the student learns its pairs in 120 steps; it does not
 # generalise to other seeds from so few pairs (real runs use hundreds, see the README).
 TRAIN = ["--pairs", "8", "--batch", "4", "--lora-rank", "16", "--lr", "3e-2", "--train-steps", "120", "--threads", "1"]
-
-
-def _preset(name: str, spec: dict, folder):
-    """A preset for a tiny pipeline in a temporary folder (preset files only name folders inside the project)."""
-    parsed = presets.parse_preset({**spec, "source": "test-org/placeholder"}, name)
-    return dataclasses.replace(parsed, source=str(folder))
-
-
-@pytest.fixture(scope="module")
-def tiny_presets(tiny_flux_path, tiny_wan_path, tiny_sdxl_path):
-    made = {"tiny-flux-test": _preset("tiny-flux-test", FLUX, tiny_flux_path),
-            "tiny-wan-test": _preset("tiny-wan-test", WAN, tiny_wan_path),
-            "tiny-sdxl-test": _preset("tiny-sdxl-test", SDXL, tiny_sdxl_path)}
-    real = presets.load_preset
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(presets, "load_preset", lambda name, *a, **k: made[name] if name in made else real(name, *a, **k))
-        mp.setenv("STUDIO_CPU_THREADS", "1")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield made
-        torch.set_num_threads(threads)
 
 
 def _distill(folder, preset="tiny-flux-test", extra=(), name="out"):

@@ -1,0 +1,64 @@
+"""Every variant kind on tiny random pipelines of the real diffusers classes (FLUX, SDXL, Wan), through the engine
+as a real model runs: loaded with `from_pretrained(path)`, each variant runs and is measured, or fails alone with
+its reason (SDXL's UNet has no transformer blocks for a cache)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from studio.engine.runner import Engine, RunRequest
+from studio.variant import CacheSpec, QuantSpec, Variant, WeightsSpec
+
+PROMPT = "a photo of a red cat"
+
+
+def _variants(checkpoint: str, cache: str | None) -> list[Variant]:
+    """One variant of every kind; `checkpoint` stands in for a vendor's distilled checkpoint (same architecture)."""
+    distilled = WeightsSpec("distilled", ref=checkpoint)
+    made = [Variant("baseline"), Variant("int8", quant=QuantSpec("int8wo")), Variant("naive2", steps=2),
+            Variant("distilled", weights=distilled, steps=2)]
+    if cache:
+        made += [Variant("cached", cache=CacheSpec(cache, 1.0)),
+                 Variant("stack", weights=distilled, quant=QuantSpec("int8wo"), cache=CacheSpec(cache, 1.0), steps=4)]
+    else:
+        made.append(Variant("stack", weights=distilled, quant=QuantSpec("int8wo"), steps=2))
+    return made
+
+
+@pytest.mark.parametrize(("preset_name", "path_fixture", "cache"), [
+    ("tiny-flux-test", "tiny_flux_path", "teacache"),
+    ("tiny-wan-test", "tiny_wan_path", "teacache"),
+    ("tiny-sdxl-test", "tiny_sdxl_path", None),
+])
+def test_every_variant_kind_runs_and_is_measured(tiny_presets, request, preset_name, path_fixture, cache):
+    preset = tiny_presets[preset_name]
+    engine = Engine(preset)
+    variants = _variants(str(request.getfixturevalue(path_fixture)), cache)
+    results = {r.name: r for r in engine.compare(RunRequest(PROMPT, seed=3), variants)}
+    assert {name: r.error for name, r in results.items()} == dict.fromkeys(results)
+    kinds = {name: r.kind for name, r in results.items()}
+    assert kinds["baseline"] == "baseline" and kinds["int8"] == "quantized" and kinds["naive2"] == "naive"
+    assert kinds["distilled"] == "distilled" and kinds["stack"] == "stacked"
+    base = results["baseline"]
+    for r in results.values():
+        assert r.timings["end_to_end_s"] > 0 and r.timings["denoise_s"] > 0 and r.speedup > 0
+        assert r.memory["weights_bytes"] > 0 and np.isfinite(r.output).all()
+        assert r.output.shape == base.output.shape
+    # int8 weight-only quantizes the linear layers (a UNet's convolutions stay as they are)
+    assert results["int8"].memory["weights_bytes"] < 0.8 * base.memory["weights_bytes"]
+    # the "distilled checkpoint" here holds the base weights: at the same steps it must give the same picture
+    np.testing.assert_array_equal(results["distilled"].output, results["naive2"].output)
+    if cache:
+        timeline = results["cached"].cache["timeline"]
+        assert len(timeline) == preset.steps and timeline[0] == timeline[-1] == "computed"
+        assert "reused" in timeline  # threshold 1.0 on a random model: some steps are reused
+        assert results["stack"].cache["computed_steps"] + results["stack"].cache["reused_steps"] == 4
+
+
+def test_a_cache_on_a_unet_fails_alone_with_its_reason(tiny_presets):
+    engine = Engine(tiny_presets["tiny-sdxl-test"])
+    results = engine.compare(RunRequest(PROMPT, steps=2), [Variant("baseline"),
+                                                          Variant("cached", cache=CacheSpec("teacache", 0.3))])
+    assert results[0].error is None and np.isfinite(results[0].output).all()
+    assert "TeaCache needs a transformer" in results[1].error and "UNet2DConditionModel" in results[1].error
