@@ -1,8 +1,10 @@
 """Fit TeaCache's rescale polynomial for any model from a handful of prompts.
 
 TeaCache predicts how much the denoiser's output changes between steps from how much the first block's
-modulated input changed. This runs the baseline, records both relative L1 changes at every step, and fits
-output_change ~= poly(input_change) by least squares (numpy.polyfit, highest power first).
+modulated input changed. This runs the baseline exactly as its variant runs (size, steps, guidance), records both
+relative L1 changes from each step to the next, and fits output_change ~= poly(input_change) by least squares
+(numpy.polyfit, highest power first). Pipelines that call the denoiser twice a step (conditional and
+unconditional, as Wan's does) are compared call to same call.
 
     python -m studio calibrate-teacache --preset tiny-image --prompts 8
 """
@@ -13,8 +15,8 @@ import numpy as np
 import torch
 
 from studio.engine.caches import denoiser_of
-from studio.engine.runner import Engine
-from studio.engine.teacache import MODULATED_INPUT, _blocks
+from studio.engine.runner import Engine, RunRequest
+from studio.engine.teacache import _blocks, modulated_input
 from studio.presets import Preset
 
 
@@ -37,13 +39,11 @@ def calibrate_teacache(preset: Preset, count: int = 8, degree: int = 2,
     pipe = engine.base_pipeline()
     denoiser = denoiser_of(pipe)
     first = _blocks(denoiser)[0]
-    modulate = MODULATED_INPUT.get(type(first).__name__, lambda b, h, k: h)
     inputs: list[torch.Tensor] = []
     outputs: list[torch.Tensor] = []
 
     def on_first_block(module, args, kwargs):
-        hidden = kwargs.get("hidden_states", args[0] if args else None)
-        inputs.append(modulate(module, hidden, kwargs).detach().float())
+        inputs.append(modulated_input(module, args, kwargs).detach().float())
 
     def on_denoiser(module, args, kwargs, output):
         outputs.append((output[0] if isinstance(output, tuple) else output.sample).detach().float())
@@ -51,16 +51,17 @@ def calibrate_teacache(preset: Preset, count: int = 8, degree: int = 2,
     h1 = first.register_forward_pre_hook(on_first_block, with_kwargs=True)
     h2 = denoiser.register_forward_hook(on_denoiser, with_kwargs=True)
     xs, ys = [], []
+    baseline = preset.variants["baseline"]
     try:
         for i, prompt in enumerate(calibration_prompts(preset, count)):
             inputs.clear()
             outputs.clear()
-            kwargs = {"num_inference_steps": preset.steps, "output_type": "np",
-                      "generator": torch.Generator("cpu").manual_seed(i)}
-            pipe(prompt, **kwargs)
-            for k in range(1, min(len(inputs), len(outputs))):
-                xs.append(_rel_l1(inputs[k], inputs[k - 1]))
-                ys.append(_rel_l1(outputs[k], outputs[k - 1]))
+            pipe(**engine.call_kwargs(baseline, RunRequest(prompt, seed=i), preset.steps, None))
+            calls = min(len(inputs), len(outputs))
+            per_step = max(1, calls // preset.steps)  # 2 when cond and uncond run as separate calls
+            for k in range(per_step, calls):
+                xs.append(_rel_l1(inputs[k], inputs[k - per_step]))
+                ys.append(_rel_l1(outputs[k], outputs[k - per_step]))
     finally:
         h1.remove()
         h2.remove()

@@ -68,6 +68,17 @@ MODULATED_INPUT = {
 }
 
 
+def modulated_input(block: torch.nn.Module, args: tuple, kwargs: dict) -> torch.Tensor:
+    """A block's modulated input from the arguments of its call, positional (as Wan passes them) or keyword."""
+    block = unwrap_module(block)
+    modulate = MODULATED_INPUT.get(type(block).__name__)
+    meta = TransformerBlockRegistry.get(type(block))
+    hidden = meta._get_parameter_from_args_kwargs("hidden_states", args, kwargs)
+    if modulate is None:
+        return hidden
+    return modulate(block, hidden, {"temb": meta._get_parameter_from_args_kwargs("temb", args, kwargs)})
+
+
 def rescaled_change(previous: torch.Tensor, current: torch.Tensor, coefficients: tuple[float, ...]) -> float:
     """TeaCache's per-step signal: relative L1 change of the modulated input, through the rescale polynomial."""
     rel = ((current - previous).abs().mean() / previous.abs().mean().clamp(min=1e-8)).item()
@@ -111,10 +122,7 @@ class _TeaCacheHeadHook(ModelHook):
         if meta.return_encoder_hidden_states_index is not None:
             encoder = meta._get_parameter_from_args_kwargs("encoder_hidden_states", args, kwargs)
         state: _TeaCacheState = self.state_manager.get_state()
-        named = dict(kwargs)
-        if "temb" not in named:
-            named["temb"] = meta._get_parameter_from_args_kwargs("temb", args, kwargs)
-        modulated = MODULATED_INPUT.get(type(self._module).__name__, lambda b, h, k: h)(self._module, hidden, named)
+        modulated = modulated_input(self._module, args, kwargs)
         state.should_compute = self._decide(state, modulated)
         state.decisions.append(state.should_compute)
         state.step += 1
