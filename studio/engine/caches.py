@@ -18,6 +18,7 @@ from diffusers.hooks import (
     PyramidAttentionBroadcastConfig,
     TaylorSeerCacheConfig,
 )
+from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
 
 from studio.engine.region_cache import RegionCacheConfig, apply_region_cache, remove_region_cache
 from studio.engine.teacache import TeaCacheConfig, apply_teacache, remove_teacache
@@ -52,9 +53,19 @@ def _diffusers_config(kind: str, params: dict, pipe, steps: int):
             spatial_attention_timestep_skip_range=(-1, 1000), current_timestep_callback=_current_timestep(pipe),
             is_guidance_distilled=True),
         "magcache": lambda: MagCacheConfig(threshold=params["threshold"], max_skip_steps=int(params["max_skip_steps"]),
-                                           num_inference_steps=steps),
+                                           num_inference_steps=steps, mag_ratios=_mag_ratios(denoiser)),
     }
     return builders[kind]()
+
+
+def _mag_ratios(denoiser) -> torch.Tensor:
+    """MagCache's per-step magnitude ratios are model-specific; diffusers publishes FLUX.1-dev's (28 steps,
+    interpolated to the run's steps). Other models need their own, so the cache refuses them by name."""
+    name = type(denoiser).__name__
+    if name != "FluxTransformer2DModel":
+        raise ValueError(f"cache 'magcache' needs magnitude ratios measured for the model; diffusers publishes them "
+                         f"for FLUX.1 (FluxTransformer2DModel) only, not {name}; use teacache or fbc")
+    return FLUX_MAG_RATIOS
 
 
 def denoiser_of(pipe) -> torch.nn.Module:

@@ -62,3 +62,27 @@ def test_a_cache_on_a_unet_fails_alone_with_its_reason(tiny_presets):
                                                           Variant("cached", cache=CacheSpec("teacache", 0.3))])
     assert results[0].error is None and np.isfinite(results[0].output).all()
     assert "TeaCache needs a transformer" in results[1].error and "UNet2DConditionModel" in results[1].error
+
+
+@pytest.mark.parametrize(("preset_name", "real_preset"), [("tiny-flux-test", "flux1-dev"),
+                                                          ("tiny-wan-test", "wan21-t2v-1.3b")])
+def test_every_cache_the_real_preset_lists_applies_to_its_tiny_counterpart(tiny_presets, preset_name, real_preset):
+    from studio.presets import load_preset
+
+    preset = tiny_presets[preset_name]
+    kinds = load_preset(real_preset).caches
+    assert "teacache" in kinds and "fbc" in kinds
+    variants = [Variant("baseline")] + [
+        Variant(kind, cache=CacheSpec(kind, None, (("warmup_steps", 2),) if kind == "region" else ()))
+        for kind in kinds]
+    results = Engine(preset).compare(RunRequest(PROMPT, seed=1), variants)
+    assert {r.name: r.error for r in results} == dict.fromkeys(["baseline", *kinds])
+    for r in results[1:]:
+        assert r.kind == "cached" and len(r.cache["timeline"]) == preset.steps and np.isfinite(r.output).all()
+
+
+def test_magcache_without_published_ratios_fails_alone_naming_them(tiny_presets):
+    results = Engine(tiny_presets["tiny-wan-test"]).compare(
+        RunRequest(PROMPT, steps=2), [Variant("baseline"), Variant("mag", cache=CacheSpec("magcache"))])
+    assert results[0].error is None
+    assert "magnitude ratios" in results[1].error and "WanTransformer3DModel" in results[1].error
