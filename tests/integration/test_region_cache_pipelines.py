@@ -19,14 +19,7 @@ FLUX_KW = dict(height=32, width=32, max_sequence_length=16, guidance_scale=3.5) 
 WAN_KW = dict(height=64, width=64, num_frames=5, max_sequence_length=16, guidance_scale=5.0)  # 2x4x4 tokens
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _region(ratio: float, warmup: int = 1) -> CacheSpec:

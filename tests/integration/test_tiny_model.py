@@ -21,12 +21,7 @@ from studio.tiny.render import render_scene, sample_scene
 PROMPTS = {"image": "a large red circle at the top left", "video": "a small blue square at the left moving right"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", params=["image", "video"])

@@ -16,15 +16,7 @@ SDXL_KW = dict(height=32, width=32, guidance_scale=5.0)
 WAN_KW = dict(height=16, width=16, num_frames=5, max_sequence_length=16, guidance_scale=5.0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy CPU two threads run ~10x slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _load(cls, path):
