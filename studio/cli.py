@@ -102,6 +102,9 @@ def _cmd_calibrate(args) -> int:
     from studio.engine.calibrate import calibrate_teacache
 
     preset = load_preset(args.preset)
+    if "teacache" not in preset.caches:
+        raise UsageError(f"TeaCache does not apply to preset '{preset.name}' (its caches: "
+                         f"{', '.join(preset.caches) or 'none'}), so there is nothing to calibrate")
     coefficients, fit = calibrate_teacache(preset, args.prompts, args.degree)
     print(f"teacache_coefficients = [{', '.join(f'{c:.6g}' for c in coefficients)}]")
     print(f"# fit over {fit['pairs']} step pairs, R^2 = {fit['r2']:.3f}; paste into presets/{preset.name}.toml")

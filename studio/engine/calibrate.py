@@ -38,7 +38,10 @@ def calibrate_teacache(preset: Preset, count: int = 8, degree: int = 2,
     engine = engine or Engine(preset)
     pipe = engine.base_pipeline()
     denoiser = denoiser_of(pipe)
-    first = _blocks(denoiser)[0]
+    blocks = _blocks(denoiser)
+    if not blocks:
+        raise ValueError(f"TeaCache calibration needs transformer blocks; {type(denoiser).__name__} has none")
+    first = blocks[0]
     inputs: list[torch.Tensor] = []
     outputs: list[torch.Tensor] = []
 

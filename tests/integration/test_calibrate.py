@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from studio.cli import main
@@ -44,3 +45,12 @@ def test_cli_prints_the_line_to_paste(capsys):
     line = next(x for x in out.splitlines() if x.startswith("teacache_coefficients = ["))
     assert len(line.split("[")[1].rstrip("]").split(",")) == 2
     assert f"fit over {load_preset('tiny-image').steps - 1} step pairs" in out
+
+
+def test_models_without_transformer_blocks_are_refused(tiny_presets, capsys):
+    with pytest.raises(ValueError, match="needs transformer blocks; UNet2DConditionModel has none"):
+        calibrate_teacache(tiny_presets["tiny-sdxl-test"], count=1)
+    capsys.readouterr()  # the loading messages so far
+    assert main(["calibrate-teacache", "--preset", "sdxl"]) == 2  # checked from the preset, before any download
+    err = capsys.readouterr().err.strip()
+    assert err == "error: TeaCache does not apply to preset 'sdxl' (its caches: none), so there is nothing to calibrate"
