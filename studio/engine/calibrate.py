@@ -46,7 +46,7 @@ def calibrate_teacache(preset: Preset, count: int = 8, degree: int = 2,
     outputs: list[torch.Tensor] = []
 
     def on_first_block(module, args, kwargs):
-        inputs.append(modulated_input(module, args, kwargs).detach().float())
+        inputs.append(modulated_input(module, args, kwargs)[1].detach().float())
 
     def on_denoiser(module, args, kwargs, output):
         outputs.append((output[0] if isinstance(output, tuple) else output.sample).detach().float())

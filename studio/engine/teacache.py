@@ -68,15 +68,16 @@ MODULATED_INPUT = {
 }
 
 
-def modulated_input(block: torch.nn.Module, args: tuple, kwargs: dict) -> torch.Tensor:
-    """A block's modulated input from the arguments of its call, positional (as Wan passes them) or keyword."""
+def modulated_input(block: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """A block's (hidden states, modulated input) from the arguments of its call, positional (as Wan passes them)
+    or keyword."""
     block = unwrap_module(block)
     modulate = MODULATED_INPUT.get(type(block).__name__)
     meta = TransformerBlockRegistry.get(type(block))
     hidden = meta._get_parameter_from_args_kwargs("hidden_states", args, kwargs)
     if modulate is None:
-        return hidden
-    return modulate(block, hidden, {"temb": meta._get_parameter_from_args_kwargs("temb", args, kwargs)})
+        return hidden, hidden
+    return hidden, modulate(block, hidden, {"temb": meta._get_parameter_from_args_kwargs("temb", args, kwargs)})
 
 
 def rescaled_change(previous: torch.Tensor, current: torch.Tensor, coefficients: tuple[float, ...]) -> float:
@@ -117,12 +118,11 @@ class _TeaCacheHeadHook(ModelHook):
 
     def new_forward(self, module, *args, **kwargs):
         meta = self._metadata
-        hidden = meta._get_parameter_from_args_kwargs("hidden_states", args, kwargs)
+        hidden, modulated = modulated_input(self._module, args, kwargs)
         encoder = None
         if meta.return_encoder_hidden_states_index is not None:
             encoder = meta._get_parameter_from_args_kwargs("encoder_hidden_states", args, kwargs)
         state: _TeaCacheState = self.state_manager.get_state()
-        modulated = modulated_input(self._module, args, kwargs)
         state.should_compute = self._decide(state, modulated)
         state.decisions.append(state.should_compute)
         state.step += 1
