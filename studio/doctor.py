@@ -79,8 +79,11 @@ def hardware_facts() -> dict:
             gpus.append({"index": index, "name": torch.cuda.get_device_name(index),
                          "compute_capability": f"{major}.{minor}", "memory_gb": round(props.total_memory / GB, 1)})
     ram = _ram_bytes()
+    from studio.engine.cpu_precision import cpu_has_native_bf16
+
     return {"device": "cuda" if gpus else "cpu", "gpus": gpus, "cpu_cores": _cpu_cores(),
-            "ram_gb": round(ram / GB, 1) if ram else None, "torch_cuda_build": torch.version.cuda}
+            "ram_gb": round(ram / GB, 1) if ram else None, "torch_cuda_build": torch.version.cuda,
+            "cpu_native_bf16": cpu_has_native_bf16()}
 
 
 def check_hardware(facts: dict) -> list[Check]:
@@ -88,6 +91,8 @@ def check_hardware(facts: dict) -> list[Check]:
                     f"{g['compute_capability']}, {g['memory_gb']:.1f} GB") for g in facts["gpus"]]
     ram = f"{facts['ram_gb']:.1f} GB RAM" if facts["ram_gb"] else "RAM unknown"
     cpu = f"{facts['cpu_cores']} cores, {ram}"
+    cpu += (", native bfloat16 (the embedded models decode in bfloat16)" if facts["cpu_native_bf16"]
+            else ", no native bfloat16 (the embedded models decode in float32)")
     if facts["gpus"]:
         checks.append(Check("hardware", "cpu", "info", cpu))
     else:

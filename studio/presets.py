@@ -34,6 +34,7 @@ PRESETS_DIR = REPO_ROOT / "presets"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MEDIA = ("image", "video")
 DTYPES = ("float32", "float16", "bfloat16")
+CPU_VAE_DTYPES = ("float32", "bfloat16")
 MAX_PRESET_BYTES = 64 * 1024
 
 
@@ -62,6 +63,7 @@ class Preset:
     download_gb: float
     teacache_coefficients: tuple[float, ...] | None
     trust_remote_code: bool
+    cpu_vae_dtype: str = "float32"  # "bfloat16": decode in bfloat16 on CPUs that compute it natively
     weights: dict[str, WeightsSpec] = field(default_factory=dict)
     variants: dict[str, Variant] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # recommended settings per variant, in words
@@ -133,7 +135,7 @@ _TOP_KEYS = {
     "title": str, "family": str, "pipeline": str, "source": str, "revision": str, "dtype": str, "media": str,
     "steps": int, "guidance": float, "width": int, "height": int, "frames": int, "caches": list,
     "quantizations": list, "requirements": str, "download_gb": float, "teacache_coefficients": list,
-    "trust_remote_code": bool, "weights": dict, "variants": dict, "notes": dict,
+    "trust_remote_code": bool, "cpu_vae_dtype": str, "weights": dict, "variants": dict, "notes": dict,
 }
 _REQUIRED = ("title", "family", "pipeline", "source", "media", "steps", "width", "height")
 _VARIANT_KEYS = {"weights": str, "quant": str, "quant_checkpoint": str, "cache": dict, "steps": int,
@@ -170,6 +172,9 @@ def parse_preset(data: dict, name: str) -> Preset:
     dtype = data.get("dtype", "float32")
     if dtype not in DTYPES:
         raise PresetError(f"{where}: dtype '{dtype}' unknown; allowed: {', '.join(DTYPES)}")
+    cpu_vae_dtype = data.get("cpu_vae_dtype", "float32")
+    if cpu_vae_dtype not in CPU_VAE_DTYPES:
+        raise PresetError(f"{where}: cpu_vae_dtype '{cpu_vae_dtype}' unknown; allowed: {', '.join(CPU_VAE_DTYPES)}")
     _in_range(where, "steps", data["steps"], 1, 1000)
     for key in ("width", "height"):
         _in_range(where, key, data[key], 16, 4096)
@@ -206,7 +211,7 @@ def parse_preset(data: dict, name: str) -> Preset:
         caches=caches, quantizations=quants, requirements=data.get("requirements", ""),
         download_gb=float(data.get("download_gb", 0.0)),
         teacache_coefficients=tuple(coefficients) if coefficients else None,
-        trust_remote_code=data.get("trust_remote_code", False), weights=weights,
+        trust_remote_code=data.get("trust_remote_code", False), cpu_vae_dtype=cpu_vae_dtype, weights=weights,
         notes={k: str(v) for k, v in data.get("notes", {}).items()},
     )
     if preset.is_local:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from studio.engine.caches import denoiser_of
+from studio.engine.cpu_precision import apply_cpu_decoder_precision
 from studio.engine.quantization import hardware_support, quantize_denoiser_
 from studio.hub import LORA, PIPELINE, Needs, fetch
 from studio.presets import Preset, _looks_like_hub_id, safe_repo_path
@@ -70,7 +71,9 @@ def load_base_pipeline(preset: Preset, device: torch.device):
         kwargs["trust_remote_code"] = True
     pipe = cls.from_pretrained(model_folder(preset.source, preset.revision, PIPELINE), **kwargs)
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
+    pipe = pipe.to(device)
+    apply_cpu_decoder_precision(pipe, preset.cpu_vae_dtype, device)
+    return pipe
 
 
 def with_components(pipe, **swaps):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from studio.engine.runner import Engine, RunRequest
 from studio.presets import load_preset
@@ -106,3 +107,21 @@ def test_a_derived_pipeline_keeps_the_pipelines_own_settings():
     video = build_pipeline("video8", seed=0)
     derived = with_components(video, transformer=copy.deepcopy(video.transformer))
     assert derived.is_video and derived.config.video is True and derived.transformer is not video.transformer
+
+
+def test_the_embedded_decoder_runs_in_bfloat16_where_asked_and_matches_float32(monkeypatch):
+    from studio.engine.loading import load_base_pipeline
+
+    preset = load_preset("tiny-video")
+    assert preset.cpu_vae_dtype == "bfloat16"
+    clips = {}
+    for flag, dtype in (("1", torch.bfloat16), ("0", torch.float32)):
+        monkeypatch.setenv("STUDIO_CPU_BF16", flag)
+        pipe = load_base_pipeline(preset, torch.device("cpu"))
+        assert pipe.vae.dtype is dtype
+        noise = torch.randn((1, *pipe.latent_shape(64, 64, 8)), generator=torch.Generator().manual_seed(0))
+        clips[flag] = pipe("a small red circle moving right", num_inference_steps=3, latents=noise,
+                           output_type="np", guidance_scale=4.5).frames[0]
+    assert clips["1"].dtype == clips["0"].dtype == np.float32  # callers get float32 pixels either way
+    difference = np.abs(clips["1"] - clips["0"])
+    assert 0 < difference.max() <= 6 / 255 and difference.mean() < 1 / 255

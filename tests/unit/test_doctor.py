@@ -10,6 +10,7 @@ import torch
 
 import studio.doctor as doctor
 from studio.cli import main
+from studio.engine.cpu_precision import cpu_has_native_bf16
 from studio.engine.quantization import QUANT_METHODS
 from studio.presets import load_preset
 from studio.variant import CACHE_KINDS
@@ -36,6 +37,7 @@ def test_json_report_on_this_machine(capsys):
     hw = report["hardware"]
     assert hw["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     assert hw["cpu_cores"] >= 1 and hw["ram_gb"] > 0
+    assert hw["cpu_native_bf16"] is cpu_has_native_bf16()
     assert set(report["quantizations"]) == set(QUANT_METHODS) - {"prequant"}
     assert report["quantizations"]["int8wo"]["runs"] is True
     if not torch.cuda.is_available():
@@ -130,3 +132,12 @@ def test_a_cuda_gpu_is_described_and_decides_the_quantizations(capsys, monkeypat
     assert report["quantizations"]["mxfp8"]["runs"] is mxfp8
     text = doctor.format_checklist(report)
     assert f"NVIDIA Test GPU, compute capability {capability[0]}.{capability[1]}, 80.0 GB" in text
+
+
+@pytest.mark.parametrize("flag, words", [("1", "native bfloat16 (the embedded models decode in bfloat16)"),
+                                         ("0", "no native bfloat16 (the embedded models decode in float32)")])
+def test_the_cpu_line_says_how_the_embedded_models_decode(capsys, monkeypatch, flag, words):
+    monkeypatch.setenv("STUDIO_CPU_BF16", flag)
+    _, report = _json(capsys)
+    assert report["hardware"]["cpu_native_bf16"] is (flag == "1")
+    assert words in doctor.format_checklist(report)

@@ -76,6 +76,7 @@ BASE = {"title": "t", "family": "f", "pipeline": "tiny", "source": "assets/tiny-
     ({"steps": "fifty"}, "must be int"),
     ({"media": "audio"}, "media must be"),
     ({"dtype": "float8"}, "dtype"),
+    ({"cpu_vae_dtype": "float16"}, "cpu_vae_dtype 'float16' unknown; allowed: float32, bfloat16"),
     ({"caches": ["warpcache"]}, "unknown cache"),
     ({"source": "../../etc"}, "leaves the project folder"),
     ({"variants": {"x": {"cache": {"kind": "teacache", "threshold": 0.2}}}}, "does not apply"),
