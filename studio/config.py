@@ -53,6 +53,7 @@ class Settings:
     offline: bool = False
     hf_token: str | None = field(default=None, repr=False)  # never printed; doctor reports only its presence
     on_spaces: bool = False
+    cpu_bf16: bool | None = None  # None: from the CPU flags (studio.engine.cpu_precision reads the same variable)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -77,6 +78,7 @@ class Settings:
             offline=_flag(env, "STUDIO_OFFLINE") or _flag(env, "HF_HUB_OFFLINE"),
             hf_token=(env.get("HF_TOKEN") or "").strip() or None,
             on_spaces=on_spaces,
+            cpu_bf16=_flag(env, "STUDIO_CPU_BF16") if env.get("STUDIO_CPU_BF16", "").strip() else None,
         )
 
     def public_dict(self) -> dict:
@@ -87,6 +89,7 @@ class Settings:
             "hub_cache": str(self.hub_cache), "concurrency": self.concurrency,
             "session_capacity": self.session_capacity, "spotcheck_db": str(self.spotcheck_db),
             "offline": self.offline, "hf_token_set": self.hf_token is not None, "on_spaces": self.on_spaces,
+            "cpu_bf16": "auto" if self.cpu_bf16 is None else self.cpu_bf16,
         }
 
 

@@ -19,6 +19,7 @@ def test_defaults_from_an_empty_environment(tmp_path):
     assert s.spotcheck_db == tmp_path / ".cache" / "speedup-studio" / "spotcheck.sqlite3"
     assert s.hf_token is None and not s.on_spaces
     assert s.session_capacity == 200
+    assert s.cpu_bf16 is None and s.public_dict()["cpu_bf16"] == "auto"
 
 
 def test_settings_are_frozen(tmp_path):
@@ -33,13 +34,14 @@ def test_every_variable_is_read(tmp_path):
         "STUDIO_DEFAULT_PRESET": preset, "STUDIO_MEMORY_BUDGET_GB": "40.5", "STUDIO_HOST": "0.0.0.0",
         "STUDIO_PORT": "8080", "STUDIO_CACHE_DIR": str(tmp_path / "c"), "HF_HOME": str(tmp_path / "hf"),
         "STUDIO_CONCURRENCY": "2", "STUDIO_SPOTCHECK_DB": str(tmp_path / "votes.db"), "STUDIO_OFFLINE": "yes",
-        "HF_TOKEN": " hf_secret ", "STUDIO_SESSION_CAPACITY": "25",
+        "HF_TOKEN": " hf_secret ", "STUDIO_SESSION_CAPACITY": "25", "STUDIO_CPU_BF16": "off",
     }
     s = Settings.from_env(env)
     assert (s.default_preset, s.memory_budget_gb, s.host, s.port) == (preset, 40.5, "0.0.0.0", 8080)
     assert s.cache_dir == tmp_path / "c" and s.spotcheck_db == tmp_path / "votes.db"
     assert s.hf_home == tmp_path / "hf" and s.hub_cache == tmp_path / "hf" / "hub"
     assert (s.concurrency, s.offline, s.hf_token, s.session_capacity) == (2, True, "hf_secret", 25)
+    assert s.cpu_bf16 is False and s.public_dict()["cpu_bf16"] is False
 
 
 def test_token_never_appears_in_repr_or_public_dict(tmp_path):
@@ -95,6 +97,7 @@ def test_studio_cache_dir_matches_the_metrics_weights_rule(tmp_path, monkeypatch
     ({"STUDIO_MEMORY_BUDGET_GB": "nan"}, ["STUDIO_MEMORY_BUDGET_GB='nan'"]),
     ({"STUDIO_OFFLINE": "maybe"}, ["STUDIO_OFFLINE='maybe'", "1/true/yes/on"]),
     ({"HF_HUB_OFFLINE": "2"}, ["HF_HUB_OFFLINE='2'", "0/false/no/off"]),
+    ({"STUDIO_CPU_BF16": "auto"}, ["STUDIO_CPU_BF16='auto'", "1/true/yes/on"]),
     ({"STUDIO_HOST": "my host"}, ["STUDIO_HOST='my host'", "0.0.0.0"]),
     ({"STUDIO_DEFAULT_PRESET": "../etc"}, ["STUDIO_DEFAULT_PRESET", "no paths", "tiny-image"]),
     ({"STUDIO_DEFAULT_PRESET": "nope"}, ["STUDIO_DEFAULT_PRESET", "unknown preset 'nope'", "tiny-image"]),
