@@ -43,6 +43,7 @@ def build_report(preset: Preset, prompt: str, seed: int, results: list[VariantRe
         "prompt": prompt,
         "seed": seed,
         "device": engine.device.type,
+        "decoder_dtype": engine.decoder_dtype(),  # bfloat16 on CPUs that decode in it natively (README)
         "resident_bytes": engine.resident_bytes(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "variants": [r.to_report() for r in results],

@@ -170,6 +170,13 @@ class Engine:
             self.load_seconds[key] = time.perf_counter() - t0
         return self._pipes[key]
 
+    def decoder_dtype(self) -> str | None:
+        """The loaded base pipeline's VAE dtype ("bfloat16" where the CPU decodes natively); None before loading or
+        without a VAE."""
+        vae = getattr(self._base, "vae", None)
+        params = list(vae.parameters()) if vae is not None else []
+        return str(params[0].dtype).removeprefix("torch.") if params else None
+
     def resident_bytes(self) -> int:
         """Bytes of every distinct module the loaded pipelines hold on the device (shared ones counted once)."""
         seen, total = set(), 0

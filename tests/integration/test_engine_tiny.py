@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from studio.engine.cpu_precision import cpu_has_native_bf16
 from studio.engine.runner import Engine, RunRequest
 from studio.presets import load_preset
 
@@ -63,6 +64,7 @@ def test_compare_cli_writes_report(tmp_path):
     assert p.returncode == 0, p.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["preset"] == "tiny-image" and report["seed"] == 0
+    assert report["decoder_dtype"] == ("bfloat16" if cpu_has_native_bf16() else "float32")
     assert [v["slug"] for v in report["variants"]] == ["base", "int8wo", "tea0.1", "s4"]
     for v in report["variants"]:
         assert REPORT_KEYS <= set(v) and Path(v["media"][0]).exists()
