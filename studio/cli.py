@@ -139,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", default="baseline,int8,teacache,fbc,naive4")
     p.add_argument("--steps", type=int, default=None, help="baseline steps (default: the preset's)")
-    p.add_argument("--repeats", type=int, default=1, help="timed runs per variant; the median is reported")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="timed runs per variant, in rounds over all variants (a drift in machine load hits all "
+                   "alike); medians are reported")
     p.add_argument("--video", action="store_true", help="assert the preset is a video preset")
     p.add_argument("--memory-budget-gb", default="",
                    help="device memory the variants may hold at once; beyond it they take turns (default: no limit)")

@@ -55,7 +55,7 @@ def run_comparison(preset: Preset, variants: list[Variant], prompt: str, seed: i
                    log: Callable[[str], None] = lambda _: None) -> dict:
     """Run, save media under `out_dir`, compute metrics, write `out_dir/report.json`; returns the report."""
     engine = engine or Engine(preset)
-    request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats)
+    request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats, interleave=True)
 
     def on_result(r: VariantResult) -> None:
         r.media = save_media(r, out_dir)

@@ -56,6 +56,7 @@ class RunRequest:
     frames: int | None = None
     repeats: int = 1
     warmup: bool = True
+    interleave: bool = False  # repeats in rounds over all variants (compare); see Engine.compare
 
     def __post_init__(self):
         if not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
@@ -321,73 +322,134 @@ class Engine:
     def run_variant(self, variant: Variant, request: RunRequest, noise=None,
                     progress: Callable | None = None) -> VariantResult:
         """Run one variant (warm-up, then `repeats` timed runs, median). Errors land in `result.error`."""
-        steps = variant.steps or request.steps or self.preset.steps
-        result = VariantResult(slug=variant.slug, name=variant.name, kind=variant.kind(request.steps
-                               or self.preset.steps), recipe=variant.to_dict(), steps=steps)
+        result, runs = self._new_result(variant, request), []
         try:
-            with self.lock:
-                if self.threads:  # per calling thread: OpenMP settings do not carry over to new threads
-                    torch.set_num_threads(self.threads)
-                turn = self._take_turn(variant) if self.budget else None
-                pipe = self._pipe_with_scheduler(self.pipeline_for(variant), variant)
-                set_lora_active(pipe, variant.weights.source == "lora")
-                kwargs = self.call_kwargs(variant, request, steps, noise)
-                with cache_applied(pipe, variant.cache, steps, self.preset.teacache_coefficients):
-                    compile_s = 0.0
-                    if request.warmup:  # lazy initialisation (and compilation) outside the timed runs
-                        warm = dict(kwargs, num_inference_steps=steps if variant.compile else min(steps, 2))
-                        t0 = time.perf_counter()
-                        pipe(**warm)
-                        compile_s = time.perf_counter() - t0 if variant.compile else 0.0
-                    runs = [self._timed_call(pipe, kwargs, progress, steps) for _ in range(request.repeats)]
-            median = sorted(runs, key=lambda r: r["end_to_end_s"])[len(runs) // 2]
-            result.timings = {
-                "end_to_end_s": statistics.median(r["end_to_end_s"] for r in runs),
-                "denoise_s": statistics.median(r["denoise_s"] for r in runs),
-                "per_step_ms": 1000 * statistics.median(r["denoise_s"] for r in runs) / steps,
-                "decode_s": statistics.median(r["decode_s"] for r in runs),
-                "load_s": self.load_seconds.get(load_key(variant), 0.0),
-                "compile_s": compile_s,
-                "repeats": request.repeats,
-            }
-            result.memory = {"peak_bytes": max(r["peak_bytes"] for r in runs),
-                             "weights_bytes": module_weight_bytes(denoiser_of(pipe)),
-                             "device": self.device.type}
-            if turn is not None:
-                result.memory["turn"] = dict(turn.to_dict(), sentence=turn.sentence())
-            if variant.cache is not None:
-                timeline = median["computed"]
-                result.cache = {"computed_steps": sum(timeline), "reused_steps": len(timeline) - sum(timeline),
-                                "timeline": ["computed" if c else "reused" for c in timeline]}
-                if median["region"]:  # region cache: per-step token activity (grid, fractions, masks)
-                    result.cache["region"] = median["region"]
-            result.output = median["output"]
+            setup = self._timed_runs(variant, request, noise, progress, request.repeats, request.warmup, runs)
+            self._summarise(result, variant, runs, setup)
         except Cancelled:
             raise
         except Exception as e:  # one failing variant never takes down the others
-            result.error = f"{type(e).__name__}: {e}"
-            result.notes.append(traceback.format_exc(limit=3))
+            _record_failure(result, e)
         return result
+
+    def _new_result(self, variant: Variant, request: RunRequest) -> VariantResult:
+        steps = variant.steps or request.steps or self.preset.steps
+        return VariantResult(slug=variant.slug, name=variant.name, kind=variant.kind(request.steps
+                             or self.preset.steps), recipe=variant.to_dict(), steps=steps)
+
+    def _timed_runs(self, variant: Variant, request: RunRequest, noise, progress: Callable | None, count: int,
+                    warmup: bool, runs: list[dict]) -> dict:
+        """Append `count` timed runs of `variant` to `runs` (after a warm-up if asked); returns what the runs
+        share: compile time, the memory-budget turn, the denoiser's weight bytes."""
+        steps = variant.steps or request.steps or self.preset.steps
+        with self.lock:
+            if self.threads:  # per calling thread: OpenMP settings do not carry over to new threads
+                torch.set_num_threads(self.threads)
+            turn = self._take_turn(variant) if self.budget else None
+            pipe = self._pipe_with_scheduler(self.pipeline_for(variant), variant)
+            set_lora_active(pipe, variant.weights.source == "lora")
+            kwargs = self.call_kwargs(variant, request, steps, noise)
+            with cache_applied(pipe, variant.cache, steps, self.preset.teacache_coefficients):
+                compile_s = 0.0
+                if warmup:  # lazy initialisation (and compilation) outside the timed runs
+                    warm = dict(kwargs, num_inference_steps=steps if variant.compile else min(steps, 2))
+                    t0 = time.perf_counter()
+                    pipe(**warm)
+                    compile_s = time.perf_counter() - t0 if variant.compile else 0.0
+                runs.extend(self._timed_call(pipe, kwargs, progress, steps) for _ in range(count))
+        return {"compile_s": compile_s, "turn": turn, "weights_bytes": module_weight_bytes(denoiser_of(pipe))}
+
+    def _summarise(self, result: VariantResult, variant: Variant, runs: list[dict], setup: dict) -> None:
+        """Fill `result` from its timed runs: median timings, peak memory, cache timeline, the median run's output."""
+        median = sorted(runs, key=lambda r: r["end_to_end_s"])[len(runs) // 2]
+        result.timings = {
+            "end_to_end_s": statistics.median(r["end_to_end_s"] for r in runs),
+            "denoise_s": statistics.median(r["denoise_s"] for r in runs),
+            "per_step_ms": 1000 * statistics.median(r["denoise_s"] for r in runs) / result.steps,
+            "decode_s": statistics.median(r["decode_s"] for r in runs),
+            "load_s": self.load_seconds.get(load_key(variant), 0.0),
+            "compile_s": setup["compile_s"],
+            "repeats": len(runs),
+        }
+        result.memory = {"peak_bytes": max(r["peak_bytes"] for r in runs), "weights_bytes": setup["weights_bytes"],
+                         "device": self.device.type}
+        if setup["turn"] is not None:
+            result.memory["turn"] = dict(setup["turn"].to_dict(), sentence=setup["turn"].sentence())
+        if variant.cache is not None:
+            timeline = median["computed"]
+            result.cache = {"computed_steps": sum(timeline), "reused_steps": len(timeline) - sum(timeline),
+                            "timeline": ["computed" if c else "reused" for c in timeline]}
+            if median["region"]:  # region cache: per-step token activity (grid, fractions, masks)
+                result.cache["region"] = median["region"]
+        result.output = median["output"]
 
     def compare(self, request: RunRequest, variants: list[Variant],
                 on_result: Callable[[VariantResult], None] | None = None,
                 progress: Callable[[str, int, int], None] | None = None) -> list[VariantResult]:
-        """Run the baseline first (added if missing), then each variant; speedups are against that baseline."""
+        """Run the baseline first (added if missing), then each variant; speedups are against that baseline.
+
+        With `request.interleave` and more than one repeat (and no memory budget, under which variants would swap
+        in and out every round) the repeats run in rounds, every variant once a round, so a drift in the machine's
+        load hits all variants alike; results then all arrive after the last round."""
         if not any(v.kind(self.preset.steps) == "baseline" for v in variants):
             variants = [self.preset.variants["baseline"], *variants]
         noise = self.initial_noise(request)
-        results: list[VariantResult] = []
-        baseline: VariantResult | None = None
-        for v in variants:
-            r = self.run_variant(v, request, noise, (lambda i, n, s=v.slug: progress(s, i, n)) if progress else None)
-            if baseline is None and r.kind == "baseline":
-                baseline = r
-            if baseline and not r.error and not baseline.error:
-                r.speedup = baseline.timings["end_to_end_s"] / r.timings["end_to_end_s"]
-            results.append(r)
+
+        def step_progress(v: Variant):
+            return (lambda i, n, s=v.slug: progress(s, i, n)) if progress else None
+
+        if request.interleave and request.repeats > 1 and not self.budget:
+            results = self._interleaved(request, variants, noise, step_progress)
+        else:
+            results = []
+            for v in variants:
+                results.append(self.run_variant(v, request, noise, step_progress(v)))
+                _set_speedups(results)
+                if on_result:
+                    on_result(results[-1])
+            return results
+        _set_speedups(results)
+        for r in results:
             if on_result:
                 on_result(r)
         return results
+
+    def _interleaved(self, request: RunRequest, variants: list[Variant], noise,
+                     step_progress: Callable) -> list[VariantResult]:
+        results = [self._new_result(v, request) for v in variants]
+        runs: list[list[dict]] = [[] for _ in variants]
+        setups: list[dict | None] = [None] * len(variants)
+        for round_index in range(request.repeats):
+            for i, v in enumerate(variants):
+                if results[i].error:
+                    continue
+                try:
+                    setup = self._timed_runs(v, request, noise, step_progress(v), 1,
+                                             request.warmup and round_index == 0, runs[i])
+                    setups[i] = setups[i] or setup  # the first round's: it holds the warm-up (compile) time
+                except Cancelled:
+                    raise
+                except Exception as e:  # one failing variant never takes down the others
+                    _record_failure(results[i], e)
+        for result, v, variant_runs, setup in zip(results, variants, runs, setups, strict=True):
+            if not result.error:
+                self._summarise(result, v, variant_runs, setup)
+        return results
+
+
+def _record_failure(result: VariantResult, error: Exception) -> None:
+    result.error = f"{type(error).__name__}: {error}"
+    result.notes.append(traceback.format_exc(limit=3))
+
+
+def _set_speedups(results: list[VariantResult]) -> None:
+    """Each result's end-to-end speedup against the first baseline among `results`."""
+    baseline = next((r for r in results if r.kind == "baseline"), None)
+    if baseline is None or baseline.error:
+        return
+    for r in results:
+        if not r.error:
+            r.speedup = baseline.timings["end_to_end_s"] / r.timings["end_to_end_s"]
 
 
 def save_media(result: VariantResult, out_dir: Path, fps: int = 8) -> list[str]:
