@@ -50,7 +50,7 @@ def all_variant_names() -> list[str]:
 
 
 def describe_preset(name: str):
-    """Preset facts, its variants (as choices), and example prompts."""
+    """Preset facts, its variants (as choices), an example prompt, and whether the video-only panels show."""
     from studio.tiny.language import EXAMPLE_IMAGE_PROMPTS, EXAMPLE_VIDEO_PROMPTS, vocabulary_text
 
     p = preset_or_error(name)
@@ -70,7 +70,8 @@ def describe_preset(name: str):
         for v, variant in p.variants.items()) + "\n</details>")
     examples = EXAMPLE_VIDEO_PROMPTS if p.media == "video" else EXAMPLE_IMAGE_PROMPTS
     prompt = examples[0] if p.pipeline == "tiny" else "a photo of a red fox in the snow"
-    return "\n\n".join(lines), gr.update(choices=choices, value=chosen), prompt
+    video = gr.update(visible=p.media == "video")  # the side-by-side clip and the per-frame chart
+    return "\n\n".join(lines), gr.update(choices=choices, value=chosen), prompt, video, video
 
 
 def check_prompt_words(name: str, prompt: str) -> str:
@@ -352,8 +353,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
 
                 build_spotcheck_tab(db_path=settings.spotcheck_db, tabs=tabs, tab_id="spotcheck")
 
-        preset.change(describe_preset, preset, [info, chosen, prompt], api_name="preset_info")
-        demo.load(describe_preset, preset, [info, chosen, prompt], api_name=False)
+        preset.change(describe_preset, preset, [info, chosen, prompt, video, frames_plot], api_name="preset_info")
+        demo.load(describe_preset, preset, [info, chosen, prompt, video, frames_plot], api_name=False)
         prompt.change(check_prompt_words, [preset, prompt], prompt_check, api_name="check_prompt",
                       show_progress="hidden")
         gpu.change(lambda g: readouts.GPU_PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")

@@ -55,6 +55,9 @@ def test_image_compare_shows_grid_and_readouts(page):
     page.get_by_label("A/B against the baseline").click()
     page.get_by_role("option").first.click()
     page.wait_for_timeout(1500)
+    # an image preset hides the video-only panels (side-by-side clip, per-frame chart)
+    assert not page.get_by_text("Videos side by side").is_visible()
+    assert not page.get_by_text("Per-frame difference vs baseline").is_visible()
     _shot(page, "compare-image.png")
 
 
@@ -77,4 +80,5 @@ def test_video_compare_plays_side_by_side(page):
     page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.currentTime > 0.2; }",
                            timeout=30_000)
     assert page.locator("#result-grid .card img.media").count() >= 2  # each clip also plays in its card
+    sync_api.expect(page.get_by_text("Per-frame difference vs baseline")).to_be_visible()
     _shot(page, "compare-video.png")
