@@ -78,7 +78,7 @@ class Settings:
             offline=_flag(env, "STUDIO_OFFLINE") or _flag(env, "HF_HUB_OFFLINE"),
             hf_token=(env.get("HF_TOKEN") or "").strip() or None,
             on_spaces=on_spaces,
-            cpu_bf16=_flag(env, "STUDIO_CPU_BF16") if env.get("STUDIO_CPU_BF16", "").strip() else None,
+            cpu_bf16=optional_flag(env, "STUDIO_CPU_BF16"),
         )
 
     def public_dict(self) -> dict:
@@ -91,6 +91,11 @@ class Settings:
             "offline": self.offline, "hf_token_set": self.hf_token is not None, "on_spaces": self.on_spaces,
             "cpu_bf16": "auto" if self.cpu_bf16 is None else self.cpu_bf16,
         }
+
+
+def optional_flag(env: Mapping[str, str], name: str) -> bool | None:
+    """A yes/no variable that may be left unset (None: the caller decides), e.g. STUDIO_CPU_BF16."""
+    return _flag(env, name) if env.get(name, "").strip() else None
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

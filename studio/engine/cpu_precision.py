@@ -2,7 +2,7 @@
 
 The embedded models' autoencoder decoder is a stack of small 3x3 convolutions. On a CPU with AMX or AVX512-BF16,
 oneDNN runs them in bfloat16 with channels-last memory about 5x faster than in float32 (8 frames of 64x64 on this
-project's 2-core Xeon: 61 ms -> 12 ms; pixels differ by at most 4/255). Without those instructions bfloat16 is
+project's 2-core Xeon: 61 ms -> 14 ms; pixels move by a few 1/255). Without those instructions bfloat16 is
 emulated and slower, so the decoder stays float32. Every variant of a preset shares one decoder, so the choice
 never favours one variant over another.
 """
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from studio.config import optional_flag
+
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 OVERRIDE_ENV = "STUDIO_CPU_BF16"  # "1" / "0": force bfloat16 decoding on or off (a CPU whose flags mislead)
 CPUINFO = Path("/proc/cpuinfo")
@@ -21,15 +23,9 @@ CPUINFO = Path("/proc/cpuinfo")
 
 def cpu_has_native_bf16(cpuinfo: Path = CPUINFO, environ=None) -> bool:
     """True when the CPU advertises native bfloat16 arithmetic (Linux flags), unless STUDIO_CPU_BF16 says otherwise."""
-    env = os.environ if environ is None else environ
-    override = env.get(OVERRIDE_ENV, "").strip().lower()
-    if override in ("1", "true", "yes", "on"):
-        return True
-    if override in ("0", "false", "no", "off"):
-        return False
-    if override:
-        raise ValueError(f"{OVERRIDE_ENV}={env[OVERRIDE_ENV]!r} is not a yes/no value; use 1/true/yes/on or "
-                         "0/false/no/off, or leave it unset to decide from the CPU's flags")
+    override = optional_flag(os.environ if environ is None else environ, OVERRIDE_ENV)  # ConfigError if not yes/no
+    if override is not None:
+        return override
     try:
         text = cpuinfo.read_text(errors="replace")
     except OSError:  # not Linux: no flags to read, stay on float32
@@ -46,13 +42,21 @@ def decoder_dtype(wanted: str, device: torch.device, environ=None) -> torch.dtyp
     return torch.bfloat16 if cpu_has_native_bf16(environ=environ) else None
 
 
-def apply_cpu_decoder_precision(pipe, wanted: str, device: torch.device, environ=None) -> str:
-    """Move `pipe`'s VAE to bfloat16 + channels-last where `decoder_dtype` says so. Returns the decoder's dtype name."""
+def apply_cpu_decoder_precision(pipe, wanted: str, device: torch.device, environ=None) -> str | None:
+    """Move `pipe`'s VAE to bfloat16 + channels-last where `decoder_dtype` says so. Returns the decoder's dtype
+    name (None: no VAE)."""
     vae = getattr(pipe, "vae", None)
     if vae is None:
-        return "none"
+        return None
     dtype = decoder_dtype(wanted, device, environ)
     if dtype is not None:
         # torch's own .to: diffusers' override warns about fp32-kept modules even when the list is empty
         torch.nn.Module.to(vae, dtype=dtype, memory_format=torch.channels_last)
-    return str(next(vae.parameters()).dtype).removeprefix("torch.")
+    return vae_dtype_name(pipe)
+
+
+def vae_dtype_name(pipe) -> str | None:
+    """The dtype of `pipe`'s VAE weights as a name ("bfloat16"); None without a VAE (or without a pipeline)."""
+    vae = getattr(pipe, "vae", None)
+    params = list(vae.parameters()) if vae is not None else []
+    return str(params[0].dtype).removeprefix("torch.") if params else None

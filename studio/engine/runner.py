@@ -20,6 +20,7 @@ import torch
 
 from studio.engine.budget import MemoryBudget, Turn
 from studio.engine.caches import cache_applied, denoiser_of
+from studio.engine.cpu_precision import vae_dtype_name
 from studio.engine.loading import (
     derive_pipeline,
     load_base_pipeline,
@@ -174,9 +175,7 @@ class Engine:
     def decoder_dtype(self) -> str | None:
         """The loaded base pipeline's VAE dtype ("bfloat16" where the CPU decodes natively); None before loading or
         without a VAE."""
-        vae = getattr(self._base, "vae", None)
-        params = list(vae.parameters()) if vae is not None else []
-        return str(params[0].dtype).removeprefix("torch.") if params else None
+        return vae_dtype_name(self._base)
 
     def resident_bytes(self) -> int:
         """Bytes of every distinct module the loaded pipelines hold on the device (shared ones counted once)."""

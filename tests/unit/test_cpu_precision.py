@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from studio.config import ConfigError
 from studio.engine.cpu_precision import apply_cpu_decoder_precision, cpu_has_native_bf16, decoder_dtype
 
 AMX = "processor\t: 0\nflags\t\t: fpu sse2 avx512f amx_bf16 amx_tile\n"
@@ -32,7 +33,7 @@ def test_the_override_wins_over_the_flags(tmp_path, value, native):
 
 
 def test_a_bad_override_names_the_allowed_values(tmp_path):
-    with pytest.raises(ValueError, match="STUDIO_CPU_BF16='maybe' is not a yes/no value; use 1/true/yes/on"):
+    with pytest.raises(ConfigError, match="STUDIO_CPU_BF16='maybe' is not a yes/no value; use 1/true/yes/on"):
         cpu_has_native_bf16(_cpuinfo(tmp_path, AMX), environ={"STUDIO_CPU_BF16": "maybe"})
 
 
@@ -56,4 +57,4 @@ def test_the_decoder_moves_to_bfloat16_channels_last():
     assert weight.dtype is torch.bfloat16 and weight.is_contiguous(memory_format=torch.channels_last)
     kept = Pipe()
     assert apply_cpu_decoder_precision(kept, "bfloat16", torch.device("cpu"), {"STUDIO_CPU_BF16": "0"}) == "float32"
-    assert apply_cpu_decoder_precision(type("NoVae", (), {"vae": None})(), "bfloat16", torch.device("cpu")) == "none"
+    assert apply_cpu_decoder_precision(type("NoVae", (), {"vae": None})(), "bfloat16", torch.device("cpu")) is None
