@@ -36,6 +36,18 @@ def check_seed(seed) -> int:
     return int(seed)
 
 
+MAX_PAGE_REPEATS = 5  # the page's bound: each repeat is a whole round over the chosen variants
+
+
+def check_repeats(repeats) -> int:
+    """Timed runs per variant on the page: a whole number from 1 to MAX_PAGE_REPEATS (empty: 1)."""
+    if repeats in (None, ""):
+        return 1
+    if isinstance(repeats, bool) or float(repeats) != int(float(repeats)) or not 1 <= int(repeats) <= MAX_PAGE_REPEATS:
+        raise InputError(f"repeats must be a whole number from 1 to {MAX_PAGE_REPEATS}, got {repeats!r}")
+    return int(repeats)
+
+
 def check_steps(steps) -> int | None:
     """None (the preset's default) or a whole number of steps from 1 to 1000."""
     if steps in (None, "", 0):

@@ -19,7 +19,7 @@ import pandas as pd
 from studio.config import Settings
 from studio.deploy.zerogpu import gpu_task
 from studio.engine.pool import WARM_VARIANTS, engine_for, runnable_here, warm_up
-from studio.inputs import InputError, check_prompt, check_seed, check_steps, parse_variants
+from studio.inputs import InputError, check_prompt, check_repeats, check_seed, check_steps, parse_variants
 from studio.presets import list_presets, load_preset
 from studio.ui import readouts
 from studio.ui.presets_ui import preset_or_error
@@ -144,21 +144,21 @@ def _per_frame_rows(reports: list[dict]) -> list[list]:
     return rows
 
 
-def _gpu_seconds(name, prompt, seed, steps, chosen, custom, *_rest, **_kw) -> int:
+def _gpu_seconds(name, prompt, seed, steps, chosen, custom, price=None, budget=None, repeats=1, *_rest, **_kw) -> int:
     """ZeroGPU duration for a compare request, sized from the preset and the variants (a default if unparsable)."""
     from studio.deploy.zerogpu import MAX_SECONDS, gpu_duration
 
     try:
         p = load_preset(name)
         names = list(chosen or []) + [x for x in (custom or "").split(",") if x.strip()]
-        return gpu_duration(p, parse_variants(p, names), steps=check_steps(steps))
+        return gpu_duration(p, parse_variants(p, names), steps=check_steps(steps), repeats=check_repeats(repeats))
     except Exception:  # bad input is reported by the handler itself; ask for the most time here
         return MAX_SECONDS
 
 
 @gpu_task(_gpu_seconds)
 def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str], custom: str, price: float,
-            budget: float, request: gr.Request = None, progress=gr.Progress()):  # noqa: B008
+            budget: float, repeats: float = 1, request: gr.Request = None, progress=gr.Progress()):  # noqa: B008
     """Run the variants and stream: status, cards, summary table, A/B choices, synced video, per-frame chart."""
     from studio.engine.runner import RunRequest
     from studio.engine.stream import Done, Finished, Progress, run_order, stream_compare
@@ -169,6 +169,10 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     if budget is None or not 0 < float(budget) <= 1:
         raise gr.Error(f"the LPIPS budget must be above 0 and at most 1, got {budget!r}")
     price, budget = float(price), float(budget)
+    try:
+        repeats = check_repeats(repeats)
+    except InputError as e:
+        raise gr.Error(str(e)) from None
     flag = threading.Event()
     _cancel_flags[_cancel_key(request)] = flag
     engine = engine_for(p.name)
@@ -204,7 +208,9 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
                 pd.DataFrame(frame_rows, columns=["frame", "value", "variant"]), ab, view_state)
 
     yield snapshot(f"Starting {len(ordered)} variants on {p.title}…", 0.0)
-    for event in stream_compare(engine, RunRequest(prompt=prompt, seed=seed, steps=steps), variants, flag):
+    # more than one repeat runs in rounds over the variants (fair medians; the cards then arrive after the last round)
+    run_request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats, interleave=True)
+    for event in stream_compare(engine, run_request, variants, flag):
         if isinstance(event, Progress):
             now = time.perf_counter()
             fraction = (event.index + event.step / event.steps) / event.total_variants
@@ -301,6 +307,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="Seed")
                         steps = gr.Number(value=None, precision=0, label="Steps (0 = preset's)")
+                        repeats = gr.Number(value=1, precision=0, minimum=1, maximum=5,
+                                            label="Repeats (rounds, medians)")
                     chosen = gr.CheckboxGroup(all_variant_names(), value=DEFAULT_VARIANTS,
                                               label="Variants (baseline always runs)")
                     with gr.Accordion("Variant builder: stack your own", open=False):
@@ -360,7 +368,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         gpu.change(lambda g: readouts.GPU_PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
         b_add.click(build_variant, [b_weights, b_quant, b_cache, b_value, b_steps, custom], custom,
                     api_name="build_variant")
-        event = run.click(compare, [preset, prompt, seed, steps, chosen, custom, price, budget],
+        event = run.click(compare, [preset, prompt, seed, steps, chosen, custom, price, budget, repeats],
                           [status, grid, summary, report, ab_choice, video, frames_plot, slider, state],
                           api_name="compare", concurrency_id="gpu", concurrency_limit=1)
         stop.click(cancel, None, status, api_name="cancel", cancels=[event], queue=False)

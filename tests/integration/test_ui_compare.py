@@ -19,8 +19,9 @@ def client(studio_server):
 
 
 def _compare(client, preset="tiny-image", prompt="a large red circle at the left", seed=0, steps=FAST,
-             variants=("baseline", "int8", "teacache", "naive4"), custom="", price=4.5, budget=0.1):
-    return client.predict(preset, prompt, seed, steps, list(variants), custom, price, budget, api_name="/compare")
+             variants=("baseline", "int8", "teacache", "naive4"), custom="", price=4.5, budget=0.1, repeats=1):
+    return client.predict(preset, prompt, seed, steps, list(variants), custom, price, budget, repeats,
+                          api_name="/compare")
 
 
 def test_full_image_compare_streams_cards_table_and_report(client):
@@ -80,6 +81,7 @@ def test_region_cache_card_shows_where_it_recomputed(client):
     ({"custom": "tea9"}, "out of range"),
     ({"custom": "region0.2zz3"}, "unknown parameter tag"),
     ({"variants": ()}, "no variants"),
+    ({"repeats": 9}, "greater than maximum value 5"),  # the page's own bound, before the handler's check
     ({"custom": "warp9"}, "warp9"),
     ({"preset": "flux1-dev", "prompt": "a fox"}, "no CUDA GPU"),
 ])
@@ -160,3 +162,12 @@ def test_model_loads_never_overlap(monkeypatch):
     for t in threads:
         t.join()
     assert seen == [True], "exactly one load, made under the model-build lock"
+
+
+def test_repeats_run_in_rounds_and_ask_zerogpu_for_more_time(client):
+    *_, report, _ab, _video, _plot, _slider = _compare(client, steps=3, variants=("naive4", "teacache"), repeats=2)
+    assert [v["timings"]["repeats"] for v in report["variants"]] == [2, 2, 2]  # baseline added, each a median of 2
+    from studio.ui.app import _gpu_seconds
+
+    once = _gpu_seconds("tiny-image", "a red circle", 0, 50, ["baseline", "teacache"], "", 4.5, 0.1, 1)
+    assert _gpu_seconds("tiny-image", "a red circle", 0, 50, ["baseline", "teacache"], "", 4.5, 0.1, 3) > once
