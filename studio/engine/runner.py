@@ -331,16 +331,18 @@ class Engine:
             _record_failure(result, e)
         return result
 
+    def _steps_for(self, variant: Variant, request: RunRequest) -> int:
+        return variant.steps or request.steps or self.preset.steps
+
     def _new_result(self, variant: Variant, request: RunRequest) -> VariantResult:
-        steps = variant.steps or request.steps or self.preset.steps
         return VariantResult(slug=variant.slug, name=variant.name, kind=variant.kind(request.steps
-                             or self.preset.steps), recipe=variant.to_dict(), steps=steps)
+                             or self.preset.steps), recipe=variant.to_dict(), steps=self._steps_for(variant, request))
 
     def _timed_runs(self, variant: Variant, request: RunRequest, noise, progress: Callable | None, count: int,
                     warmup: bool, runs: list[dict]) -> dict:
         """Append `count` timed runs of `variant` to `runs` (after a warm-up if asked); returns what the runs
         share: compile time, the memory-budget turn, the denoiser's weight bytes."""
-        steps = variant.steps or request.steps or self.preset.steps
+        steps = self._steps_for(variant, request)
         with self.lock:
             if self.threads:  # per calling thread: OpenMP settings do not carry over to new threads
                 torch.set_num_threads(self.threads)
@@ -399,18 +401,17 @@ class Engine:
 
         if request.interleave and request.repeats > 1 and not self.budget:
             results = self._interleaved(request, variants, noise, step_progress)
-        else:
-            results = []
-            for v in variants:
-                results.append(self.run_variant(v, request, noise, step_progress(v)))
-                _set_speedups(results)
+            _set_speedups(results)
+            for r in results:
                 if on_result:
-                    on_result(results[-1])
+                    on_result(r)
             return results
-        _set_speedups(results)
-        for r in results:
+        results = []
+        for v in variants:  # one variant at a time: each result is reported as soon as it is measured
+            results.append(self.run_variant(v, request, noise, step_progress(v)))
+            _set_speedups(results)
             if on_result:
-                on_result(r)
+                on_result(results[-1])
         return results
 
     def _interleaved(self, request: RunRequest, variants: list[Variant], noise,
