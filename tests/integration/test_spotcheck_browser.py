@@ -47,7 +47,11 @@ def _start(page, url: str, session_id: str, rater: str) -> None:
     page.goto(f"{url}?spotcheck={session_id}")
     session_box = page.locator("#spotcheck-session textarea, #spotcheck-session input").first
     sync_api.expect(session_box).to_have_value(session_id, timeout=30_000)  # filled from the link, tab selected
-    page.locator("#spotcheck-rater textarea, #spotcheck-rater input").first.fill(rater)
+    # a name typed while the page still renders can be wiped by the render (seen once in ~10 runs): let it settle
+    page.wait_for_load_state("networkidle")
+    rater_box = page.locator("#spotcheck-rater textarea, #spotcheck-rater input").first
+    rater_box.fill(rater)
+    sync_api.expect(rater_box).to_have_value(rater)
     page.locator("#spotcheck-start").click()
 
 
