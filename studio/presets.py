@@ -139,7 +139,7 @@ _TOP_KEYS = {
 }
 _REQUIRED = ("title", "family", "pipeline", "source", "media", "steps", "width", "height")
 _VARIANT_KEYS = {"weights": str, "quant": str, "quant_checkpoint": str, "cache": dict, "steps": int,
-                 "scheduler": str, "guidance": float, "compile": bool}
+                 "scheduler": str, "schedule": str, "guidance": float, "compile": bool}
 _WEIGHTS_KEYS = {"source": str, "ref": str, "revision": str, "lora_scale": float}
 
 
@@ -243,7 +243,7 @@ def _parse_variant(preset: Preset, vname: str, spec: dict) -> Variant:
             if kind is None:
                 raise PresetError(f"{where}: cache needs a 'kind' ({', '.join(CACHE_KINDS)})")
             fields["cache"] = CacheSpec(kind, None, tuple(sorted(cache.items())))
-        for key in ("steps", "scheduler", "guidance", "compile"):
+        for key in ("steps", "scheduler", "schedule", "guidance", "compile"):
             if key in spec:
                 fields[key] = spec[key]
         variant = Variant(vname, **fields)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
+from studio.schedule import SCHEDULES
+
 WEIGHT_SOURCES = ("base", "distilled", "lora", "student")
 QUANT_METHODS = ("int8wo", "int8dq", "fp8wo", "fp8dqrow", "mxfp8", "nvfp4", "int4wo", "prequant")
 
@@ -160,6 +162,7 @@ class Variant:
     cache: CacheSpec | None = None
     steps: int | None = None
     scheduler: str | None = None
+    schedule: str | None = None
     guidance: float | None = None
     compile: bool = False
 
@@ -169,6 +172,8 @@ class Variant:
         if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int)
                                        or not 1 <= self.steps <= 1000):
             raise RecipeError(f"steps must be an integer from 1 to 1000, got {self.steps!r}")
+        if self.schedule is not None and self.schedule not in SCHEDULES:
+            raise RecipeError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.guidance is not None and not 0 <= self.guidance <= 30:
             raise RecipeError(f"guidance must be between 0 and 30, got {self.guidance!r}")
         if self.cache is not None and self.cache.kind == "region" and self.steps is not None:
@@ -196,6 +201,8 @@ class Variant:
             parts.append(f"s{self.steps}")
         if self.scheduler:
             parts.append(f"sched_{self.scheduler}")
+        if self.schedule:
+            parts.append(self.schedule)
         if self.guidance is not None:
             parts.append(f"g{self.guidance:g}")
         if self.compile:
@@ -239,6 +246,8 @@ def parse_slug(slug: str, named_weights: dict[str, WeightsSpec] | None = None, n
             fields["quant"] = QuantSpec(token)
         elif token == "compile":
             fields["compile"] = True
+        elif token in SCHEDULES:
+            fields["schedule"] = token
         elif re.fullmatch(r"s\d+", token):
             fields["steps"] = int(token[1:])
         elif re.fullmatch(r"g\d+(\.\d+)?", token):
@@ -252,7 +261,7 @@ def parse_slug(slug: str, named_weights: dict[str, WeightsSpec] | None = None, n
                     f"slug '{slug}': unknown part '{token}'. Parts: weights ({', '.join(WEIGHT_SOURCES[1:])}), "
                     f"quantization ({', '.join(QUANT_METHODS)}), cache (prefix + value: "
                     f"{', '.join(p + 'N' for p in prefixes)}; other parameters as tag + value, e.g. region0.1ws5), "
-                    "sN steps, gX guidance, compile")
+                    f"sN steps, gX guidance, a schedule ({', '.join(SCHEDULES)}), compile")
             cache = _parse_cache_token(prefixes[m.group(1)], token, m.group(2), slug)
             fields["cache"] = stack_caches(fields["cache"], cache, slug) if "cache" in fields else cache
     return Variant(name or slug, **fields)

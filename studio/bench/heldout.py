@@ -19,6 +19,7 @@ import torch
 from studio.engine.caches import cache_applied
 from studio.engine.runner import Engine, noise_shape
 from studio.presets import Preset
+from studio.schedule import schedule_sigmas
 from studio.tiny.checker import check
 from studio.tiny.data import EVAL_SEED_OFFSET, eval_prompts
 
@@ -43,6 +44,8 @@ def evaluate(preset: Preset, variant_names: list[str], count: int, seed: int = 0
         steps = variant.steps or preset.steps
         guidance = engine.guidance_for(variant)
         extra = {"guidance_scale": guidance} if guidance is not None else {}
+        if variant.schedule:
+            extra["sigmas"] = schedule_sigmas(variant.schedule, steps)
         pipe = engine.pipeline_for(variant)
         adherent, fidelities, errors, seconds = 0, [], Counter(), 0.0
         for start in range(0, count, BATCH):

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from studio.schedule import SCHEDULES
 from studio.usage import DistillUsageError
 
 MAX_PROMPT_FILE_BYTES = 1_000_000
@@ -38,6 +39,10 @@ def add_parser(sub) -> None:
     p.add_argument("--rollout", type=float, default=0.0,
                    help="embedded presets: share of each batch whose noisy input is the student's own sampler "
                         "state rather than the straight-line point (default 0: plain reflow)")
+    p.add_argument("--schedule", choices=SCHEDULES, default=None,
+                   help="embedded presets: the noise levels the student is trained for and sampled at ('uniform': "
+                        "1, 1-1/n, ..., 1/n as FluxPipeline; default: the scheduler's own, whose last level is 0.001); "
+                        "the preset's distilled variants must name the same schedule")
     p.add_argument("--lora-rank", type=int, default=None,
                    help="real-model presets: rank of the LoRA on the attention projections (default 16)")
     p.add_argument("--allow-cpu", action="store_true",
@@ -110,6 +115,8 @@ def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guid
         settings.update(lora_rank=args.lora_rank, ema_decay=args.ema_decay)
     if args.rollout:  # only runs that use it name it, so older workdirs still resume
         settings["rollout"] = args.rollout
+    if args.schedule:
+        settings["schedule"] = args.schedule
     if guidance != 1:  # a guided teacher's pairs are another training set
         settings["teacher_guidance"] = guidance
     path = workdir / "settings.json"
@@ -133,6 +140,9 @@ def resolve_defaults(args, lora: bool) -> None:
     if lora and args.rollout:
         raise DistillUsageError("--rollout applies to embedded presets; real-model presets train a LoRA on reflow "
                                 "pairs")
+    if lora and args.schedule:
+        raise DistillUsageError("--schedule applies to embedded presets; a LoRA student learns the levels the real "
+                                "pipeline samples at (FluxPipeline's are already uniform)")
     if not lora and args.lora_rank is not None:
         raise DistillUsageError("--lora-rank applies to real-model presets; embedded presets train the whole "
                                 "student transformer")
@@ -198,8 +208,9 @@ def run(args) -> int:
                           prompts=prompts, guidance_scale=guidance)
     student = copy.deepcopy(teacher.transformer).float().requires_grad_(True)
     text_encoder = teacher.text_encoder.float().requires_grad_(False)
-    sigmas = student_sigmas(teacher, counts)
-    trajectory = student_sigmas(teacher, [args.student_steps])  # where --rollout follows the student's sampler
+    sigmas = student_sigmas(teacher, counts, args.schedule)
+    # where --rollout follows the student's sampler
+    trajectory = student_sigmas(teacher, [args.student_steps], args.schedule)
     print(f"student noise levels ({', '.join(map(str, counts))} steps): {sigmas}", file=sys.stderr)
 
     def loss_at(step: int):
@@ -217,7 +228,8 @@ def run(args) -> int:
         "method": "reflow (rectified-flow distillation on teacher pairs)", "preset": preset.name,
         "student_steps": args.student_steps, "trained_for_steps": counts, "teacher_steps": args.teacher_steps or
         preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
-        "seed": args.seed, "rollout": args.rollout, "prompts_file": args.prompts, "teacher_guidance": guidance,
+        "seed": args.seed, "rollout": args.rollout, "schedule": args.schedule, "trained_levels": sigmas,
+        "prompts_file": args.prompts, "teacher_guidance": guidance,
         "run_with_guidance": 1.0,
         "teacher": teacher_id, "seconds_this_run": round(time.time() - started)},
         indent=2))

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from studio.schedule import schedule_sigmas
 from studio.tiny.data import random_objects
 from studio.tiny.language import ObjectSpec, format_prompt, parse_prompt
 from studio.tiny.pipeline import SIGMA_FLOOR, TinyDiffusionPipeline, predict_x0
@@ -47,11 +48,16 @@ class PairSet:
         return self.noise.shape[0]
 
 
-def student_sigmas(pipe: TinyDiffusionPipeline, step_counts: list[int]) -> list[float]:
-    """The noise levels a sampler with each of `step_counts` steps evaluates the denoiser at."""
+def student_sigmas(pipe: TinyDiffusionPipeline, step_counts: list[int], schedule: str | None = None) -> list[float]:
+    """The noise levels a sampler with each of `step_counts` steps evaluates the denoiser at (with `schedule`'s
+    sigmas when the student's variants name one, else the scheduler's own default)."""
     levels: set[float] = set()
     for n in step_counts:
-        pipe.scheduler.set_timesteps(n)
+        sigmas = schedule_sigmas(schedule, n)
+        if sigmas is None:
+            pipe.scheduler.set_timesteps(n)
+        else:
+            pipe.scheduler.set_timesteps(sigmas=sigmas)
         levels.update(round(float(t) / 1000, 6) for t in pipe.scheduler.timesteps)
     return sorted(levels, reverse=True)
 

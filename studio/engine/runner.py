@@ -33,6 +33,7 @@ from studio.engine.measure import PeakMemory, StepClock, module_weight_bytes, sy
 from studio.engine.region_cache import region_activity
 from studio.locks import MODEL_BUILD_LOCK
 from studio.presets import Preset
+from studio.schedule import check_takes_sigmas, schedule_sigmas
 from studio.variant import Variant
 
 SCHEDULERS = {  # recipe name -> diffusers scheduler class name (flow-matching models)
@@ -274,6 +275,8 @@ class Engine:
         guidance = self.guidance_for(variant)
         if guidance is not None:
             kwargs["guidance_scale"] = guidance
+        if variant.schedule:
+            kwargs["sigmas"] = schedule_sigmas(variant.schedule, steps)
         return kwargs
 
     def _pipe_with_scheduler(self, pipe, variant: Variant):
@@ -349,11 +352,15 @@ class Engine:
             turn = self._take_turn(variant) if self.budget else None
             pipe = self._pipe_with_scheduler(self.pipeline_for(variant), variant)
             set_lora_active(pipe, variant.weights.source == "lora")
+            check_takes_sigmas(pipe, variant.schedule)
             kwargs = self.call_kwargs(variant, request, steps, noise)
             with cache_applied(pipe, variant.cache, steps, self.preset.teacache_coefficients):
                 compile_s = 0.0
                 if warmup:  # lazy initialisation (and compilation) outside the timed runs
-                    warm = dict(kwargs, num_inference_steps=steps if variant.compile else min(steps, 2))
+                    warm_steps = steps if variant.compile else min(steps, 2)
+                    warm = dict(kwargs, num_inference_steps=warm_steps)
+                    if variant.schedule:
+                        warm["sigmas"] = schedule_sigmas(variant.schedule, warm_steps)
                     t0 = time.perf_counter()
                     pipe(**warm)
                     compile_s = time.perf_counter() - t0 if variant.compile else 0.0
