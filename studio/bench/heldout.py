@@ -19,7 +19,6 @@ import torch
 from studio.engine.caches import cache_applied
 from studio.engine.runner import Engine, noise_shape
 from studio.presets import Preset
-from studio.schedule import schedule_sigmas
 from studio.tiny.checker import check
 from studio.tiny.data import EVAL_SEED_OFFSET, eval_prompts
 
@@ -42,10 +41,7 @@ def evaluate(preset: Preset, variant_names: list[str], count: int, seed: int = 0
     for name in variant_names:
         variant = preset.variant(name.strip())
         steps = variant.steps or preset.steps
-        guidance = engine.guidance_for(variant)
-        extra = {"guidance_scale": guidance} if guidance is not None else {}
-        if variant.schedule:
-            extra["sigmas"] = schedule_sigmas(variant.schedule, steps)
+        sampling = engine.sampling_kwargs(variant, steps)
         pipe = engine.pipeline_for(variant)
         adherent, fidelities, errors, seconds = 0, [], Counter(), 0.0
         for start in range(0, count, BATCH):
@@ -53,8 +49,7 @@ def evaluate(preset: Preset, variant_names: list[str], count: int, seed: int = 0
             noise = _noise(preset, pipe, seeds[start:start + BATCH])
             t0 = time.perf_counter()
             with cache_applied(pipe, variant.cache, steps, preset.teacache_coefficients):
-                out = pipe(batch_prompts, num_inference_steps=steps, latents=noise, output_type="np",
-                           num_frames=preset.frames, **extra)
+                out = pipe(batch_prompts, latents=noise, output_type="np", num_frames=preset.frames, **sampling)
             seconds += time.perf_counter() - t0
             media = out.frames if video else out.images
             for prompt, m in zip(batch_prompts, media, strict=True):

@@ -261,10 +261,20 @@ class Engine:
         """The guidance scale a variant runs with: its own, else the preset's (None: the pipeline's default)."""
         return self.preset.guidance_for(variant)
 
+    def sampling_kwargs(self, variant: Variant, steps: int) -> dict:
+        """How a variant samples: its steps, guidance scale and schedule (shared by runs and held-out evaluation)."""
+        kwargs = {"num_inference_steps": steps}
+        guidance = self.guidance_for(variant)
+        if guidance is not None:
+            kwargs["guidance_scale"] = guidance
+        if variant.schedule:
+            kwargs["sigmas"] = schedule_sigmas(variant.schedule, steps)
+        return kwargs
+
     def call_kwargs(self, variant: Variant, request: RunRequest, steps: int, noise) -> dict:
         """The exact pipeline arguments a variant runs with (so a direct call can reproduce a run)."""
         width, height, frames = self._size(request)
-        kwargs = {"prompt": request.prompt, "num_inference_steps": steps, "height": height, "width": width,
+        kwargs = {"prompt": request.prompt, **self.sampling_kwargs(variant, steps), "height": height, "width": width,
                   "output_type": "np"}
         if self.preset.media == "video":
             kwargs["num_frames"] = frames
@@ -272,11 +282,6 @@ class Engine:
             kwargs["latents"] = noise.to(self.device)
         else:
             kwargs["generator"] = torch.Generator("cpu").manual_seed(request.seed)
-        guidance = self.guidance_for(variant)
-        if guidance is not None:
-            kwargs["guidance_scale"] = guidance
-        if variant.schedule:
-            kwargs["sigmas"] = schedule_sigmas(variant.schedule, steps)
         return kwargs
 
     def _pipe_with_scheduler(self, pipe, variant: Variant):
@@ -357,10 +362,7 @@ class Engine:
             with cache_applied(pipe, variant.cache, steps, self.preset.teacache_coefficients):
                 compile_s = 0.0
                 if warmup:  # lazy initialisation (and compilation) outside the timed runs
-                    warm_steps = steps if variant.compile else min(steps, 2)
-                    warm = dict(kwargs, num_inference_steps=warm_steps)
-                    if variant.schedule:
-                        warm["sigmas"] = schedule_sigmas(variant.schedule, warm_steps)
+                    warm = dict(kwargs, **self.sampling_kwargs(variant, steps if variant.compile else min(steps, 2)))
                     t0 = time.perf_counter()
                     pipe(**warm)
                     compile_s = time.perf_counter() - t0 if variant.compile else 0.0

@@ -111,11 +111,14 @@ def test_pairs_are_the_guided_teachers_samples_and_the_student_runs_unguided(tmp
     assert (plain - stored).abs().mean() > 0.05
 
 
-def test_rollout_inputs_are_where_the_students_own_sampler_stands():
+@pytest.mark.parametrize("schedule", [None, "uniform"])
+def test_rollout_inputs_are_where_the_students_own_sampler_stands(schedule):
     """--rollout trains on the student's own sampler states: they must be exactly the latents the pipeline holds
-    before each of its 4 steps from the same noise (else the student learns to fix states it never meets)."""
+    before each of its 4 steps from the same noise (else the student learns to fix states it never meets), with
+    the scheduler's default levels and with a schedule's."""
     from studio.distill.reflow import student_rollout, student_sigmas
     from studio.engine.loading import load_base_pipeline
+    from studio.schedule import schedule_sigmas
 
     pipe = load_base_pipeline(load_preset("tiny-image"), torch.device("cpu"))
     prompts = ["a small red circle at the top left", "a large blue square at the bottom"]
@@ -127,8 +130,9 @@ def test_rollout_inputs_are_where_the_students_own_sampler_stands():
         return tensors
 
     pipe(prompts, num_inference_steps=4, latents=noise, guidance_scale=1.0, output_type="latent",
-         callback_on_step_end=keep)
-    trajectory = student_sigmas(pipe, [4])
+         callback_on_step_end=keep, sigmas=schedule_sigmas(schedule, 4))
+    trajectory = student_sigmas(pipe, [4], schedule)
+    assert trajectory == ([1.0, 0.75, 0.5, 0.25] if schedule else [1.0, 0.667, 0.334, 0.001])
     tokens, pooled = pipe.encode_prompt(prompts)
     for k in (1, 2, 3):  # the state entering step k+1 is the latents after step k
         level = torch.full((2,), trajectory[k])
@@ -179,3 +183,20 @@ def test_shipped_student_was_distilled_from_the_shipped_teacher(name):
     info = json.loads((student / "distill.json").read_text())
     assert info["teacher"] == teacher_fingerprint(preset)
     assert info["teacher_guidance"] == preset.guidance
+
+
+@pytest.mark.parametrize("name", ["tiny-image", "tiny-video"])
+def test_shipped_students_run_at_the_levels_they_learned(name):
+    """A student sampled at other noise levels than it was distilled for (say, the preset's schedule changed and
+    the student was not re-distilled) quietly loses quality."""
+    from studio.distill.reflow import student_sigmas
+    from studio.engine.loading import load_base_pipeline
+
+    preset = load_preset(name)
+    info = json.loads((preset.local_path(preset.weights["student"].ref) / "distill.json").read_text())
+    pipe = load_base_pipeline(preset, torch.device("cpu"))
+    learned = set(student_sigmas(pipe, info["trained_for_steps"], info.get("schedule")))
+    students = [v for v in preset.variants.values() if v.weights == preset.weights["student"]]
+    assert students
+    for variant in students:
+        assert set(student_sigmas(pipe, [variant.steps], variant.schedule)) <= learned, variant.name

@@ -57,6 +57,17 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, cwd=ROOT)
 
 
+def test_a_scheduled_variant_samples_at_its_levels(engine):
+    """'uniform' must reach the sampler: 4 steps at sigmas 1, .75, .5, .25 (the default ends at 0.001)."""
+    preset = engine.preset
+    levels = {}
+    for name in ("s4", "s4-uniform"):
+        result = engine.run_variant(preset.variant(name), RunRequest("a red circle", seed=2, warmup=False))
+        assert result.error is None
+        levels[name] = [round(float(t)) for t in engine.pipeline_for(preset.variant(name)).scheduler.timesteps]
+    assert levels == {"s4": [1000, 667, 334, 1], "s4-uniform": [1000, 750, 500, 250]}
+
+
 def test_compare_cli_writes_report(tmp_path):
     out = tmp_path / "cmp"
     p = _cli("compare", "--preset", "tiny-image", "--prompt", "a green triangle at the center", "--steps", "6",

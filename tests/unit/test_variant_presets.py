@@ -14,6 +14,16 @@ def test_slugs_are_short_and_round_trip():
     assert Variant("b").slug == "base"
 
 
+def test_a_schedule_is_part_of_the_slug_and_sets_the_levels():
+    from studio.schedule import schedule_sigmas
+
+    v = Variant("x", weights=STUDENT["student"], steps=4, schedule="uniform", guidance=1.0)
+    assert v.slug == "student-s4-uniform-g1"
+    assert parse_slug(v.slug, STUDENT) == Variant(v.slug, weights=v.weights, steps=4, schedule="uniform", guidance=1.0)
+    assert schedule_sigmas("uniform", 4) == [1.0, 0.75, 0.5, 0.25]  # FluxPipeline's: every call denoises
+    assert schedule_sigmas(None, 4) is None  # the pipeline's own default
+
+
 @pytest.mark.parametrize("variant, kind", [
     (Variant("a"), "baseline"),
     (Variant("a", quant=QuantSpec("int8wo")), "quantized"),
@@ -39,6 +49,7 @@ def test_kinds(variant, kind):
     (lambda: WeightsSpec("lora"), "needs a ref"),
     (lambda: parse_slug("int8wo-banana"), "unknown part 'banana'"),
     (lambda: parse_slug("distilled-s4"), "no 'distilled' weights"),
+    (lambda: Variant("a", schedule="cosine"), "schedule must be one of uniform, got 'cosine'"),
 ])
 def test_bad_recipes_fail_with_the_allowed_values(make, message):
     with pytest.raises(RecipeError, match=message):
@@ -83,6 +94,7 @@ BASE = {"title": "t", "family": "f", "pipeline": "tiny", "source": "assets/tiny-
     ({"variants": {"x": {"quant": "int4wo"}}}, "does not apply"),
     ({"variants": {"x": {"speed": 3}}}, "unknown key 'speed'"),
     ({"variants": {"x": {"weights": "distilled"}}}, "not defined"),
+    ({"variants": {"x": {"steps": 4, "schedule": "karras"}}}, "schedule must be one of uniform"),
 ])
 def test_malformed_presets_are_rejected(change, message):
     with pytest.raises(PresetError, match=message):
@@ -101,3 +113,15 @@ def test_preset_variant_accepts_names_and_slugs():
     assert preset.variant("int8wo-fbc0.2-s20").cache.value == 0.2
     with pytest.raises(PresetError, match="neither a variant"):
         preset.variant("fp9")
+
+
+def test_a_schedule_needs_a_pipeline_that_takes_sigmas():
+    from studio.schedule import check_takes_sigmas
+
+    class NoSigmas:
+        def __call__(self, prompt, num_inference_steps=50):
+            pass
+
+    with pytest.raises(ValueError, match="sigmas=, which NoSigmas does not take"):
+        check_takes_sigmas(NoSigmas(), "uniform")
+    check_takes_sigmas(NoSigmas(), None)  # no schedule: nothing to check
