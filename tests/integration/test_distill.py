@@ -183,20 +183,3 @@ def test_shipped_student_was_distilled_from_the_shipped_teacher(name):
     info = json.loads((student / "distill.json").read_text())
     assert info["teacher"] == teacher_fingerprint(preset)
     assert info["teacher_guidance"] == preset.guidance
-
-
-@pytest.mark.parametrize("name", ["tiny-image", "tiny-video"])
-def test_shipped_students_run_at_the_levels_they_learned(name):
-    """A student sampled at other noise levels than it was distilled for (say, the preset's schedule changed and
-    the student was not re-distilled) quietly loses quality."""
-    from studio.distill.reflow import student_sigmas
-    from studio.engine.loading import load_base_pipeline
-
-    preset = load_preset(name)
-    info = json.loads((preset.local_path(preset.weights["student"].ref) / "distill.json").read_text())
-    pipe = load_base_pipeline(preset, torch.device("cpu"))
-    learned = set(student_sigmas(pipe, info["trained_for_steps"], info.get("schedule")))
-    students = [v for v in preset.variants.values() if v.weights == preset.weights["student"]]
-    assert students
-    for variant in students:
-        assert set(student_sigmas(pipe, [variant.steps], variant.schedule)) <= learned, variant.name

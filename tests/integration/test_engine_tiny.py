@@ -76,7 +76,7 @@ def test_compare_cli_writes_report(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["preset"] == "tiny-image" and report["seed"] == 0
     assert report["decoder_dtype"] == ("bfloat16" if cpu_has_native_bf16() else "float32")
-    assert [v["slug"] for v in report["variants"]] == ["base", "int8wo", "tea0.1", "s4"]
+    assert [v["slug"] for v in report["variants"]] == ["base", "int8wo", "tea0.1", "s4-uniform"]
     for v in report["variants"]:
         assert REPORT_KEYS <= set(v) and Path(v["media"][0]).exists()
         assert {"end_to_end_s", "denoise_s", "per_step_ms", "decode_s", "load_s", "compile_s"} <= set(v["timings"])

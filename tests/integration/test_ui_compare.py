@@ -29,12 +29,12 @@ def test_full_image_compare_streams_cards_table_and_report(client):
     assert slider is not None  # the A/B view opens on the first variant
     assert "Done" in status and "failed" not in status
     slugs = [v["slug"] for v in report["variants"]]
-    assert slugs == ["base", "int8wo", "tea0.1", "s4"]
+    assert slugs == ["base", "int8wo", "tea0.1", "s4-uniform"]
     assert all(v["error"] is None for v in report["variants"])
     assert grid.count('<div class="card ') == 4 and grid.count("<img") == 4
     by_slug = {v["slug"]: v for v in report["variants"]}
     assert by_slug["int8wo"]["memory"]["weights_bytes"] * 3.5 < by_slug["base"]["memory"]["weights_bytes"]
-    for slug in ("int8wo", "tea0.1", "s4"):
+    for slug in ("int8wo", "tea0.1", "s4-uniform"):
         lpips = by_slug[slug]["metrics"]["lpips"]
         assert 0 <= lpips < 1, f"{slug}: LPIPS {lpips} out of range"
         assert f"{by_slug[slug]['timings']['end_to_end_s']:.3f} s" in grid  # the card shows the measured time
@@ -97,7 +97,7 @@ def test_bad_input_gets_a_clear_message_and_the_next_request_runs(client, kwargs
 def test_quantization_the_hardware_cannot_run_fails_only_its_card(client):
     status, grid, _summary, report, *_ = _compare(client, steps=2, variants=("naive4",), custom="fp8dqrow")
     by_slug = {v["slug"]: v for v in report["variants"]}
-    assert by_slug["s4"]["error"] is None
+    assert by_slug["s4-uniform"]["error"] is None
     error = by_slug["fp8dqrow"]["error"]
     assert error and "CUDA" in error and "Traceback" not in error
     assert "failed" in status and "Traceback" not in grid

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from studio.bench.heldout import evaluate
+from studio.engine.runner import Engine
 from studio.presets import load_preset
 from studio.tiny.data import eval_prompts
 from studio.tiny.language import parse_prompt
@@ -47,6 +48,8 @@ class _Engine:
     def guidance_for(self, variant):
         return self.preset.guidance_for(variant)
 
+    sampling_kwargs = Engine.sampling_kwargs  # the real rule: steps, guidance and schedule
+
 
 def test_adherence_and_errors_come_from_the_checker_on_what_was_drawn():
     preset = load_preset("tiny-image")
@@ -61,4 +64,5 @@ def test_adherence_and_errors_come_from_the_checker_on_what_was_drawn():
     assert [p for c in truthful.calls for p in c["prompts"]] == eval_prompts(30, False, 0)
     assert all(a["noise"].equal(b["noise"]) for a, b in zip(truthful.calls, recolored.calls, strict=True))
     assert truthful.calls[0]["guidance_scale"] == preset.guidance_for(preset.variant("baseline"))
+    assert "sigmas" not in truthful.calls[0] and recolored.calls[0]["sigmas"] == [1.0, 0.75, 0.5, 0.25]  # its schedule
     assert "baseline" in result["table"] and "naive4" in result["table"]

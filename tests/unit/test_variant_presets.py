@@ -70,6 +70,17 @@ def test_embedded_presets_define_the_required_variants():
         assert {"baseline", "int8", "teacache", "fbc", "naive4"} <= set(load_preset(name).variants)
 
 
+@pytest.mark.parametrize("name", ["tiny-image", "tiny-video"])
+def test_every_distilled_variant_has_a_naive_one_with_its_steps_and_schedule(name):
+    """The contrast the studio exists to show: same step count and levels, base weights, no distillation."""
+    preset = load_preset(name)
+    naive = {(v.steps, v.schedule) for v in preset.variants.values() if v.kind(preset.steps) == "naive"}
+    students = [v for v in preset.variants.values() if v.weights.source == "student"]
+    assert students
+    for v in students:
+        assert (v.steps, v.schedule) in naive, v.name
+
+
 @pytest.mark.parametrize("name", ["../etc/passwd", "/etc/passwd", "tiny-image/../x", "", "UPPER", "a" * 200,
                                   "nonexistent"])
 def test_preset_names_cannot_leave_the_folder(name):
