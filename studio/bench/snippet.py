@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 from studio.presets import Preset
+from studio.schedule import schedule_sigmas
 from studio.variant import Variant
 
 # quantization method -> (import line, config expression) for torchao's quantize_
@@ -101,6 +102,9 @@ def reproduction_snippet(preset: Preset, variant: Variant, prompt: str, seed: in
     guidance = preset.guidance_for(variant)
     if guidance is not None:
         lines.append(f'kwargs["guidance_scale"] = {guidance!r}')
+    if variant.schedule:
+        lines.append(f'kwargs["sigmas"] = {schedule_sigmas(variant.schedule, steps)!r}  # the {variant.schedule!r} '
+                     "schedule's noise levels")
     if variant.cache:
         c = variant.cache
         lines += ["", "# the cache: diffusers' hooks (or studio's TeaCache), removed again when the block ends",

@@ -115,6 +115,9 @@ def test_snippet_is_valid_python_for_stacked_and_real_presets(preset):
     text = reproduction_snippet(preset, stacked, "a red circle", 7, None, reason="fastest")
     ast.parse(text)
     assert "Int8WeightOnlyConfig()" in text and "CacheSpec('teacache', 0.2" in text and "STEPS = 20" in text
+    assert "sigmas" not in text
+    text = reproduction_snippet(preset, preset.variant("distilled2"), "a red circle", 7, None)
+    assert 'kwargs["sigmas"] = [1.0, 0.5]' in text  # the student samples at its schedule's levels
     flux = load_preset("flux1-dev")
     text = reproduction_snippet(flux, flux.variant("baseline"), "a fox", 1, None)
     ast.parse(text)
