@@ -43,7 +43,10 @@ def _run_and_kill(db: Path, session_id: str, start: int, kill_after: int) -> set
             if len(acked) >= kill_after:
                 os.kill(child.pid, signal.SIGKILL)  # while it is busy casting the next vote
                 break
-        rest, err = child.communicate(timeout=30)  # acks already in the pipe were acknowledged too
+        # acks still in the pipe, or already read ahead into the reader's buffer, were acknowledged too (reading the
+        # rest through the same text stream keeps that buffer; communicate() would read past it and lose them)
+        rest, err = child.stdout.read(), child.stderr.read()
+        child.wait(timeout=30)
     finally:
         if child.poll() is None:
             child.kill()
