@@ -42,7 +42,7 @@ def add_parser(sub) -> None:
     p.add_argument("--schedule", choices=SCHEDULES, default=None,
                    help="embedded presets: the noise levels the student is trained for and sampled at ('uniform': "
                         "1, 1-1/n, ..., 1/n as FluxPipeline; default: the scheduler's own, whose last level is 0.001); "
-                        "the preset's distilled variants must name the same schedule")
+                        "where the student then samples is its preset variants' `schedule`, chosen by measurement")
     p.add_argument("--lora-rank", type=int, default=None,
                    help="real-model presets: rank of the LoRA on the attention projections (default 16)")
     p.add_argument("--allow-cpu", action="store_true",

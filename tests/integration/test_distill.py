@@ -58,6 +58,8 @@ def test_same_seed_same_loss_curve(tmp_path):
     (["--pairs", "0"], "--pairs"),
     (["--rollout", "1.5"], "--rollout must be in [0, 1]"),
     (["--preset", "flux1-dev", "--rollout", "0.5"], "--rollout applies to embedded presets"),
+    (["--preset", "flux1-dev", "--schedule", "uniform"], "--schedule applies to embedded presets"),
+    (["--schedule", "cosine"], "invalid choice: 'cosine'"),
     (["--prompts", "missing.txt"], "is not a file"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
