@@ -39,6 +39,9 @@ def add_parser(sub) -> None:
     p.add_argument("--rollout", type=float, default=0.0,
                    help="embedded presets: share of each batch whose noisy input is the student's own sampler "
                         "state rather than the straight-line point (default 0: plain reflow)")
+    p.add_argument("--perceptual", type=float, default=0.0,
+                   help="embedded presets: weight of an LPIPS term between the decoded student prediction and the "
+                        "teacher's sample, added to the latent squared error (InstaFlow; default 0: off)")
     p.add_argument("--schedule", choices=SCHEDULES, default=None,
                    help="embedded presets: the noise levels the student is trained for and sampled at ('uniform': "
                         "1, 1-1/n, ..., 1/n as FluxPipeline; default: the scheduler's own, whose last level is 0.001); "
@@ -117,6 +120,8 @@ def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guid
         settings["rollout"] = args.rollout
     if args.schedule:
         settings["schedule"] = args.schedule
+    if args.perceptual:
+        settings["perceptual"] = args.perceptual
     if guidance != 1:  # a guided teacher's pairs are another training set
         settings["teacher_guidance"] = guidance
     path = workdir / "settings.json"
@@ -140,6 +145,9 @@ def resolve_defaults(args, lora: bool) -> None:
     if lora and args.rollout:
         raise DistillUsageError("--rollout applies to embedded presets; real-model presets train a LoRA on reflow "
                                 "pairs")
+    if lora and args.perceptual:
+        raise DistillUsageError("--perceptual applies to embedded presets; real-model presets train a LoRA on "
+                                "reflow pairs")
     if lora and args.schedule:
         raise DistillUsageError("--schedule applies to embedded presets; a LoRA student learns the levels the real "
                                 "pipeline samples at (FluxPipeline's are already uniform)")
@@ -163,6 +171,7 @@ def validate(args) -> None:
               (0 <= args.seed < 2**31, "--seed must be from 0 to 2^31-1"),
               (0 <= args.ema_decay < 1, "--ema-decay must be in [0, 1)"),
               (0 <= args.rollout <= 1, "--rollout must be in [0, 1]"),
+              (0 <= args.perceptual <= 100, "--perceptual must be in [0, 100]"),
               (1 <= args.checkpoint_every <= 1_000_000, "--checkpoint-every must be from 1 to 1000000"),
               (args.lora_rank is None or 1 <= args.lora_rank <= 1024, "--lora-rank must be from 1 to 1024")]
     for ok, message in checks:
@@ -171,6 +180,19 @@ def validate(args) -> None:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise DistillUsageError(f"--out '{args.out}' exists and is not a folder")
+
+
+def _perceptual_term(teacher, weight: float):
+    """The LPIPS term for `--perceptual`, or None when off; a clear usage error when it cannot run."""
+    if not weight:
+        return None
+    from studio.distill.perceptual import LatentLpips
+    from studio.metrics.lpips_offline import LpipsUnavailable
+
+    try:
+        return LatentLpips(teacher, weight)
+    except (LpipsUnavailable, ValueError) as e:
+        raise DistillUsageError(f"--perceptual: {e}") from None
 
 
 def run(args) -> int:
@@ -204,6 +226,7 @@ def run(args) -> int:
     _claim_workdir(workdir, args, counts, teacher=teacher_id, guidance=guidance)
     teacher = load_base_pipeline(preset, torch.device("cpu"))
     teacher.set_progress_bar_config(disable=True)
+    perceptual = _perceptual_term(teacher, args.perceptual)  # before the pairs: a missing LPIPS fails fast
     pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
                           prompts=prompts, guidance_scale=guidance)
     student = copy.deepcopy(teacher.transformer).float().requires_grad_(True)
@@ -216,7 +239,8 @@ def run(args) -> int:
     def loss_at(step: int):
         random.seed(args.seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
-        return reflow_loss(student, text_encoder, pairs, sigmas, args.batch, gen, args.rollout, trajectory)
+        return reflow_loss(student, text_encoder, pairs, sigmas, args.batch, gen, args.rollout, trajectory,
+                           perceptual)
 
     started = time.time()
     ema = train_loop(student, loss_at, steps=args.train_steps, lr=args.lr, workdir=workdir,
@@ -228,7 +252,8 @@ def run(args) -> int:
         "method": "reflow (rectified-flow distillation on teacher pairs)", "preset": preset.name,
         "student_steps": args.student_steps, "trained_for_steps": counts, "teacher_steps": args.teacher_steps or
         preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
-        "seed": args.seed, "rollout": args.rollout, "schedule": args.schedule, "trained_levels": sigmas,
+        "seed": args.seed, "rollout": args.rollout, "perceptual": args.perceptual, "schedule": args.schedule,
+        "trained_levels": sigmas,
         "prompts_file": args.prompts, "teacher_guidance": guidance,
         "run_with_guidance": 1.0,
         "teacher": teacher_id, "seconds_this_run": round(time.time() - started)},

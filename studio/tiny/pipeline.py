@@ -206,11 +206,7 @@ class TinyDiffusionPipeline(DiffusionPipeline):
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """The sampler's latents back to pixels in [-1, 1] (identity without an autoencoder)."""
-        if self.vae is None:
-            return latents
-        frames = _frames_of(latents)
-        z = frames.to(self.vae.dtype) / self.vae.config.scaling_factor + self.vae.config.shift_factor
-        return _unframe(self.vae.decode(z).sample, latents)
+        return latents if self.vae is None else decode_with(self.vae, latents)
 
     @torch.no_grad()
     def __call__(
@@ -309,6 +305,12 @@ class TinyDiffusionPipeline(DiffusionPipeline):
         if self.is_video:
             return [[PIL.Image.fromarray(frame) for frame in clip] for clip in as_pil]
         return [PIL.Image.fromarray(a) for a in as_pil]
+
+
+def decode_with(vae: AutoencoderTiny, latents: torch.Tensor) -> torch.Tensor:
+    """Normalised latents, (B, C, H, W) or (B, C, F, H, W), to pixels in [-1, 1] through `vae` (differentiable)."""
+    z = _frames_of(latents).to(vae.dtype) / vae.config.scaling_factor + vae.config.shift_factor
+    return _unframe(vae.decode(z).sample, latents)
 
 
 def _frames_of(x: torch.Tensor) -> torch.Tensor:

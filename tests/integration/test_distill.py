@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from studio.cli import main
+from studio.metrics import lpips_status
 from studio.presets import load_preset
 from studio.variant import Variant, WeightsSpec
 
+needs_lpips = pytest.mark.skipif(not lpips_status()[0], reason="LPIPS weights not prepared: studio.metrics.prepare")
 TOY = ["--preset", "tiny-image", "--pairs", "8", "--teacher-steps", "2", "--batch", "4", "--threads", "1"]
 
 
@@ -60,6 +62,8 @@ def test_same_seed_same_loss_curve(tmp_path):
     (["--preset", "flux1-dev", "--rollout", "0.5"], "--rollout applies to embedded presets"),
     (["--preset", "flux1-dev", "--schedule", "uniform"], "--schedule applies to embedded presets"),
     (["--schedule", "cosine"], "invalid choice: 'cosine'"),
+    (["--perceptual", "-1"], "--perceptual must be in [0, 100]"),
+    (["--preset", "flux1-dev", "--perceptual", "1"], "--perceptual applies to embedded presets"),
     (["--prompts", "missing.txt"], "is not a file"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
@@ -150,6 +154,37 @@ def test_rollout_changes_training_and_is_recorded(tmp_path):
     assert _distill(tmp_path, "plain", 3) == 0
     assert json.loads((tmp_path / "rolled" / "distill.json").read_text())["rollout"] == 1.0
     assert _losses(tmp_path / "rolled") != pytest.approx(_losses(tmp_path / "plain"), rel=1e-4)
+
+
+@needs_lpips
+def test_perceptual_term_is_lpips_between_decoded_pictures_and_trains_the_student():
+    """--perceptual adds weight x LPIPS(decode(prediction), decode(teacher sample)): zero for a perfect prediction,
+    larger for a worse one, and its gradient reaches the student's prediction."""
+    from studio.distill.perceptual import LatentLpips
+    from studio.engine.loading import load_base_pipeline
+
+    pipe = load_base_pipeline(load_preset("tiny-image"), torch.device("cpu"))
+    term = LatentLpips(pipe, weight=2.0)
+    with torch.no_grad():  # red fields
+        target = pipe.encode_pixels(torch.zeros(2, 3, 64, 64).index_fill_(1, torch.tensor([0]), 0.8))
+    near, far = target + 0.05 * torch.randn_like(target), torch.randn_like(target)
+    assert term(target, target).item() == pytest.approx(0.0, abs=1e-6)
+    assert 0 < term(near, target).item() < term(far, target).item()
+    single = LatentLpips(pipe, weight=1.0)
+    assert term(far, target).item() == pytest.approx(2 * single(far, target).item(), rel=1e-5)
+    guess = near.clone().requires_grad_(True)
+    term(guess, target).backward()
+    assert guess.grad.abs().sum() > 0
+
+
+@needs_lpips
+def test_perceptual_changes_training_and_is_recorded(tmp_path):
+    assert main(["distill", *TOY, "--train-steps", "3", "--perceptual", "1", "--workdir", str(tmp_path / "w"),
+                 "--out", str(tmp_path / "lp")]) == 0
+    assert _distill(tmp_path, "plain", 3) == 0
+    assert json.loads((tmp_path / "lp" / "distill.json").read_text())["perceptual"] == 1.0
+    assert json.loads((tmp_path / "w" / "settings.json").read_text())["perceptual"] == 1.0
+    assert _losses(tmp_path / "lp") != pytest.approx(_losses(tmp_path / "plain"), rel=1e-4)
 
 
 def test_workdir_of_another_teacher_is_refused(tmp_path, capsys, monkeypatch):
