@@ -178,6 +178,22 @@ def test_perceptual_term_is_lpips_between_decoded_pictures_and_trains_the_studen
 
 
 @needs_lpips
+def test_perceptual_term_on_clips_compares_their_first_and_last_frames():
+    from studio.distill.perceptual import LatentLpips
+    from studio.engine.loading import load_base_pipeline
+
+    pipe = load_base_pipeline(load_preset("tiny-video"), torch.device("cpu"))
+    term = LatentLpips(pipe, weight=1.0)
+    clip = torch.randn(2, *pipe.latent_shape(64, 64, 8))
+    middle_changed = clip.clone()
+    middle_changed[:, :, 1:-1] = torch.randn_like(middle_changed[:, :, 1:-1])
+    last_changed = clip.clone()
+    last_changed[:, :, -1] = torch.randn_like(last_changed[:, :, -1])
+    assert term(middle_changed, clip).item() == pytest.approx(0.0, abs=1e-6)
+    assert term(last_changed, clip).item() > 0.01
+
+
+@needs_lpips
 def test_perceptual_changes_training_and_is_recorded(tmp_path):
     assert main(["distill", *TOY, "--train-steps", "3", "--perceptual", "1", "--workdir", str(tmp_path / "w"),
                  "--out", str(tmp_path / "lp")]) == 0
