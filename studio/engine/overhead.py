@@ -2,7 +2,8 @@
 
 Three checks, measured side by side in one process:
 1. Overhead: wall time of `Engine.run_variant(baseline)` (hooks, step clock, cache probe, memory sampler included)
-   against calling the same pipeline directly with the same inputs, interleaved, medians of N.
+   against calling the same pipeline directly with the same inputs (both in inference mode), interleaved, medians
+   of N.
 2. Determinism: the baseline run twice with one seed gives bit-identical output.
 3. Memory sharing: bytes of distinct weights held once baseline, int8, TeaCache and naive-4 are all loaded,
    against baseline alone (shared modules counted once; `Engine.resident_bytes`).
@@ -15,7 +16,7 @@ import time
 
 import numpy as np
 
-from studio.engine.runner import Engine, RunRequest
+from studio.engine.runner import Engine, RunRequest, call_pipeline
 from studio.presets import Preset
 
 
@@ -27,12 +28,12 @@ def measure(preset: Preset, prompt: str, seed: int = 0, repeats: int = 5) -> dic
     pipe = engine.pipeline_for(baseline)
     pipe.set_progress_bar_config(disable=True)
     kwargs = engine.call_kwargs(baseline, request, preset.steps, noise)
-    pipe(**dict(kwargs, num_inference_steps=2))  # warm both paths alike
+    call_pipeline(pipe, **dict(kwargs, num_inference_steps=2))  # warm both paths alike
     engine.run_variant(baseline, request, noise)
     direct, studio, outputs = [], [], []
     for _ in range(repeats):  # interleaved, so drifts in machine load hit both alike
         t0 = time.perf_counter()
-        pipe(**kwargs)
+        call_pipeline(pipe, **kwargs)  # in inference mode as the engine: the comparison is about the studio
         direct.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         result = engine.run_variant(baseline, request, noise)

@@ -30,6 +30,27 @@ def test_baseline_is_bit_identical_across_runs(engine):
     assert a.error is None and np.array_equal(a.output, b.output)
 
 
+def test_warm_up_and_timed_runs_call_the_denoiser_in_inference_mode(engine):
+    """Both in inference mode (faster small-op dispatch): a compiled variant warmed up in another grad mode would
+    be recompiled inside its first timed run. Same picture as a plain no_grad call of the pipeline."""
+    from studio.engine.runner import denoiser_of
+
+    preset = engine.preset
+    baseline = preset.variant("baseline")
+    request = RunRequest("a large red circle at the top left", seed=3, steps=4, warmup=True)
+    pipe = engine.pipeline_for(baseline)
+    noise = engine.initial_noise(request)
+    modes: list[bool] = []
+    hook = denoiser_of(pipe).register_forward_pre_hook(lambda *_: modes.append(torch.is_inference_mode_enabled()))
+    try:
+        result = engine.run_variant(baseline, request, noise)
+    finally:
+        hook.remove()
+    assert result.error is None and len(modes) > 4 and all(modes)
+    plain = pipe(**engine.call_kwargs(baseline, request, 4, noise))
+    assert np.array_equal(result.output, np.asarray(plain.images[0], dtype=np.float32))
+
+
 def test_variants_run_and_are_measured(engine):
     preset = engine.preset
     request = RunRequest("a small blue square at the right", seed=1, steps=10, warmup=False)
