@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from studio.engine.caches import cache_applied
-from studio.engine.runner import Engine, noise_shape
+from studio.engine.runner import Engine, call_pipeline, noise_shape
 from studio.presets import Preset
 from studio.tiny.checker import check
 from studio.tiny.data import EVAL_SEED_OFFSET, eval_prompts
@@ -49,7 +49,8 @@ def evaluate(preset: Preset, variant_names: list[str], count: int, seed: int = 0
             noise = _noise(preset, pipe, seeds[start:start + BATCH])
             t0 = time.perf_counter()
             with cache_applied(pipe, variant.cache, steps, preset.teacache_coefficients):
-                out = pipe(batch_prompts, latents=noise, output_type="np", num_frames=preset.frames, **sampling)
+                out = call_pipeline(pipe, batch_prompts, latents=noise, output_type="np",
+                                    num_frames=preset.frames, **sampling)
             seconds += time.perf_counter() - t0
             media = out.frames if video else out.images
             for prompt, m in zip(batch_prompts, media, strict=True):

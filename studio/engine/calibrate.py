@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from studio.engine.caches import denoiser_of
-from studio.engine.runner import Engine, RunRequest
+from studio.engine.runner import Engine, RunRequest, call_pipeline
 from studio.engine.teacache import _blocks, modulated_input
 from studio.presets import Preset
 
@@ -59,7 +59,7 @@ def calibrate_teacache(preset: Preset, count: int = 8, degree: int = 2,
         for i, prompt in enumerate(calibration_prompts(preset, count)):
             inputs.clear()
             outputs.clear()
-            pipe(**engine.call_kwargs(baseline, RunRequest(prompt, seed=i), preset.steps, None))
+            call_pipeline(pipe, **engine.call_kwargs(baseline, RunRequest(prompt, seed=i), preset.steps, None))
             calls = min(len(inputs), len(outputs))
             per_step = max(1, calls // preset.steps)  # 2 when cond and uncond run as separate calls
             for k in range(per_step, calls):

@@ -134,11 +134,11 @@ class _CacheProbe:
             self.handle.remove()
 
 
-def call_pipeline(pipe, **kwargs):
+def call_pipeline(pipe, *args, **kwargs):
     """Every studio run of a pipeline: in inference mode, which nothing in a run needs to leave (no autograd) and
     which dispatches the many small ops of a few-step or cached run faster than no_grad (same output, bit for bit)."""
     with torch.inference_mode():
-        return pipe(**kwargs)
+        return pipe(*args, **kwargs)
 
 
 class Engine:
