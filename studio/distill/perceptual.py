@@ -5,6 +5,8 @@ average of the outlines it could draw costs least, and that average is a lumpy o
 reads as the wrong shape. LPIPS compares the decoded pictures by deep features, which a smeared outline does not
 match. InstaFlow (Liu et al., arXiv 2309.06380) trains its distilled one-step student with LPIPS for the same
 reason. The decoder and LPIPS' AlexNet stay frozen; only the gradient flows through them to the student.
+On the embedded image model it measured no gain at weight 1 (README, "Step distillation"); it is offered for
+models where the latent error is a worse proxy for the picture.
 
 Video: the first and last frames only (a clip's middle frames cost decoding time and tell LPIPS little more; the
 checker reads motion from the first and last frames).
