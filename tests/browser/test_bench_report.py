@@ -1,21 +1,15 @@
 """The bench's report.html in headless Chromium: the Pareto chart and every image load from the page itself,
 and the recommendation is shown; no request leaves the page."""
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from studio.bench.outputs import write_outputs
 from studio.presets import load_preset
+from tests.fixtures.browser import ARGS, CHROMIUM
 from tests.unit.test_bench_outputs import _synthetic_bench
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 
-
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
 def test_report_shows_chart_and_recommendation_offline(tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     preset = load_preset("tiny-image")

@@ -5,13 +5,11 @@ Screenshots go to $STUDIO_SCREENSHOTS (a folder) when set; the README's screensh
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
-from tests.fixtures.browser import ARGS, CHROMIUM
+from tests.fixtures.browser import ARGS, CHROMIUM, screenshot_if_asked
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
@@ -25,13 +23,6 @@ def page(studio_server):
         page.goto(studio_server)
         yield page
         browser.close()
-
-
-def _shot(page, name: str) -> None:
-    folder = os.environ.get("STUDIO_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / name), full_page=True)
 
 
 def _set_prompt(page, text: str) -> None:
@@ -58,7 +49,7 @@ def test_image_compare_shows_grid_and_readouts(page):
     # an image preset hides the video-only panels (side-by-side clip, per-frame chart)
     assert not page.get_by_text("Videos side by side").is_visible()
     assert not page.get_by_text("Per-frame difference vs baseline").is_visible()
-    _shot(page, "compare-image.png")
+    screenshot_if_asked(page, "STUDIO_SCREENSHOTS", "compare-image.png")
 
 
 def test_unknown_word_is_flagged_before_running(page):
@@ -81,4 +72,4 @@ def test_video_compare_plays_side_by_side(page):
                            timeout=30_000)
     assert page.locator("#result-grid .card img.media").count() >= 2  # each clip also plays in its card
     sync_api.expect(page.get_by_text("Per-frame difference vs baseline")).to_be_visible()
-    _shot(page, "compare-video.png")
+    screenshot_if_asked(page, "STUDIO_SCREENSHOTS", "compare-video.png")

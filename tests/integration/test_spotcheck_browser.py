@@ -4,13 +4,10 @@ Needs Debian's chromium (`apt-get install chromium`) and the PyPI playwright pac
 Screenshots go to $SPOTCHECK_SCREENSHOTS (a folder) when set.
 """
 
-import os
-from pathlib import Path
-
 import pytest
 
 from studio.spotcheck import VoteStore, create_session_from_folders
-from tests.fixtures.browser import ARGS, CHROMIUM
+from tests.fixtures.browser import ARGS, CHROMIUM, screenshot_if_asked
 from tests.fixtures.spotcheck_app import build_app, launch
 from tests.fixtures.spotcheck_fakes import write_fake_compare
 from tests.integration.test_spotcheck_ui import free_port
@@ -36,13 +33,6 @@ def served(tmp_path_factory):
     demo.close()
 
 
-def _shot(page, name: str) -> None:
-    folder = os.environ.get("SPOTCHECK_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / name), full_page=True)
-
-
 def _start(page, url: str, session_id: str, rater: str) -> None:
     page.goto(f"{url}?spotcheck={session_id}")
     session_box = page.locator("#spotcheck-session textarea, #spotcheck-session input").first
@@ -65,7 +55,7 @@ def test_link_keys_reveal_and_results(served):
     # the two images arrive just after the pair counter: wait for them rather than count at once
     sync_api.expect(page.locator("#spotcheck-left-image img, #spotcheck-right-image img")).to_have_count(
         2, timeout=30_000)
-    _shot(page, "spotcheck-rating.png")
+    screenshot_if_asked(page, "SPOTCHECK_SCREENSHOTS", "spotcheck-rating.png")
     page.locator("body").click(position={"x": 5, "y": 5})  # focus outside the text boxes
     page.keyboard.press("1")  # left is better
     sync_api.expect(page.get_by_text("Pair 2 of 2")).to_be_visible(timeout=30_000)
@@ -75,12 +65,12 @@ def test_link_keys_reveal_and_results(served):
     sync_api.expect(page.get_by_text("All 2 pairs rated")).to_be_visible(timeout=30_000)
     assert [v.choice for v in store.votes(session.id)][1] == "tie"
     page.wait_for_function("() => document.body.innerText.includes('teacache')", timeout=30_000)  # revealed now
-    _shot(page, "spotcheck-reveal.png")
+    screenshot_if_asked(page, "SPOTCHECK_SCREENSHOTS", "spotcheck-reveal.png")
     page.get_by_text("Results", exact=True).click()
     page.locator("#spotcheck-show-results").click()
     page.wait_for_function("() => document.body.innerText.includes('indistinguishable from baseline')",
                            timeout=30_000)
-    _shot(page, "spotcheck-results.png")
+    screenshot_if_asked(page, "SPOTCHECK_SCREENSHOTS", "spotcheck-results.png")
     page.close()
 
 
@@ -116,5 +106,5 @@ def test_videos_play_in_sync(served):
         return [Math.min(gap, d - gap), l.loop && r.loop];  // apart around the loop
     }""")
     assert drift[0] < 0.25 and drift[1], drift
-    _shot(page, "spotcheck-video.png")
+    screenshot_if_asked(page, "SPOTCHECK_SCREENSHOTS", "spotcheck-video.png")
     page.close()
