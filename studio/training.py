@@ -34,6 +34,10 @@ def train_loop(modules: torch.nn.Module, loss_at: Callable[[int], torch.Tensor],
     workdir.mkdir(parents=True, exist_ok=True)
     ckpt_path = workdir / "checkpoint.pt"
     params = [p for p in modules.parameters() if p.requires_grad]
+    # The parts of a ModuleDict (a student and its critic) each get their own gradient-norm clip, so that one
+    # part's large gradients do not shrink the other's steps.
+    parts = modules.values() if isinstance(modules, torch.nn.ModuleDict) else [modules]
+    clip_groups = [[p for p in part.parameters() if p.requires_grad] for part in parts]
     ema = copy.deepcopy(modules).requires_grad_(False)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     start, losses = 0, []
@@ -52,7 +56,8 @@ def train_loop(modules: torch.nn.Module, loss_at: Callable[[int], torch.Tensor],
         loss = loss_at(step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        for part_params in clip_groups:
+            torch.nn.utils.clip_grad_norm_(part_params, 1.0)
         opt.step()
         with torch.no_grad():
             decay = min(ema_decay, (1 + step) / (10 + step))

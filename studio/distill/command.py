@@ -42,6 +42,12 @@ def add_parser(sub) -> None:
     p.add_argument("--perceptual", type=float, default=0.0,
                    help="embedded presets: weight of an LPIPS term between the decoded student prediction and the "
                         "teacher's sample, added to the latent squared error (InstaFlow; default 0: off)")
+    p.add_argument("--adversarial", type=float, default=0.0,
+                   help="embedded presets: weight of an adversarial term from a prompt-conditioned critic on clean "
+                        "latents, added to the latent squared error (ADD/LADD; default 0: off)")
+    p.add_argument("--init-student", default=None,
+                   help="embedded presets: start the student from this saved student (a distill --out folder) "
+                        "instead of the teacher, to fine-tune it")
     p.add_argument("--schedule", choices=SCHEDULES, default=None,
                    help="embedded presets: the noise levels the student is trained for and sampled at ('uniform': "
                         "1, 1-1/n, ..., 1/n as FluxPipeline; default: the scheduler's own, whose last level is 0.001); "
@@ -122,6 +128,10 @@ def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guid
         settings["schedule"] = args.schedule
     if args.perceptual:
         settings["perceptual"] = args.perceptual
+    if args.adversarial:
+        settings["adversarial"] = args.adversarial
+    if args.init_student:
+        settings["init_student"] = weights_fingerprint(Path(args.init_student) / "transformer")
     if guidance != 1:  # a guided teacher's pairs are another training set
         settings["teacher_guidance"] = guidance
     path = workdir / "settings.json"
@@ -148,6 +158,9 @@ def resolve_defaults(args, lora: bool) -> None:
     if lora and args.perceptual:
         raise DistillUsageError("--perceptual applies to embedded presets; real-model presets train a LoRA on "
                                 "reflow pairs")
+    if lora and (args.adversarial or args.init_student):
+        raise DistillUsageError("--adversarial and --init-student apply to embedded presets; real-model presets "
+                                "train a LoRA on reflow pairs")
     if lora and args.schedule:
         raise DistillUsageError("--schedule applies to embedded presets; a LoRA student learns the levels the real "
                                 "pipeline samples at (FluxPipeline's are already uniform)")
@@ -172,11 +185,15 @@ def validate(args) -> None:
               (0 <= args.ema_decay < 1, "--ema-decay must be in [0, 1)"),
               (0 <= args.rollout <= 1, "--rollout must be in [0, 1]"),
               (0 <= args.perceptual <= 100, "--perceptual must be in [0, 100]"),
+              (0 <= args.adversarial <= 10, "--adversarial must be in [0, 10]"),
               (1 <= args.checkpoint_every <= 1_000_000, "--checkpoint-every must be from 1 to 1000000"),
               (args.lora_rank is None or 1 <= args.lora_rank <= 1024, "--lora-rank must be from 1 to 1024")]
     for ok, message in checks:
         if not ok:
             raise DistillUsageError(message)
+    if args.init_student and not (Path(args.init_student) / "transformer" / "config.json").is_file():
+        raise DistillUsageError(f"--init-student '{args.init_student}' is not a saved student (no "
+                                "transformer/config.json); give a folder written by distill --out")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise DistillUsageError(f"--out '{args.out}' exists and is not a folder")
@@ -193,6 +210,61 @@ def _perceptual_term(teacher, weight: float):
         return LatentLpips(teacher, weight)
     except (LpipsUnavailable, ValueError) as e:
         raise DistillUsageError(f"--perceptual: {e}") from None
+
+
+def _drop_source_path(config_file: Path) -> None:
+    """A saved config names the folder its weights were first loaded from, an absolute path of this machine: not
+    something to ship."""
+    config = json.loads(config_file.read_text())
+    if config.pop("_name_or_path", None) is not None:
+        config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _check_init_student(preset, folder: str | None) -> None:
+    """Before anything loads: a student to start from must have the teacher's architecture."""
+    if folder is None:
+        return
+
+    def architecture(config_file: Path) -> dict:
+        try:
+            config = json.loads(config_file.read_text())
+        except (OSError, ValueError) as e:
+            raise DistillUsageError(f"--init-student: cannot read {config_file} ({e})") from None
+        return {k: v for k, v in config.items() if not k.startswith("_")}
+
+    if architecture(Path(folder) / "transformer" / "config.json") != architecture(
+            preset.local_path() / "transformer" / "config.json"):
+        raise DistillUsageError(f"--init-student '{folder}' has another architecture than the teacher's transformer "
+                                f"(preset {preset.name})")
+
+
+def _initial_student(teacher, folder: str | None):
+    """The student's starting weights: the teacher's, or a saved student's (`--init-student`, checked by
+    _check_init_student)."""
+
+    from studio.tiny.pipeline import memoize_rotary
+
+    if folder is None:
+        return copy.deepcopy(teacher.transformer).float().requires_grad_(True)
+    path = Path(folder) / "transformer"  # validate() checked it holds a config
+    try:
+        student = type(teacher.transformer).from_pretrained(path).float()
+    except (OSError, ValueError, RuntimeError) as e:
+        raise DistillUsageError(f"--init-student '{folder}': cannot load its transformer ({e})") from None
+    memoize_rotary(student)  # as the teacher's copy has: the same output, faster
+    return student.requires_grad_(True)
+
+
+def _adversarial_term(teacher, weight: float):
+    """The critic term for `--adversarial` and the critic it trains, or (None, None) when off."""
+    if not weight:
+        return None, None
+    from studio.distill.adversarial import AdversarialTerm, critic_for
+    from studio.tiny.render import IMAGE_SIZE, VIDEO_FRAMES
+
+    latent_shape = teacher.latent_shape(IMAGE_SIZE, IMAGE_SIZE, VIDEO_FRAMES)
+    critic = critic_for(latent_shape, teacher.transformer.config.pooled_projection_dim)
+    return AdversarialTerm(critic, weight), critic
 
 
 def run(args) -> int:
@@ -216,6 +288,7 @@ def run(args) -> int:
         _claim_workdir(workdir, args, counts, teacher=teacher_fingerprint(preset))
         return run_lora(args, preset, counts, workdir, prompts)
     prompts = _read_prompts(args.prompts, preset.media == "video") if args.prompts else None
+    _check_init_student(preset, args.init_student)
     if args.threads:
         torch.set_num_threads(args.threads)
     workdir = Path(args.workdir or f".runs/distill-{preset.name}")
@@ -227,9 +300,11 @@ def run(args) -> int:
     teacher = load_base_pipeline(preset, torch.device("cpu"))
     teacher.set_progress_bar_config(disable=True)
     perceptual = _perceptual_term(teacher, args.perceptual)  # before the pairs: a missing LPIPS fails fast
+    student = _initial_student(teacher, args.init_student)  # and a wrong --init-student
+    torch.manual_seed(args.seed)  # the critic's initial weights
+    adversarial, critic = _adversarial_term(teacher, args.adversarial)
     pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
                           prompts=prompts, guidance_scale=guidance)
-    student = copy.deepcopy(teacher.transformer).float().requires_grad_(True)
     text_encoder = teacher.text_encoder.float().requires_grad_(False)
     sigmas = student_sigmas(teacher, counts, args.schedule)
     # where --rollout follows the student's sampler
@@ -240,19 +315,25 @@ def run(args) -> int:
         random.seed(args.seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
         return reflow_loss(student, text_encoder, pairs, sigmas, args.batch, gen, args.rollout, trajectory,
-                           perceptual)
+                           perceptual, adversarial)
 
     started = time.time()
-    ema = train_loop(student, loss_at, steps=args.train_steps, lr=args.lr, workdir=workdir,
+    # with a critic, both train (and checkpoint) together; the student is what is saved
+    trained = student if critic is None else torch.nn.ModuleDict({"student": student, "critic": critic})
+    ema = train_loop(trained, loss_at, steps=args.train_steps, lr=args.lr, workdir=workdir,
                      desc=f"distill {preset.name} -> {args.student_steps} steps", ema_decay=args.ema_decay, warmup=50,
                      checkpoint_every=args.checkpoint_every)
+    if critic is not None:
+        ema = ema["student"]
     out = Path(args.out)
     ema.to(torch.float16).save_pretrained(out / "transformer", safe_serialization=True)
+    _drop_source_path(out / "transformer" / "config.json")
     (out / "distill.json").write_text(json.dumps({
         "method": "reflow (rectified-flow distillation on teacher pairs)", "preset": preset.name,
         "student_steps": args.student_steps, "trained_for_steps": counts, "teacher_steps": args.teacher_steps or
         preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
         "seed": args.seed, "rollout": args.rollout, "perceptual": args.perceptual, "schedule": args.schedule,
+        "adversarial": args.adversarial, "init_student": args.init_student,
         "trained_levels": sigmas,
         "prompts_file": args.prompts, "teacher_guidance": guidance,
         "run_with_guidance": 1.0,

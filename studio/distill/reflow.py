@@ -110,9 +110,11 @@ def teacher_pairs(teacher: TinyDiffusionPipeline, count: int, teacher_steps: int
 def reflow_loss(transformer: torch.nn.Module, text_encoder: torch.nn.Module, pairs: PairSet, sigmas: list[float],
                 batch: int, gen: torch.Generator, rollout: float = 0.0,
                 trajectory: list[float] | None = None,
-                perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+                perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                adversarial: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                ) -> torch.Tensor:
     """Mean squared error of the student's x0 prediction against the teacher's sample (plus `perceptual`(x0_hat,
-    x0) when given: studio.distill.perceptual).
+    x0) and `adversarial`(x0_hat, x0, pooled) when given: studio.distill.perceptual, studio.distill.adversarial).
 
     The input is the point on the straight noise -> teacher-sample path at a level drawn from `sigmas`; with
     `rollout` > 0 that share of the batch whose level lies on `trajectory` (the student's own sampler, from 1.0
@@ -133,7 +135,11 @@ def reflow_loss(transformer: torch.nn.Module, text_encoder: torch.nn.Module, pai
             xt[own] = student_rollout(transformer, noise[own], sigma[own], tokens[own], pooled[own], trajectory)
     x0_hat = predict_x0(transformer, xt, sigma, tokens, pooled)
     loss = ((x0_hat - x0) ** 2).mean()
-    return loss if perceptual is None else loss + perceptual(x0_hat, x0)
+    if perceptual is not None:
+        loss = loss + perceptual(x0_hat, x0)
+    if adversarial is not None:
+        loss = loss + adversarial(x0_hat, x0, pooled)
+    return loss
 
 
 @torch.no_grad()

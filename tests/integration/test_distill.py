@@ -65,6 +65,10 @@ def test_same_seed_same_loss_curve(tmp_path):
     (["--perceptual", "-1"], "--perceptual must be in [0, 100]"),
     (["--preset", "flux1-dev", "--perceptual", "1"], "--perceptual applies to embedded presets"),
     (["--prompts", "missing.txt"], "is not a file"),
+    (["--adversarial", "11"], "--adversarial must be in [0, 10]"),
+    (["--preset", "flux1-dev", "--adversarial", "0.1"], "apply to embedded presets"),
+    (["--init-student", "assets"], "is not a saved student"),
+    (["--init-student", "assets/tiny-video-student"], "another architecture"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
     args = ["distill", *TOY, "--train-steps", "1", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
@@ -201,6 +205,60 @@ def test_perceptual_changes_training_and_is_recorded(tmp_path):
     assert json.loads((tmp_path / "lp" / "distill.json").read_text())["perceptual"] == 1.0
     assert json.loads((tmp_path / "w" / "settings.json").read_text())["perceptual"] == 1.0
     assert _losses(tmp_path / "lp") != pytest.approx(_losses(tmp_path / "plain"), rel=1e-4)
+
+
+def test_critic_trains_on_its_own_loss_and_the_student_on_the_generator_term():
+    """--adversarial: the critic's gradient comes from its hinge loss alone (telling teacher samples from the
+    student's predictions), the student's from the term that rewards fooling it; scaled by the weight."""
+    from studio.distill.adversarial import AdversarialTerm, critic_for
+
+    torch.manual_seed(0)
+    critic = critic_for((8, 16, 16), pooled_dim=64).eval()  # eval: spectral norm's power iteration holds still
+    clip_critic = critic_for((8, 8, 16, 16), pooled_dim=64)
+    assert clip_critic(torch.randn(2, 8, 8, 16, 16), torch.randn(2, 64)).shape == (2,)
+    real, pooled = torch.randn(4, 8, 16, 16), torch.randn(4, 64)
+    fake = torch.randn(4, 8, 16, 16, requires_grad=True)
+
+    def grads(weight: float):
+        critic.zero_grad(set_to_none=True)
+        fake.grad = None
+        AdversarialTerm(critic, weight)(fake, real, pooled).backward()
+        return [p.grad.clone() for p in critic.parameters()], fake.grad.clone()
+
+    critic_grads, student_grad = grads(1.0)
+    critic_grads_heavy, student_grad_heavy = grads(3.0)
+    for a, b in zip(critic_grads, critic_grads_heavy, strict=True):  # the weight never reaches the critic
+        assert torch.allclose(a, b)
+    assert student_grad.abs().sum() > 0
+    assert torch.allclose(student_grad_heavy, 3 * student_grad, rtol=1e-4, atol=1e-8)
+    assert all(p.requires_grad for p in critic.parameters())
+
+    # the critic's own loss: a step down its gradient scores the teacher's samples higher, the student's lower
+    with torch.no_grad():
+        before = critic(real, pooled).mean() - critic(fake, pooled).mean()
+        for p, g in zip(critic.parameters(), critic_grads, strict=True):
+            p -= 0.05 * g
+        assert critic(real, pooled).mean() - critic(fake, pooled).mean() > before
+
+
+def test_adversarial_fine_tune_of_a_saved_student_is_recorded_and_saves_the_student(tmp_path):
+    assert _distill(tmp_path, "plain", 2) == 0
+    args = ["distill", *TOY, "--train-steps", "2", "--adversarial", "0.5", "--init-student",
+            str(tmp_path / "plain"), "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "adv")]
+    assert main(args) == 0
+    info = json.loads((tmp_path / "adv" / "distill.json").read_text())
+    assert info["adversarial"] == 0.5 and info["init_student"] == str(tmp_path / "plain")
+    settings = json.loads((tmp_path / "w" / "settings.json").read_text())
+    assert settings["adversarial"] == 0.5 and settings["init_student"].startswith("sha256:")
+    saved = json.loads((tmp_path / "adv" / "transformer" / "config.json").read_text())
+    assert saved["_class_name"] == "FluxTransformer2DModel"  # the student alone, not the critic
+    assert "_name_or_path" not in saved  # no path of the machine it was trained on
+    # started from the saved student: the first loss differs from the teacher-initialised run's on the same batch
+    # (same seed), which it would equal were --init-student ignored
+    again = ["distill", *TOY, "--train-steps", "1", "--init-student", str(tmp_path / "plain"), "--workdir",
+             str(tmp_path / "w2"), "--out", str(tmp_path / "again")]
+    assert main(again) == 0
+    assert _losses(tmp_path / "again")[0] != pytest.approx(_losses(tmp_path / "plain")[0], rel=1e-6)
 
 
 def test_workdir_of_another_teacher_is_refused(tmp_path, capsys, monkeypatch):

@@ -46,3 +46,26 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path):
 def test_learning_rate_warms_up_then_decays_to_a_tenth():
     assert lr_at(0, 1000, 1.0) < lr_at(150, 1000, 1.0) <= 1.0
     assert lr_at(999, 1000, 1.0) == pytest.approx(0.1, abs=1e-3)
+
+
+def test_parts_of_a_module_dict_are_clipped_each_on_its_own(tmp_path):
+    """A critic's large gradients must not shrink its student's steps: with a ModuleDict each part's gradient
+    norm is clipped alone, so the small part moves exactly as it would if trained by itself."""
+    def run(modules, small):
+        def loss_at(step: int) -> torch.Tensor:
+            x = torch.randn(8, 4, generator=torch.Generator().manual_seed(step))
+            loss = ((small(x) - x.sum(1, keepdim=True)) ** 2).mean()
+            if isinstance(modules, torch.nn.ModuleDict):  # a second part with a huge gradient
+                loss = loss + 1e4 * modules["large"](x).pow(2).mean()
+            return loss
+        train_loop(modules, loss_at, steps=3, lr=1e-2, workdir=tmp_path / str(id(modules)), desc="clip",
+                   warmup=1, ema_decay=0.0)
+        return small.weight.detach().clone()
+
+    torch.manual_seed(0)
+    alone = torch.nn.Linear(4, 1)
+    together = torch.nn.Linear(4, 1)
+    together.load_state_dict(alone.state_dict())
+    large = torch.nn.Linear(4, 1)
+    expected = run(alone, alone)
+    assert torch.allclose(run(torch.nn.ModuleDict({"small": together, "large": large}), together), expected)
