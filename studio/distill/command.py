@@ -241,7 +241,6 @@ def _check_init_student(preset, folder: str | None) -> None:
 def _initial_student(teacher, folder: str | None):
     """The student's starting weights: the teacher's, or a saved student's (`--init-student`, checked by
     _check_init_student)."""
-
     from studio.tiny.pipeline import memoize_rotary
 
     if folder is None:
