@@ -32,8 +32,14 @@ from studio.tiny.text_encoder import objects_to_ids
 from studio.training import train_loop
 
 
+def noise_levels(count: int, gen: torch.Generator, shift: float = 1.0) -> torch.Tensor:
+    """Logit-normal training noise levels t in (0, 1), shifted up by `shift` > 1 as SD3's sampler shifts them."""
+    t = torch.sigmoid(torch.randn(count, generator=gen))
+    return t if shift == 1.0 else shift * t / (1 + (shift - 1) * t)
+
+
 def flow_matching_loss(pipe: TinyDiffusionPipeline, x0: torch.Tensor, ids: torch.Tensor,
-                       gen: torch.Generator, uncond_prob: float = 0.0) -> torch.Tensor:
+                       gen: torch.Generator, uncond_prob: float = 0.0, time_shift: float = 1.0) -> torch.Tensor:
     """Velocity-space loss of an x0-predicting denoiser on clean pixels x0 (B, 3, [F,] H, W) in [-1, 1].
 
     With `uncond_prob` > 0 that share of the batch sees an empty prompt (all ids 0), which teaches the model an
@@ -44,7 +50,7 @@ def flow_matching_loss(pipe: TinyDiffusionPipeline, x0: torch.Tensor, ids: torch
         x0 = pipe.encode_pixels(x0)
     if uncond_prob > 0:
         ids = torch.where((torch.rand(b, generator=gen) < uncond_prob).view(b, 1, 1), 0, ids)
-    t = torch.sigmoid(torch.randn(b, generator=gen))  # logit-normal noise levels
+    t = noise_levels(b, gen, time_shift)
     noise = torch.randn(x0.shape, generator=gen)
     view = (-1,) + (1,) * (x0.dim() - 1)
     xt = (1 - t.view(view)) * x0 + t.view(view) * noise
@@ -106,7 +112,7 @@ def start_from(pipe: TinyDiffusionPipeline, source: TinyDiffusionPipeline) -> st
 
 def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, workdir: Path, ema_decay: float,
           checkpoint_every: int, threads: int | None, uncond_prob: float = 0.0,
-          vae: AutoencoderTiny | None = None, init_from: Path | None = None) -> None:
+          vae: AutoencoderTiny | None = None, init_from: Path | None = None, time_shift: float = 1.0) -> None:
     if threads:
         torch.set_num_threads(threads)
     pipe = build_pipeline(kind, seed, vae=vae)
@@ -123,7 +129,7 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, wo
         rng = random.Random(seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
         specs, x0 = training_batch(rng, batch, video, VIDEO_FRAMES)
-        return flow_matching_loss(pipe, x0, objects_to_ids(specs), gen, uncond_prob)
+        return flow_matching_loss(pipe, x0, objects_to_ids(specs), gen, uncond_prob, time_shift)
 
     ema = train_loop(modules, loss_at, steps=steps, lr=lr, workdir=workdir, desc=f"train {kind}",
                      ema_decay=ema_decay, checkpoint_every=checkpoint_every)
@@ -146,6 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--checkpoint-every", type=int, default=100)
     ap.add_argument("--uncond-prob", type=float, default=0.0,
                     help="share of each batch trained with an empty prompt (enables classifier-free guidance)")
+    ap.add_argument("--time-shift", type=float, default=1.0,
+                    help="shift the training noise levels up by this factor (1: logit-normal as sampled)")
     ap.add_argument("--init-from", type=Path, default=None,
                     help="start from this saved pipeline: the same kind continues its training; a latent image "
                          "pipeline starts --kind video (studio/tiny/inflate.py)")
@@ -155,8 +163,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="checkpoints and loss log (default: .runs/tiny-KIND); rerun to resume")
     ap.add_argument("--export-only", action="store_true", help="save the latest checkpoint's EMA weights and stop")
     args = ap.parse_args(argv)
-    if args.steps < 1 or args.batch < 1 or not 0 < args.lr < 1 or not 0 <= args.uncond_prob < 1:
-        ap.error("--steps and --batch must be positive, --lr in (0, 1) and --uncond-prob in [0, 1)")
+    if args.steps < 1 or args.batch < 1 or not 0 < args.lr < 1 or not 0 <= args.uncond_prob < 1 \
+            or not 0.1 <= args.time_shift <= 10:
+        ap.error("--steps and --batch must be positive, --lr in (0, 1), --uncond-prob in [0, 1) and --time-shift in "
+                 "[0.1, 10]")
     if args.init_from is not None and not (args.init_from / "model_index.json").is_file():
         ap.error(f"--init-from needs a saved pipeline folder (with model_index.json); got {args.init_from}")
     workdir = args.workdir or Path(".runs") / f"tiny-{args.kind}"
@@ -164,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.export_only:
         return export_checkpoint(args.kind, workdir, args.out, vae)
     train(args.kind, args.steps, args.batch, args.lr, args.seed, args.out, workdir, args.ema_decay,
-          args.checkpoint_every, args.threads, args.uncond_prob, vae, args.init_from)
+          args.checkpoint_every, args.threads, args.uncond_prob, vae, args.init_from, args.time_shift)
 
 
 if __name__ == "__main__":

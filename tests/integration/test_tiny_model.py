@@ -294,3 +294,26 @@ def test_a_run_resets_the_cache_hooks_state(shipped):
         del pipe.transformer._reset_stateful_cache
         pipe.transformer.disable_cache()
     assert calls == [1]
+
+
+def test_time_shift_moves_training_noise_levels_up_and_one_changes_nothing():
+    from studio.tiny.train import noise_levels
+
+    def levels(shift):
+        return noise_levels(4096, torch.Generator().manual_seed(0), shift)
+
+    plain = torch.sigmoid(torch.randn(4096, generator=torch.Generator().manual_seed(0)))
+    torch.testing.assert_close(levels(1.0), plain, atol=0, rtol=0)  # the shipped models' training, unchanged
+    shifted = levels(2.0)
+    assert shifted.median() > 0.6 > plain.median()  # shift 2 sends t = 0.5 to 2/3
+    assert torch.all(shifted >= plain) and torch.all((shifted > 0) & (shifted < 1))
+
+
+@pytest.mark.parametrize("shift", ["0", "20"])
+def test_train_cli_refuses_a_time_shift_out_of_range(shift, tmp_path, capsys):
+    from studio.tiny.train import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--kind", "image", "--time-shift", shift, "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert "--time-shift in [0.1, 10]" in capsys.readouterr().err
