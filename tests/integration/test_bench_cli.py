@@ -72,7 +72,10 @@ def test_cli_bench_killed_midway_resumes_without_duplicates_or_gaps(tmp_path, ca
     bench_png = next(r for r in rows if r["variant"] == chosen and r["prompt_index"] == 0)["media"][0]
     ours = np.asarray(Image.open(tmp_path / "recommended.png"), dtype=np.int16)
     theirs = np.asarray(Image.open(out / bench_png), dtype=np.int16)
-    assert np.abs(ours - theirs).max() <= 2, chosen
+    # the bench decodes in bfloat16 where the CPU does it natively, the snippet in float32: the decoder's own bound
+    # (tests/integration/test_engine_tiny.py: at most 6/255, mean under 1/255), far below a different picture's
+    diff = np.abs(ours - theirs)
+    assert diff.max() <= 6 and diff.mean() < 1, (chosen, diff.max(), diff.mean())
 
 
 @pytest.mark.parametrize("args, message", [
