@@ -230,7 +230,8 @@ def test_critic_trains_on_its_own_loss_and_the_student_on_the_generator_term():
     for a, b in zip(critic_grads, critic_grads_heavy, strict=True):  # the weight never reaches the critic
         assert torch.allclose(a, b)
     assert student_grad.abs().sum() > 0
-    assert torch.allclose(student_grad_heavy, 3 * student_grad, rtol=1e-4, atol=1e-8)
+    # float32 rounding differs by CPU kernel (2e-8 seen on gradients of ~1e-3); a wrong scaling would be ~1e-3 off
+    assert torch.allclose(student_grad_heavy, 3 * student_grad, rtol=1e-4, atol=1e-6)
     assert all(p.requires_grad for p in critic.parameters())
 
     # the critic's own loss: a step down its gradient scores the teacher's samples higher, the student's lower
