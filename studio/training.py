@@ -8,6 +8,7 @@ loop checkpoints model, EMA and optimizer state every `checkpoint_every` steps, 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import sys
 import time
@@ -16,6 +17,27 @@ from pathlib import Path
 
 import torch
 from tqdm import tqdm
+
+
+class WorkdirInUse(ValueError):
+    """The workdir holds a run with other settings."""
+
+
+def claim_workdir(workdir: Path, settings: dict) -> None:
+    """A workdir holds one run: resuming it with other settings would silently mix two trainings.
+
+    The first run writes `settings.json`; a later run with different settings is refused, naming what changed.
+    (The step count is the caller's to leave out: stretching a run's schedule by rerunning with more steps is allowed.)
+    """
+    path = workdir / "settings.json"
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous != settings:
+            changed = sorted(k for k in settings.keys() | previous.keys() if previous.get(k) != settings.get(k))
+            raise WorkdirInUse(f"--workdir '{workdir}' holds a run with other settings ({', '.join(changed)}); "
+                               "use another --workdir or delete it")
+    workdir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings))
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int = 200) -> float:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from studio.schedule import SCHEDULES
+from studio.training import WorkdirInUse, claim_workdir
 from studio.usage import DistillUsageError
 
 MAX_PROMPT_FILE_BYTES = 1_000_000
@@ -134,15 +135,10 @@ def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guid
         settings["init_student"] = weights_fingerprint(Path(args.init_student) / "transformer")
     if guidance != 1:  # a guided teacher's pairs are another training set
         settings["teacher_guidance"] = guidance
-    path = workdir / "settings.json"
-    if path.exists():
-        previous = json.loads(path.read_text())
-        if previous != settings:
-            changed = sorted(k for k in settings if previous.get(k) != settings[k])
-            raise DistillUsageError(f"--workdir '{workdir}' holds a run with other settings ({', '.join(changed)}); "
-                                    "use another --workdir or delete it")
-    workdir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(settings))
+    try:
+        claim_workdir(workdir, settings)
+    except WorkdirInUse as e:
+        raise DistillUsageError(str(e)) from None
 
 
 EMBEDDED_DEFAULTS = {"pairs": 4096, "train_steps": 1500, "batch": 32, "lr": 2e-4, "ema_decay": 0.995}

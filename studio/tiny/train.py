@@ -29,7 +29,7 @@ from studio.tiny.model import ARCHITECTURES, build_pipeline
 from studio.tiny.pipeline import SIGMA_FLOOR, TinyDiffusionPipeline, predict_x0
 from studio.tiny.render import VIDEO_FRAMES
 from studio.tiny.text_encoder import objects_to_ids
-from studio.training import train_loop
+from studio.training import WorkdirInUse, claim_workdir, train_loop
 
 
 def noise_levels(count: int, gen: torch.Generator, shift: float = 1.0) -> torch.Tensor:
@@ -113,6 +113,12 @@ def start_from(pipe: TinyDiffusionPipeline, source: TinyDiffusionPipeline) -> st
 def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, workdir: Path, ema_decay: float,
           checkpoint_every: int, threads: int | None, uncond_prob: float = 0.0,
           vae: AutoencoderTiny | None = None, init_from: Path | None = None, time_shift: float = 1.0) -> None:
+    # What decides the training's course (not --steps: rerunning with more steps stretches the schedule on purpose).
+    settings = {"kind": kind, "batch": batch, "lr": lr, "seed": seed, "ema_decay": ema_decay,
+                "uncond_prob": uncond_prob}
+    if time_shift != 1:  # only runs that use it name it, so older workdirs still resume
+        settings["time_shift"] = time_shift
+    claim_workdir(workdir, settings)
     if threads:
         torch.set_num_threads(threads)
     pipe = build_pipeline(kind, seed, vae=vae)
@@ -173,8 +179,11 @@ def main(argv: list[str] | None = None) -> None:
     vae = load_autoencoder(args.kind, args.autoencoder)
     if args.export_only:
         return export_checkpoint(args.kind, workdir, args.out, vae)
-    train(args.kind, args.steps, args.batch, args.lr, args.seed, args.out, workdir, args.ema_decay,
-          args.checkpoint_every, args.threads, args.uncond_prob, vae, args.init_from, args.time_shift)
+    try:
+        train(args.kind, args.steps, args.batch, args.lr, args.seed, args.out, workdir, args.ema_decay,
+              args.checkpoint_every, args.threads, args.uncond_prob, vae, args.init_from, args.time_shift)
+    except WorkdirInUse as e:
+        ap.error(str(e))
 
 
 if __name__ == "__main__":

@@ -317,3 +317,20 @@ def test_train_cli_refuses_a_time_shift_out_of_range(shift, tmp_path, capsys):
         main(["--kind", "image", "--time-shift", shift, "--out", str(tmp_path / "out")])
     assert info.value.code == 2
     assert "--time-shift in [0.1, 10]" in capsys.readouterr().err
+
+
+def test_a_training_workdir_refuses_other_settings_but_stretches_to_more_steps(tmp_path, capsys):
+    from studio.tiny.train import main
+
+    run = ["--kind", "image-pixels", "--batch", "2", "--threads", "1", "--workdir", str(tmp_path / "w"),
+           "--out", str(tmp_path / "out")]
+    main([*run, "--steps", "1", "--time-shift", "2"])
+    for other in (["--lr", "2e-3"], ["--seed", "1"], ["--time-shift", "1"], ["--uncond-prob", "0.1"]):
+        with pytest.raises(SystemExit) as info:
+            main([*run, "--steps", "2", "--time-shift", "2", *other])
+        assert info.value.code == 2
+        flag = other[0].lstrip("-").replace("-", "_")
+        assert f"holds a run with other settings ({flag})" in capsys.readouterr().err
+    main([*run, "--steps", "2", "--time-shift", "2"])  # the same run, its schedule stretched: resumes
+    assert "resumed from" in capsys.readouterr().err
+    assert len((tmp_path / "out" / "loss.csv").read_text().splitlines()) == 1 + 2
