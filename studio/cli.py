@@ -24,9 +24,10 @@ from pathlib import Path
 
 from studio import doctor, region_bench
 from studio.bench import command as bench_command
+from studio.config import ConfigError
 from studio.distill import command as distill_command
 from studio.hub import HubError
-from studio.inputs import InputError, check_prompt, parse_variants
+from studio.inputs import InputError, check_prompt, parse_variants, runnable_preset
 from studio.presets import PresetError, list_presets, load_preset
 from studio.spotcheck import cli as spotcheck_cli
 from studio.usage import DistillUsageError, UsageError
@@ -60,12 +61,7 @@ def _cmd_variants(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from studio.engine.pool import runnable_here
-
-    preset = load_preset(args.preset)
-    ok, why = runnable_here(preset)
-    if not ok:  # refuse before any download: a GPU preset on a CPU machine would fetch gigabytes for nothing
-        raise UsageError(why)
+    preset = runnable_preset(args.preset)
     variants = parse_variants(preset, args.variants.split(","))
     check_prompt(preset, args.prompt)
     if args.video and preset.media != "video":
@@ -88,23 +84,39 @@ def _cmd_compare(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from studio.bench.heldout import evaluate
+    from studio.engine.quantization import hardware_support
+    from studio.engine.runner import default_device
+    from studio.tiny.data import MAX_EVAL_SEED
 
     preset = load_preset(args.preset)
     if preset.pipeline != "tiny":
         raise UsageError("evaluate works on the embedded presets (tiny-image, tiny-video)")
-    summary = evaluate(preset, args.variants.split(","), args.prompts, args.seed,
+    if args.seed > MAX_EVAL_SEED:
+        raise UsageError(f"--seed must be from 0 to {MAX_EVAL_SEED} for a held-out set, got {args.seed}")
+    variants = parse_variants(preset, args.variants.split(","))  # a typo is refused before any prompt runs
+    for v in variants:
+        if v.quant:
+            ok, why = hardware_support(v.quant.method, default_device())
+            if not ok:
+                raise UsageError(f"variant '{v.name}': {why}")
+    names = list(dict.fromkeys(n.strip() for n in args.variants.split(",") if n.strip()))
+    summary = evaluate(preset, names, args.prompts, args.seed,
                        log=lambda msg: print(msg, file=sys.stderr))
     print(json.dumps(summary, indent=2) if args.json else summary["table"])
     return 0
 
 
 def _cmd_calibrate(args) -> int:
-    from studio.engine.calibrate import calibrate_teacache
+    from studio.engine.calibrate import REAL_MODEL_PROMPTS, calibrate_teacache
 
     preset = load_preset(args.preset)
     if "teacache" not in preset.caches:
         raise UsageError(f"TeaCache does not apply to preset '{preset.name}' (its caches: "
                          f"{', '.join(preset.caches) or 'none'}), so there is nothing to calibrate")
+    if preset.pipeline != "tiny" and args.prompts > len(REAL_MODEL_PROMPTS):
+        raise UsageError(f"--prompts: calibration on a real model takes 1 to {len(REAL_MODEL_PROMPTS)} prompts, "
+                         f"got {args.prompts}")
+    runnable_preset(args.preset)  # a GPU preset on a CPU machine: refused before any download
     coefficients, fit = calibrate_teacache(preset, args.prompts, args.degree)
     print(f"teacache_coefficients = [{', '.join(f'{c:.6g}' for c in coefficients)}]")
     print(f"# fit over {fit['pairs']} step pairs, R^2 = {fit['r2']:.3f}; paste into presets/{preset.name}.toml")
@@ -114,7 +126,7 @@ def _cmd_calibrate(args) -> int:
 def _cmd_overhead(args) -> int:
     from studio.engine.overhead import format_report, measure
 
-    preset = load_preset(args.preset)
+    preset = runnable_preset(args.preset)
     check_prompt(preset, args.prompt)
     result = measure(preset, args.prompt, args.seed, args.repeats)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
@@ -174,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_ranges(args) -> None:
     seed, steps, repeats = (getattr(args, k, None) for k in ("seed", "steps", "repeats"))
-    if seed is not None and not 0 <= seed < 2**63:
+    if seed is not None and not 0 <= seed < 2**63:  # (evaluate and held-out bench sets narrow it)
         raise UsageError(f"--seed must be from 0 to 2^63-1, got {seed}")
     if steps is not None and not 1 <= steps <= 1000:
         raise UsageError(f"--steps must be from 1 to 1000, got {steps}")
@@ -199,6 +211,6 @@ def main(argv: list[str] | None = None) -> int:
                    "bench": bench_command.run, "region-bench": region_bench.run}[args.command]
         return handler(args)
     except (UsageError, InputError, PresetError, RecipeError, DistillUsageError,
-            spotcheck_cli.SpotcheckError, HubError) as e:
+            spotcheck_cli.SpotcheckError, HubError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

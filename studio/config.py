@@ -54,6 +54,8 @@ class Settings:
     hf_token: str | None = field(default=None, repr=False)  # never printed; doctor reports only its presence
     on_spaces: bool = False
     cpu_bf16: bool | None = None  # None: from the CPU flags (studio.engine.cpu_precision reads the same variable)
+    cpu_threads: int | None = None  # None: half the cores (studio.engine.runner.cpu_threads reads the same variable)
+    prewarm: bool = True  # load the embedded model when the app starts
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +81,8 @@ class Settings:
             hf_token=(env.get("HF_TOKEN") or "").strip() or None,
             on_spaces=on_spaces,
             cpu_bf16=optional_flag(env, "STUDIO_CPU_BF16"),
+            cpu_threads=cpu_threads_setting(env),
+            prewarm=optional_flag(env, "STUDIO_PREWARM") is not False,
         )
 
     def public_dict(self) -> dict:
@@ -90,12 +94,22 @@ class Settings:
             "session_capacity": self.session_capacity, "spotcheck_db": str(self.spotcheck_db),
             "offline": self.offline, "hf_token_set": self.hf_token is not None, "on_spaces": self.on_spaces,
             "cpu_bf16": "auto" if self.cpu_bf16 is None else self.cpu_bf16,
+            "cpu_threads": "auto" if self.cpu_threads is None else self.cpu_threads,
+            "prewarm": self.prewarm,
         }
 
 
 def optional_flag(env: Mapping[str, str], name: str) -> bool | None:
     """A yes/no variable that may be left unset (None: the caller decides), e.g. STUDIO_CPU_BF16."""
     return _flag(env, name) if env.get(name, "").strip() else None
+
+
+MAX_CPU_THREADS = 1024
+
+
+def cpu_threads_setting(env: Mapping[str, str]) -> int | None:
+    """STUDIO_CPU_THREADS: torch CPU threads for generation, or None when unset (the engine picks)."""
+    return _int(env, "STUDIO_CPU_THREADS", None, 1, MAX_CPU_THREADS)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -107,7 +121,7 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name}={env[name]!r} is not a yes/no value; use 1/true/yes/on or 0/false/no/off")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int | None, low: int, high: int) -> int | None:
     text = env.get(name, "").strip()
     if not text:
         return default

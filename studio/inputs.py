@@ -14,6 +14,19 @@ class InputError(ValueError):
     """A user input that cannot be run; the message says what is wrong and what is allowed."""
 
 
+def runnable_preset(name: str) -> Preset:
+    """The preset, refused before any download when this machine cannot run it (a GPU preset on a CPU machine
+    would fetch gigabytes for nothing)."""
+    from studio.engine.pool import runnable_here
+    from studio.presets import load_preset
+
+    preset = load_preset(name)
+    ok, why = runnable_here(preset)
+    if not ok:
+        raise InputError(why)
+    return preset
+
+
 def check_prompt(preset: Preset, prompt: str | None) -> str:
     """The prompt, stripped; embedded presets also check every word against their language."""
     if prompt is None or not prompt.strip():

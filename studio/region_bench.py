@@ -20,8 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from studio.inputs import InputError, check_prompt, parse_variants
-from studio.presets import load_preset
+from studio.inputs import InputError, check_prompt, parse_variants, runnable_preset
 
 
 def add_parser(sub) -> None:
@@ -88,7 +87,7 @@ def print_table(rows: list[dict]) -> None:
 
 def run(args) -> int:
     _check(args)
-    preset = load_preset(args.preset)
+    preset = runnable_preset(args.preset)
     check_prompt(preset, args.prompt)
     variants = parse_variants(preset, args.variants.split(","))
     if not any(v.kind(preset.steps) == "baseline" for v in variants):

@@ -19,8 +19,17 @@ import torch
 from tqdm import tqdm
 
 
-class WorkdirInUse(ValueError):
-    """The workdir holds a run with other settings."""
+class WorkdirError(ValueError):
+    """A workdir or output folder that a training run cannot use; the message says why and what to do."""
+
+
+def check_run_folders(out: Path | None, workdir: Path, threads: int | None = None) -> None:
+    """Refuse, before any training, what would otherwise fail only when the run ends (or with a traceback)."""
+    for flag, path in (("--out", out), ("--workdir", workdir)):
+        if path is not None and path.exists() and not path.is_dir():
+            raise WorkdirError(f"{flag} '{path}' exists and is not a folder")
+    if threads is not None and threads < 1:
+        raise WorkdirError(f"--threads must be a positive whole number, got {threads}")
 
 
 def claim_workdir(workdir: Path, settings: dict) -> None:
@@ -29,12 +38,17 @@ def claim_workdir(workdir: Path, settings: dict) -> None:
     The first run writes `settings.json`; a later run with different settings is refused, naming what changed.
     (The step count is the caller's to leave out: stretching a run's schedule by rerunning with more steps is allowed.)
     """
+    check_run_folders(None, workdir)
     path = workdir / "settings.json"
     if path.exists():
-        previous = json.loads(path.read_text())
+        try:
+            previous = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            raise WorkdirError(f"--workdir '{workdir}': settings.json is unreadable; delete the workdir or use "
+                               "another") from None
         if previous != settings:
             changed = sorted(k for k in settings.keys() | previous.keys() if previous.get(k) != settings.get(k))
-            raise WorkdirInUse(f"--workdir '{workdir}' holds a run with other settings ({', '.join(changed)}); "
+            raise WorkdirError(f"--workdir '{workdir}' holds a run with other settings ({', '.join(changed)}); "
                                "use another --workdir or delete it")
     workdir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings))

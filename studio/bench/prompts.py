@@ -72,8 +72,11 @@ def builtin_prompt_set(preset: Preset, name: str, count: int = 50, seed: int = 0
         raise PromptFileError(f"unknown prompt set '{name}' for preset '{preset.name}'; known: {known}")
     if not 1 <= count <= MAX_PROMPTS:
         raise PromptFileError(f"count must be from 1 to {MAX_PROMPTS}, got {count}")
-    from studio.tiny.data import EVAL_SEED_OFFSET, eval_prompts
+    from studio.tiny.data import EVAL_SEED_OFFSET, MAX_EVAL_SEED, eval_prompts
     from studio.tiny.language import EXAMPLE_IMAGE_PROMPTS, EXAMPLE_VIDEO_PROMPTS
+
+    if not 0 <= seed <= MAX_EVAL_SEED:
+        raise PromptFileError(f"seed must be from 0 to {MAX_EVAL_SEED} for a built-in prompt set, got {seed}")
 
     video = preset.media == "video"
     base = EVAL_SEED_OFFSET + seed * 100_000

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from studio.schedule import SCHEDULES
-from studio.training import WorkdirInUse, claim_workdir
+from studio.training import WorkdirError, claim_workdir
 from studio.usage import DistillUsageError
 
 MAX_PROMPT_FILE_BYTES = 1_000_000
@@ -137,7 +137,7 @@ def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guid
         settings["teacher_guidance"] = guidance
     try:
         claim_workdir(workdir, settings)
-    except WorkdirInUse as e:
+    except WorkdirError as e:
         raise DistillUsageError(str(e)) from None
 
 

@@ -24,12 +24,25 @@ def _rel_l1(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().mean() / b.abs().mean().clamp(min=1e-8))
 
 
+# Varied subjects, scales and lighting, so the fitted curve is not one scene's.
+REAL_MODEL_PROMPTS = (
+    "a photo of a cat", "a city street at night", "a bowl of fruit on a table", "a mountain lake",
+    "a portrait of an old fisherman, soft window light", "a red sports car on a wet road",
+    "an astronaut riding a horse",
+    "a watercolor painting of a lighthouse", "a close-up of a honeybee on a flower", "a crowded market in the rain",
+    "a minimalist living room interior", "a dragon made of clouds at sunset", "a plate of sushi, top view",
+    "a snowy forest with a small cabin", "a neon sign that says OPEN", "a golden retriever running on a beach",
+)
+
+
 def calibration_prompts(preset: Preset, count: int) -> list[str]:
     if preset.pipeline == "tiny":
         from studio.tiny.data import eval_prompts
 
         return eval_prompts(count, preset.media == "video", seed=99)
-    return ["a photo of a cat", "a city street at night", "a bowl of fruit on a table", "a mountain lake"][:count]
+    if count > len(REAL_MODEL_PROMPTS):
+        raise ValueError(f"calibration on a real model takes at most {len(REAL_MODEL_PROMPTS)} prompts, got {count}")
+    return list(REAL_MODEL_PROMPTS[:count])
 
 
 def calibrate_teacache(preset: Preset, count: int = 8, degree: int = 2,

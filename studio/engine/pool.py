@@ -70,9 +70,7 @@ EMBEDDED_PRESETS = ("tiny-image", "tiny-video")
 
 def warm_up(settings) -> None:
     """Prewarm the start preset (an embedded one) unless STUDIO_PREWARM=0; `settings` is a studio.config.Settings."""
-    import os
-
-    if os.environ.get("STUDIO_PREWARM", "1") == "0":
+    if not settings.prewarm:
         return
     name = settings.default_preset if settings.default_preset in EMBEDDED_PRESETS else "tiny-image"
     prewarm(name, prepare_lpips=settings.on_spaces, variants=WARM_VARIANTS)

@@ -106,12 +106,10 @@ def cpu_threads() -> int:
     """
     import os
 
-    value = os.environ.get("STUDIO_CPU_THREADS", "")
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"STUDIO_CPU_THREADS must be a positive whole number, got '{value}'")
-        return int(value)
-    return max(1, (os.cpu_count() or 2) // 2)
+    from studio.config import cpu_threads_setting
+
+    chosen = cpu_threads_setting(os.environ)  # ConfigError (a ValueError) naming the allowed range
+    return chosen if chosen is not None else max(1, (os.cpu_count() or 2) // 2)
 
 
 def default_device() -> torch.device:

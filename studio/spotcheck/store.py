@@ -158,7 +158,10 @@ class VoteStore:
         self.path = Path(path).expanduser() if path else default_db_path()
         if self.path.exists() and self.path.is_dir():
             raise SpotcheckError(f"database path '{self.path}' is a folder; give a file path")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # e.g. a parent that is a file, or no permission
+            raise SpotcheckError(f"spot-check database '{self.path}' cannot be created: {e.strerror or e}") from None
         self.timeout_s = timeout_s
         self._local = threading.local()
         try:
@@ -288,14 +291,17 @@ class VoteStore:
         pairs = {p.index: p for p in session.pairs}
         votes = self.votes(session.id)
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["session", "pair", "prompt", "seed", "variant", "reference", "rater", "choice", "preferred",
-                        "shown_left", "comment", "created"])
-            for v in votes:
-                p = pairs[v.pair_index]
-                preferred = {"variant": p.variant, "reference": p.reference}.get(v.choice, "")
-                w.writerow([_csv_cell(x) for x in (session.id, v.pair_index, p.prompt, p.seed, p.variant,
-                            p.reference, v.rater, v.choice, preferred, v.shown_left, v.comment, v.created)])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(["session", "pair", "prompt", "seed", "variant", "reference", "rater", "choice",
+                            "preferred", "shown_left", "comment", "created"])
+                for v in votes:
+                    p = pairs[v.pair_index]
+                    preferred = {"variant": p.variant, "reference": p.reference}.get(v.choice, "")
+                    w.writerow([_csv_cell(x) for x in (session.id, v.pair_index, p.prompt, p.seed, p.variant,
+                                p.reference, v.rater, v.choice, preferred, v.shown_left, v.comment, v.created)])
+        except OSError as e:  # a parent that is a file, a folder at the path, no permission, a full disk
+            raise SpotcheckError(f"cannot write the export to '{path}': {e.strerror or e}") from None
         return len(votes)

@@ -27,7 +27,7 @@ from diffusers import AutoencoderTiny
 
 from studio.tiny.data import training_batch
 from studio.tiny.render import VIDEO_FRAMES
-from studio.training import train_loop
+from studio.training import WorkdirError, check_run_folders, claim_workdir, train_loop
 
 LATENT_CHANNELS = 8
 DOWNSAMPLE = 4  # 64x64 frames -> 16x16 latents
@@ -158,8 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--out", type=Path, default=None, help="where the trained autoencoder is saved (required "
                     "unless --evaluate)")
-    ap.add_argument("--workdir", type=Path, default=Path(".runs/tiny-autoencoder"),
-                    help="checkpoints and loss log; rerun to resume")
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="checkpoints and loss log; rerun to resume (default: .runs/tiny-autoencoder, "
+                         ".runs/tiny-autoencoder-sharpen for --sharpen-decoder)")
     ap.add_argument("--sharpen-decoder", type=Path, default=None, metavar="DIR",
                     help="second stage: fine-tune the decoder of the autoencoder saved in DIR (encoder kept)")
     ap.add_argument("--evaluate", type=Path, default=None, metavar="DIR",
@@ -174,9 +175,21 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--out DIR is required to train (or give --evaluate DIR)")
     if args.steps < 1 or args.batch < 4 or not 0 < args.lr < 1:
         ap.error("--steps must be positive, --batch at least 4 and --lr in (0, 1)")
+    if args.sharpen_decoder is not None and not (args.sharpen_decoder / "config.json").is_file():
+        ap.error(f"--sharpen-decoder {args.sharpen_decoder}: no autoencoder saved there (config.json missing)")
+    # The two stages must not share a workdir: the second would resume the first's checkpoint.
+    stage = "sharpen-decoder" if args.sharpen_decoder is not None else "autoencoder"
+    args.workdir = args.workdir or Path(".runs") / ("tiny-autoencoder-sharpen" if args.sharpen_decoder else
+                                                   "tiny-autoencoder")
+    settings = {"stage": stage, "batch": args.batch, "lr": args.lr, "seed": args.seed}
     if args.sharpen_decoder is not None:
-        if not (args.sharpen_decoder / "config.json").is_file():
-            ap.error(f"--sharpen-decoder {args.sharpen_decoder}: no autoencoder saved there (config.json missing)")
+        settings["source"] = str(args.sharpen_decoder)
+    try:
+        check_run_folders(args.out, args.workdir, args.threads)
+        claim_workdir(args.workdir, settings)
+    except WorkdirError as e:
+        ap.error(str(e))
+    if args.sharpen_decoder is not None:
         return finetune_decoder(args.sharpen_decoder, args.steps, args.batch, args.lr, args.seed, args.out,
                                 args.workdir, args.threads)
     train(args.steps, args.batch, args.lr, args.seed, args.out, args.workdir, args.threads)

@@ -15,6 +15,7 @@ from studio.tiny.language import COLORS, MOTIONS, POSITIONS, SHAPES, SIZES, Obje
 from studio.tiny.render import render_scene, sample_scene
 
 EVAL_SEED_OFFSET = 10_000_000  # evaluation seeds never overlap the training stream's
+MAX_EVAL_SEED = 2**31 - 1  # a held-out set's noise seeds (offset + seed * 100,000 + i) stay in a 64-bit integer
 
 
 def is_held_out(color: str, shape: str, position: str | None) -> bool:

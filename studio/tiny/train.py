@@ -29,7 +29,7 @@ from studio.tiny.model import ARCHITECTURES, build_pipeline
 from studio.tiny.pipeline import SIGMA_FLOOR, TinyDiffusionPipeline, predict_x0
 from studio.tiny.render import VIDEO_FRAMES
 from studio.tiny.text_encoder import objects_to_ids
-from studio.training import WorkdirInUse, claim_workdir, train_loop
+from studio.training import WorkdirError, check_run_folders, claim_workdir, train_loop
 
 
 def noise_levels(count: int, gen: torch.Generator, shift: float = 1.0) -> torch.Tensor:
@@ -81,6 +81,9 @@ def trained_modules(pipe: TinyDiffusionPipeline) -> torch.nn.ModuleDict:
 
 def export_checkpoint(kind: str, workdir: Path, out: Path, vae: AutoencoderTiny | None) -> None:
     """Save the EMA weights of the latest checkpoint as a pipeline (to look at a run before it ends)."""
+    if not (workdir / "checkpoint.pt").is_file():
+        raise WorkdirError(f"--workdir '{workdir}' holds no checkpoint.pt to export; train first (or name the "
+                           "run's --workdir)")
     state = torch.load(workdir / "checkpoint.pt", weights_only=True)
     pipe = build_pipeline(kind, vae=vae)
     trained_modules(pipe).load_state_dict(state["ema"])
@@ -169,20 +172,21 @@ def main(argv: list[str] | None = None) -> None:
                     help="checkpoints and loss log (default: .runs/tiny-KIND); rerun to resume")
     ap.add_argument("--export-only", action="store_true", help="save the latest checkpoint's EMA weights and stop")
     args = ap.parse_args(argv)
-    if args.steps < 1 or args.batch < 1 or not 0 < args.lr < 1 or not 0 <= args.uncond_prob < 1 \
-            or not 0.1 <= args.time_shift <= 10:
-        ap.error("--steps and --batch must be positive, --lr in (0, 1), --uncond-prob in [0, 1) and --time-shift in "
-                 "[0.1, 10]")
+    if args.steps < 1 or args.batch < 1 or args.checkpoint_every < 1 or not 0 < args.lr < 1 \
+            or not 0 <= args.uncond_prob < 1 or not 0.1 <= args.time_shift <= 10 or not 0 <= args.ema_decay < 1:
+        ap.error("--steps, --batch and --checkpoint-every must be positive, --lr in (0, 1), --uncond-prob and "
+                 "--ema-decay in [0, 1) and --time-shift in [0.1, 10]")
     if args.init_from is not None and not (args.init_from / "model_index.json").is_file():
         ap.error(f"--init-from needs a saved pipeline folder (with model_index.json); got {args.init_from}")
     workdir = args.workdir or Path(".runs") / f"tiny-{args.kind}"
-    vae = load_autoencoder(args.kind, args.autoencoder)
-    if args.export_only:
-        return export_checkpoint(args.kind, workdir, args.out, vae)
     try:
+        check_run_folders(args.out, workdir, args.threads)
+        vae = load_autoencoder(args.kind, args.autoencoder)
+        if args.export_only:
+            return export_checkpoint(args.kind, workdir, args.out, vae)
         train(args.kind, args.steps, args.batch, args.lr, args.seed, args.out, workdir, args.ema_decay,
               args.checkpoint_every, args.threads, args.uncond_prob, vae, args.init_from, args.time_shift)
-    except WorkdirInUse as e:
+    except WorkdirError as e:
         ap.error(str(e))
 
 

@@ -54,3 +54,12 @@ def test_models_without_transformer_blocks_are_refused(tiny_presets, capsys):
     assert main(["calibrate-teacache", "--preset", "sdxl"]) == 2  # checked from the preset, before any download
     err = capsys.readouterr().err.strip()
     assert err == "error: TeaCache does not apply to preset 'sdxl' (its caches: none), so there is nothing to calibrate"
+
+
+def test_a_gpu_preset_is_refused_on_a_cpu_machine_before_any_download(capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for command in (["calibrate-teacache", "--preset", "flux1-dev"], ["overhead", "--preset", "flux1-dev"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: 'FLUX.1 [dev]") and "this machine has no CUDA GPU" in err
+        assert err.count("\n") == 1  # one line, no traceback

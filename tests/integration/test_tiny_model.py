@@ -334,3 +334,41 @@ def test_a_training_workdir_refuses_other_settings_but_stretches_to_more_steps(t
     main([*run, "--steps", "2", "--time-shift", "2"])  # the same run, its schedule stretched: resumes
     assert "resumed from" in capsys.readouterr().err
     assert len((tmp_path / "out" / "loss.csv").read_text().splitlines()) == 1 + 2
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--workdir", "{tmp}/a-file"], "--workdir '{tmp}/a-file' exists and is not a folder"),
+    (["--out", "{tmp}/a-file"], "--out '{tmp}/a-file' exists and is not a folder"),
+    (["--workdir", "{tmp}/broken"], "--workdir '{tmp}/broken': settings.json is unreadable"),
+    (["--workdir", "{tmp}/empty", "--export-only"], "--workdir '{tmp}/empty' holds no checkpoint.pt to export"),
+    (["--threads", "-1"], "--threads must be a positive whole number, got -1"),
+    (["--checkpoint-every", "0"], "--checkpoint-every must be positive"),
+    (["--ema-decay", "1.5"], "--ema-decay in [0, 1)"),
+])
+def test_train_cli_refuses_unusable_folders_and_flags_before_training(extra, message, tmp_path, capsys):
+    from studio.tiny.train import main
+
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "settings.json").write_text("{ not json")
+    (tmp_path / "empty").mkdir()
+    argv = ["--kind", "image-pixels", "--steps", "1", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, *(a.replace("{tmp}", str(tmp_path)) for a in extra)])
+    assert info.value.code == 2
+    assert message.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_autoencoder_stages_keep_apart_workdirs(tmp_path, capsys):
+    from studio.tiny.autoencoder import main
+
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "settings.json").write_text('{"stage": "autoencoder", "batch": 32, "lr": 0.002, "seed": 0}')
+    (tmp_path / "ae").mkdir()
+    (tmp_path / "ae" / "config.json").write_text("{}")
+    with pytest.raises(SystemExit) as info:  # stage 2 in stage 1's workdir would resume stage 1's checkpoint
+        main(["--sharpen-decoder", str(tmp_path / "ae"), "--workdir", str(work), "--out", str(tmp_path / "o")])
+    assert info.value.code == 2
+    assert "holds a run with other settings (source, stage)" in capsys.readouterr().err

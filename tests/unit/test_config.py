@@ -20,6 +20,7 @@ def test_defaults_from_an_empty_environment(tmp_path):
     assert s.hf_token is None and not s.on_spaces
     assert s.session_capacity == 200
     assert s.cpu_bf16 is None and s.public_dict()["cpu_bf16"] == "auto"
+    assert s.cpu_threads is None and s.prewarm is True
 
 
 def test_settings_are_frozen(tmp_path):
@@ -35,6 +36,7 @@ def test_every_variable_is_read(tmp_path):
         "STUDIO_PORT": "8080", "STUDIO_CACHE_DIR": str(tmp_path / "c"), "HF_HOME": str(tmp_path / "hf"),
         "STUDIO_CONCURRENCY": "2", "STUDIO_SPOTCHECK_DB": str(tmp_path / "votes.db"), "STUDIO_OFFLINE": "yes",
         "HF_TOKEN": " hf_secret ", "STUDIO_SESSION_CAPACITY": "25", "STUDIO_CPU_BF16": "off",
+        "STUDIO_CPU_THREADS": "3", "STUDIO_PREWARM": "no",
     }
     s = Settings.from_env(env)
     assert (s.default_preset, s.memory_budget_gb, s.host, s.port) == (preset, 40.5, "0.0.0.0", 8080)
@@ -42,6 +44,7 @@ def test_every_variable_is_read(tmp_path):
     assert s.hf_home == tmp_path / "hf" and s.hub_cache == tmp_path / "hf" / "hub"
     assert (s.concurrency, s.offline, s.hf_token, s.session_capacity) == (2, True, "hf_secret", 25)
     assert s.cpu_bf16 is False and s.public_dict()["cpu_bf16"] is False
+    assert (s.cpu_threads, s.prewarm) == (3, False)
 
 
 def test_token_never_appears_in_repr_or_public_dict(tmp_path):
@@ -99,6 +102,9 @@ def test_studio_cache_dir_matches_the_metrics_weights_rule(tmp_path, monkeypatch
     ({"HF_HUB_OFFLINE": "2"}, ["HF_HUB_OFFLINE='2'", "0/false/no/off"]),
     ({"STUDIO_CPU_BF16": "auto"}, ["STUDIO_CPU_BF16='auto'", "1/true/yes/on"]),
     ({"STUDIO_HOST": "my host"}, ["STUDIO_HOST='my host'", "0.0.0.0"]),
+    ({"STUDIO_CPU_THREADS": "two"}, ["STUDIO_CPU_THREADS='two'", "not an integer", "1 to 1024"]),
+    ({"STUDIO_CPU_THREADS": "0"}, ["STUDIO_CPU_THREADS=0", "out of range", "1 to 1024"]),
+    ({"STUDIO_PREWARM": "later"}, ["STUDIO_PREWARM='later'", "0/false/no/off"]),
     ({"STUDIO_DEFAULT_PRESET": "../etc"}, ["STUDIO_DEFAULT_PRESET", "no paths", "tiny-image"]),
     ({"STUDIO_DEFAULT_PRESET": "nope"}, ["STUDIO_DEFAULT_PRESET", "unknown preset 'nope'", "tiny-image"]),
 ])

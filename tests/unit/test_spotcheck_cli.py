@@ -101,3 +101,13 @@ def test_a_file_that_is_not_a_database_exits_2(capsys, tmp_path):
     bad.write_text("not sqlite " * 200)
     assert main(["spotcheck", "list", "--db", str(bad)]) == 2
     assert "file is not a database" in _error_line(capsys)
+
+
+def test_paths_under_a_file_exit_2_with_one_line(capsys, db, runs, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["spotcheck", "list", "--db", str(blocker / "votes.sqlite3")]) == 2
+    assert re.match(r"error: spot-check database '.*a-file/votes\.sqlite3' cannot be created", _error_line(capsys))
+    sid = _create(capsys, db, "--from", str(runs))
+    assert main(["spotcheck", "export", "--session", sid, "--db", db, "--out", str(blocker / "v.csv")]) == 2
+    assert re.match(r"error: cannot write the export to '.*a-file/v\.csv'", _error_line(capsys))
