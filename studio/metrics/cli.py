@@ -84,8 +84,8 @@ def format_table(result: dict, reference: Path, candidate: Path) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="metrics", description="Compare a candidate image/video with a reference "
-                                     "(LPIPS, PSNR, SSIM).")
+    parser = argparse.ArgumentParser(prog="python -m studio metrics", description="Compare a candidate image/video "
+                                     "with a reference (LPIPS, PSNR, SSIM).")
     parser.add_argument("reference", type=Path, help="reference image (png/jpg) or video (mp4/gif)")
     parser.add_argument("candidate", type=Path, help="candidate of the same kind and size")
     parser.add_argument("--json", action="store_true", help="print JSON (infinite PSNR is the string \"inf\")")
