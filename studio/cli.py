@@ -84,7 +84,7 @@ def _cmd_compare(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from studio.bench.heldout import evaluate
-    from studio.engine.quantization import hardware_support
+    from studio.engine.loading import require_hardware
     from studio.engine.runner import default_device
     from studio.tiny.data import MAX_EVAL_SEED
 
@@ -95,12 +95,11 @@ def _cmd_evaluate(args) -> int:
         raise UsageError(f"--seed must be from 0 to {MAX_EVAL_SEED} for a held-out set, got {args.seed}")
     variants = parse_variants(preset, args.variants.split(","))  # a typo is refused before any prompt runs
     for v in variants:
-        if v.quant:
-            ok, why = hardware_support(v.quant.method, default_device())
-            if not ok:
-                raise UsageError(f"variant '{v.name}': {why}")
-    names = list(dict.fromkeys(n.strip() for n in args.variants.split(",") if n.strip()))
-    summary = evaluate(preset, names, args.prompts, args.seed,
+        try:
+            require_hardware(v, default_device())
+        except ValueError as e:
+            raise UsageError(f"variant '{v.name}': {e}") from None
+    summary = evaluate(preset, [v.name for v in variants], args.prompts, args.seed,
                        log=lambda msg: print(msg, file=sys.stderr))
     print(json.dumps(summary, indent=2) if args.json else summary["table"])
     return 0

@@ -121,14 +121,20 @@ def set_lora_active(pipe, active: bool) -> None:
         pipe.disable_lora()
 
 
+def require_hardware(variant: Variant, device: torch.device) -> None:
+    """ValueError naming the requirement when the variant's quantization cannot run on `device`."""
+    if variant.quant:
+        ok, reason = hardware_support(variant.quant.method, device)
+        if not ok:
+            raise ValueError(reason)
+
+
 def derive_pipeline(weights_pipe, variant: Variant, device: torch.device):
     """Apply the variant's load-time changes (quantization, compile) to a copy of the denoiser."""
     pipe = weights_pipe
     name = _denoiser_name(pipe)
     if variant.quant:
-        ok, reason = hardware_support(variant.quant.method, device)
-        if not ok:
-            raise ValueError(reason)
+        require_hardware(variant, device)
         denoiser = quantize_denoiser_(copy.deepcopy(denoiser_of(pipe)), variant.quant.method, device)
         pipe = with_components(pipe, **{name: denoiser})
     if variant.compile:
