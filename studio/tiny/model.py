@@ -31,6 +31,11 @@ ARCHITECTURES = {
     # sees its place's whole trajectory (time is in the channels, as in an image model's grid)
     "video8": (FluxTransformer2DModel, dict(patch_size=1, in_channels=LATENT_CHANNELS * 8 * 2 * 2, **_FLUX_SIZE),
                True),
+    # the image and video8 layouts with 3 more single blocks (7), grown from trained ones (studio/tiny/deepen.py)
+    "image-deep": (FluxTransformer2DModel, dict(patch_size=1, in_channels=LATENT_CHANNELS * 2 * 2,
+                                                **{**_FLUX_SIZE, "num_single_layers": 7}), True),
+    "video8-deep": (FluxTransformer2DModel, dict(patch_size=1, in_channels=LATENT_CHANNELS * 8 * 2 * 2,
+                                                 **{**_FLUX_SIZE, "num_single_layers": 7}), True),
     # pixel space, 2x8x8 patches (the first shipped video model; it learned to ignore the prompt)
     "video-pixels": (WanTransformer3DModel, dict(
         patch_size=(2, 8, 8), num_attention_heads=4, attention_head_dim=32, in_channels=3, out_channels=3,

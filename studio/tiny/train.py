@@ -24,6 +24,7 @@ import torch
 from diffusers import AutoencoderTiny
 
 from studio.tiny.data import training_batch
+from studio.tiny.deepen import deepen
 from studio.tiny.inflate import inflate_image_to_video
 from studio.tiny.model import ARCHITECTURES, build_pipeline
 from studio.tiny.pipeline import SIGMA_FLOOR, TinyDiffusionPipeline, predict_x0
@@ -95,7 +96,8 @@ def start_from(pipe: TinyDiffusionPipeline, source: TinyDiffusionPipeline) -> st
     """Give the fresh `pipe` the trained weights of `source`; returns what was done, for the log.
 
     A pipeline of the same kind continues its training (a workdir's checkpoint may be gone; the shipped weights
-    are not); a latent image pipeline inflates into a latent video one (studio/tiny/inflate.py).
+    are not); a latent image pipeline inflates into a latent video one (studio/tiny/inflate.py); a shallower one of
+    the same token layout grows into a deeper kind (studio/tiny/deepen.py).
     """
     if pipe.is_video and not source.is_video:
         inflate_image_to_video(pipe, source)
@@ -106,7 +108,11 @@ def start_from(pipe: TinyDiffusionPipeline, source: TinyDiffusionPipeline) -> st
             torch.equal(a.half(), b.half()) for a, b in zip(pipe.vae.state_dict().values(),
                                                             source.vae.state_dict().values(), strict=True)):
         raise ValueError("its autoencoder differs from --autoencoder: its latents would mean something else")
+    deeper = pipe.transformer.config.num_single_layers > source.transformer.config.num_single_layers
     try:
+        if deeper:
+            deepen(pipe, source)
+            return "deepened (new blocks start as identities)"
         trained_modules(pipe).load_state_dict(trained_modules(source).state_dict())
     except RuntimeError:
         raise ValueError("its denoiser has a different architecture than --kind's") from None
@@ -165,7 +171,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="shift the training noise levels up by this factor (1: logit-normal as sampled)")
     ap.add_argument("--init-from", type=Path, default=None,
                     help="start from this saved pipeline: the same kind continues its training; a latent image "
-                         "pipeline starts --kind video (studio/tiny/inflate.py)")
+                         "pipeline starts --kind video (studio/tiny/inflate.py); a shallower one grows into a "
+                         "-deep kind (studio/tiny/deepen.py)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--out", type=Path, required=True, help="where the trained pipeline is saved")
     ap.add_argument("--workdir", type=Path, default=None,

@@ -227,6 +227,49 @@ def test_training_continues_from_a_saved_pipeline_of_the_same_kind():
     torch.testing.assert_close(predict(fresh), predict(trained), atol=0, rtol=0)
 
 
+@pytest.mark.parametrize("shallow,deep", [("image", "image-deep"), ("video8", "video8-deep")])
+def test_a_deepened_model_starts_as_the_trained_one_and_its_new_blocks_can_learn(shallow, deep):
+    """--init-from a shallower pipeline of the same layout: the same predictions, and the new blocks get gradients."""
+    from studio.tiny.autoencoder import build_autoencoder
+    from studio.tiny.deepen import block_order
+    from studio.tiny.pipeline import predict_x0
+    from studio.tiny.train import start_from
+
+    vae = build_autoencoder(0)
+    trained, grown = build_pipeline(shallow, seed=1, vae=vae), build_pipeline(deep, seed=2, vae=vae)
+    assert start_from(grown, trained).startswith("deepened")
+    frames = 8 if grown.is_video else 1
+    x = torch.randn((1, 8, frames, 16, 16) if grown.is_video else (1, 8, 16, 16),
+                    generator=torch.Generator().manual_seed(0))
+    sigma, prompt = torch.tensor([0.6]), PROMPTS["video" if grown.is_video else "image"]
+    with torch.no_grad():
+        expected = predict_x0(trained.transformer, x, sigma, *trained.encode_prompt(prompt))
+    got = predict_x0(grown.transformer, x, sigma, *grown.encode_prompt(prompt))
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    got.square().mean().backward()
+    order = block_order(4, 7)
+    assert order == [0, None, 1, None, 2, None, 3]
+    for index, copied in enumerate(order):
+        block = grown.transformer.single_transformer_blocks[index]
+        if copied is None:  # new: silent at first, but trainable
+            assert block.proj_out.weight.abs().max() == 0 and block.proj_out.weight.grad.abs().max() > 0
+        else:
+            torch.testing.assert_close(block.proj_out.weight,
+                                       trained.transformer.single_transformer_blocks[copied].proj_out.weight)
+
+
+def test_deepening_refuses_fewer_blocks():
+    from studio.tiny.autoencoder import build_autoencoder
+    from studio.tiny.deepen import block_order
+    from studio.tiny.train import start_from
+
+    with pytest.raises(ValueError, match="cannot deepen 7 single blocks into 4"):
+        block_order(7, 4)
+    vae = build_autoencoder(0)
+    with pytest.raises(ValueError, match="different architecture"):
+        start_from(build_pipeline("image", seed=1, vae=vae), build_pipeline("image-deep", seed=2, vae=vae))
+
+
 def test_continuing_refuses_another_autoencoder_or_kind():
     from studio.tiny.autoencoder import build_autoencoder
     from studio.tiny.train import start_from
