@@ -49,6 +49,9 @@ def add_parser(sub) -> None:
     p.add_argument("--init-student", default=None,
                    help="embedded presets: start the student from this saved student (a distill --out folder) "
                         "instead of the teacher, to fine-tune it")
+    p.add_argument("--deeper", type=int, default=0,
+                   help="embedded presets: give the student this many more single blocks than the teacher, started "
+                        "as identities so it begins as the teacher (studio/tiny/deepen.py; default 0)")
     p.add_argument("--schedule", choices=SCHEDULES, default=None,
                    help="embedded presets: the noise levels the student is trained for and sampled at ('uniform': "
                         "1, 1-1/n, ..., 1/n as FluxPipeline; default: the scheduler's own, whose last level is 0.001); "
@@ -131,6 +134,8 @@ def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guid
         settings["perceptual"] = args.perceptual
     if args.adversarial:
         settings["adversarial"] = args.adversarial
+    if args.deeper:
+        settings["deeper"] = args.deeper
     if args.init_student:
         settings["init_student"] = weights_fingerprint(Path(args.init_student) / "transformer")
     if guidance != 1:  # a guided teacher's pairs are another training set
@@ -154,9 +159,9 @@ def resolve_defaults(args, lora: bool) -> None:
     if lora and args.perceptual:
         raise DistillUsageError("--perceptual applies to embedded presets; real-model presets train a LoRA on "
                                 "reflow pairs")
-    if lora and (args.adversarial or args.init_student):
-        raise DistillUsageError("--adversarial and --init-student apply to embedded presets; real-model presets "
-                                "train a LoRA on reflow pairs")
+    if lora and (args.adversarial or args.init_student or args.deeper):
+        raise DistillUsageError("--adversarial, --init-student and --deeper apply to embedded presets; real-model "
+                                "presets train a LoRA on reflow pairs")
     if lora and args.schedule:
         raise DistillUsageError("--schedule applies to embedded presets; a LoRA student learns the levels the real "
                                 "pipeline samples at (FluxPipeline's are already uniform)")
@@ -182,6 +187,9 @@ def validate(args) -> None:
               (0 <= args.rollout <= 1, "--rollout must be in [0, 1]"),
               (0 <= args.perceptual <= 100, "--perceptual must be in [0, 100]"),
               (0 <= args.adversarial <= 10, "--adversarial must be in [0, 10]"),
+              (0 <= args.deeper <= 32, "--deeper must be from 0 to 32"),
+              (not (args.deeper and args.init_student), "--deeper grows the teacher; a saved student given by "
+               "--init-student already has its depth, so give one or the other"),
               (1 <= args.checkpoint_every <= 1_000_000, "--checkpoint-every must be from 1 to 1000000"),
               (args.lora_rank is None or 1 <= args.lora_rank <= 1024, "--lora-rank must be from 1 to 1024")]
     for ok, message in checks:
@@ -234,11 +242,20 @@ def _check_init_student(preset, folder: str | None) -> None:
                                 f"(preset {preset.name})")
 
 
-def _initial_student(teacher, folder: str | None):
-    """The student's starting weights: the teacher's, or a saved student's (`--init-student`, checked by
-    _check_init_student)."""
+def _initial_student(teacher, folder: str | None, deeper: int = 0):
+    """The student's starting weights: the teacher's (with `deeper` more blocks that start as identities), or a
+    saved student's (`--init-student`, checked by _check_init_student)."""
     from studio.tiny.pipeline import memoize_rotary
 
+    if folder is None and deeper:
+        from studio.tiny.deepen import deeper_copy
+
+        try:
+            student = deeper_copy(teacher.transformer, deeper)
+        except ValueError as e:
+            raise DistillUsageError(f"--deeper: {e}") from None
+        memoize_rotary(student)
+        return student.requires_grad_(True)
     if folder is None:
         return copy.deepcopy(teacher.transformer).float().requires_grad_(True)
     path = Path(folder) / "transformer"  # validate() checked it holds a config
@@ -295,7 +312,7 @@ def run(args) -> int:
     teacher = load_base_pipeline(preset, torch.device("cpu"))
     teacher.set_progress_bar_config(disable=True)
     perceptual = _perceptual_term(teacher, args.perceptual)  # before the pairs: a missing LPIPS fails fast
-    student = _initial_student(teacher, args.init_student)  # and a wrong --init-student
+    student = _initial_student(teacher, args.init_student, args.deeper)  # and a wrong --init-student
     torch.manual_seed(args.seed)  # the critic's initial weights
     adversarial, critic = _adversarial_term(teacher, args.adversarial)
     pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
@@ -328,7 +345,7 @@ def run(args) -> int:
         "student_steps": args.student_steps, "trained_for_steps": counts, "teacher_steps": args.teacher_steps or
         preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
         "seed": args.seed, "rollout": args.rollout, "perceptual": args.perceptual, "schedule": args.schedule,
-        "adversarial": args.adversarial, "init_student": args.init_student,
+        "adversarial": args.adversarial, "init_student": args.init_student, "deeper": args.deeper,
         "trained_levels": sigmas,
         "prompts_file": args.prompts, "teacher_guidance": guidance,
         "run_with_guidance": 1.0,

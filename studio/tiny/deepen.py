@@ -33,13 +33,10 @@ def block_order(old: int, new: int) -> list[int | None]:
 
 
 @torch.no_grad()
-def deepen(deep: TinyDiffusionPipeline, trained: TinyDiffusionPipeline) -> None:
-    """Copy `trained`'s denoiser and text encoder into the deeper `deep` (in place); new blocks start as identities."""
-    old_n = trained.transformer.config.num_single_layers
-    new_n = deep.transformer.config.num_single_layers
-    source = trained.transformer.state_dict()
-    target = deep.transformer.state_dict()
-    order = block_order(old_n, new_n)
+def deepen_transformer(deep: torch.nn.Module, trained: torch.nn.Module) -> None:
+    """Copy the Flux denoiser `trained` into the deeper `deep` (in place); new blocks start as identities."""
+    order = block_order(trained.config.num_single_layers, deep.config.num_single_layers)
+    source, target = trained.state_dict(), deep.state_dict()
     for name, weight in target.items():
         if name.startswith(_SINGLE):
             index, rest = name[len(_SINGLE):].split(".", 1)
@@ -54,4 +51,20 @@ def deepen(deep: TinyDiffusionPipeline, trained: TinyDiffusionPipeline) -> None:
         if name_in_source not in source or source[name_in_source].shape != weight.shape:
             raise ValueError(f"cannot deepen: {name} has no counterpart of the same shape in the trained model")
         weight.copy_(source[name_in_source].to(weight.dtype))
+
+
+def deeper_copy(trained: torch.nn.Module, extra_blocks: int) -> torch.nn.Module:
+    """A float32 copy of the Flux denoiser `trained` with `extra_blocks` more single blocks (distill --deeper)."""
+    if "num_single_layers" not in trained.config:
+        raise ValueError(f"{type(trained).__name__} has no single blocks to add to; --deeper needs a Flux denoiser")
+    config = {k: v for k, v in trained.config.items() if not k.startswith("_")}
+    config["num_single_layers"] += extra_blocks
+    deep = type(trained).from_config(config).float()
+    deepen_transformer(deep, trained.float())
+    return deep
+
+
+def deepen(deep: TinyDiffusionPipeline, trained: TinyDiffusionPipeline) -> None:
+    """Copy `trained`'s denoiser and text encoder into the deeper pipeline `deep` (in place)."""
+    deepen_transformer(deep.transformer, trained.transformer)
     deep.text_encoder.load_state_dict(trained.text_encoder.state_dict())

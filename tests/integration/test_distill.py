@@ -69,6 +69,9 @@ def test_same_seed_same_loss_curve(tmp_path):
     (["--preset", "flux1-dev", "--adversarial", "0.1"], "apply to embedded presets"),
     (["--init-student", "assets"], "is not a saved student"),
     (["--init-student", "assets/tiny-video-student"], "another architecture"),
+    (["--deeper", "-1"], "--deeper must be from 0 to 32"),
+    (["--deeper", "2", "--init-student", "assets/tiny-image-student"], "give one or the other"),
+    (["--preset", "flux1-dev", "--deeper", "2"], "apply to embedded presets"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
     args = ["distill", *TOY, "--train-steps", "1", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
@@ -260,6 +263,26 @@ def test_adversarial_fine_tune_of_a_saved_student_is_recorded_and_saves_the_stud
              str(tmp_path / "w2"), "--out", str(tmp_path / "again")]
     assert main(again) == 0
     assert _losses(tmp_path / "again")[0] != pytest.approx(_losses(tmp_path / "plain")[0], rel=1e-6)
+
+
+def test_a_deeper_student_starts_as_the_teacher_and_loads_in_the_engine(tmp_path):
+    """--deeper 3: the saved student has 3 more single blocks; its first loss is the plain student's (both start as
+    the teacher, on the same seed's batch), and the engine runs it as a preset's student."""
+    from studio.engine.runner import Engine, RunRequest
+
+    assert _distill(tmp_path, "plain", 1) == 0
+    args = ["distill", *TOY, "--train-steps", "2", "--deeper", "3", "--workdir", str(tmp_path / "w"),
+            "--out", str(tmp_path / "deep")]
+    assert main(args) == 0
+    shipped = json.loads((load_preset("tiny-image").local_path() / "transformer" / "config.json").read_text())
+    saved = json.loads((tmp_path / "deep" / "transformer" / "config.json").read_text())
+    assert saved["num_single_layers"] == shipped["num_single_layers"] + 3
+    assert json.loads((tmp_path / "deep" / "distill.json").read_text())["deeper"] == 3
+    assert json.loads((tmp_path / "w" / "settings.json").read_text())["deeper"] == 3
+    assert _losses(tmp_path / "deep")[0] == pytest.approx(_losses(tmp_path / "plain")[0], rel=1e-4)
+    variant = Variant("deep", weights=WeightsSpec("student", str(tmp_path / "deep")), steps=4)
+    result = Engine(load_preset("tiny-image")).run_variant(variant, RunRequest("a red circle at the left", seed=1))
+    assert result.error is None and result.output.shape == (64, 64, 3)
 
 
 def test_workdir_of_another_teacher_is_refused(tmp_path, capsys, monkeypatch):
