@@ -29,8 +29,10 @@ from studio.tiny.inflate import inflate_image_to_video
 from studio.tiny.model import ARCHITECTURES, build_pipeline
 from studio.tiny.pipeline import SIGMA_FLOOR, TinyDiffusionPipeline, predict_x0
 from studio.tiny.render import VIDEO_FRAMES
-from studio.tiny.text_encoder import objects_to_ids
+from studio.tiny.text_encoder import ATTRIBUTES, objects_to_ids
 from studio.training import WorkdirError, check_run_folders, claim_workdir, train_loop
+
+COLOR = [name for name, _ in ATTRIBUTES].index("color")
 
 
 def noise_levels(count: int, gen: torch.Generator, shift: float = 1.0) -> torch.Tensor:
@@ -39,18 +41,30 @@ def noise_levels(count: int, gen: torch.Generator, shift: float = 1.0) -> torch.
     return t if shift == 1.0 else shift * t / (1 + (shift - 1) * t)
 
 
+def drop_colors(ids: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """`ids` (B, objects, attributes) with that share of the objects' colour ids set to 0 ("not said")."""
+    ids = ids.clone()
+    ids[..., COLOR] = torch.where(torch.rand(ids.shape[:2], generator=gen) < share, 0, ids[..., COLOR])
+    return ids
+
+
 def flow_matching_loss(pipe: TinyDiffusionPipeline, x0: torch.Tensor, ids: torch.Tensor,
-                       gen: torch.Generator, uncond_prob: float = 0.0, time_shift: float = 1.0) -> torch.Tensor:
+                       gen: torch.Generator, uncond_prob: float = 0.0, time_shift: float = 1.0,
+                       drop_color: float = 0.0) -> torch.Tensor:
     """Velocity-space loss of an x0-predicting denoiser on clean pixels x0 (B, 3, [F,] H, W) in [-1, 1].
 
     With `uncond_prob` > 0 that share of the batch sees an empty prompt (all ids 0), which teaches the model an
-    unconditional prediction too, so that sampling can use classifier-free guidance.
+    unconditional prediction too, so that sampling can use classifier-free guidance. With `drop_color` > 0 that
+    share of the objects lose their colour id: the model must then draw a shape at a place without its colour,
+    which is meant to keep shape apart from colour on colour/shape/place combinations it never saw.
     """
     b = x0.shape[0]
     with torch.no_grad():
         x0 = pipe.encode_pixels(x0)
     if uncond_prob > 0:
         ids = torch.where((torch.rand(b, generator=gen) < uncond_prob).view(b, 1, 1), 0, ids)
+    if drop_color > 0:
+        ids = drop_colors(ids, drop_color, gen)
     t = noise_levels(b, gen, time_shift)
     noise = torch.randn(x0.shape, generator=gen)
     view = (-1,) + (1,) * (x0.dim() - 1)
@@ -121,12 +135,15 @@ def start_from(pipe: TinyDiffusionPipeline, source: TinyDiffusionPipeline) -> st
 
 def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, workdir: Path, ema_decay: float,
           checkpoint_every: int, threads: int | None, uncond_prob: float = 0.0,
-          vae: AutoencoderTiny | None = None, init_from: Path | None = None, time_shift: float = 1.0) -> None:
+          vae: AutoencoderTiny | None = None, init_from: Path | None = None, time_shift: float = 1.0,
+          drop_color: float = 0.0) -> None:
     # What decides the training's course (not --steps: rerunning with more steps stretches the schedule on purpose).
     settings = {"kind": kind, "batch": batch, "lr": lr, "seed": seed, "ema_decay": ema_decay,
                 "uncond_prob": uncond_prob}
     if time_shift != 1:  # only runs that use it name it, so older workdirs still resume
         settings["time_shift"] = time_shift
+    if drop_color:
+        settings["drop_color"] = drop_color
     claim_workdir(workdir, settings)
     if threads:
         torch.set_num_threads(threads)
@@ -144,7 +161,7 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, wo
         rng = random.Random(seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
         specs, x0 = training_batch(rng, batch, video, VIDEO_FRAMES)
-        return flow_matching_loss(pipe, x0, objects_to_ids(specs), gen, uncond_prob, time_shift)
+        return flow_matching_loss(pipe, x0, objects_to_ids(specs), gen, uncond_prob, time_shift, drop_color)
 
     ema = train_loop(modules, loss_at, steps=steps, lr=lr, workdir=workdir, desc=f"train {kind}",
                      ema_decay=ema_decay, checkpoint_every=checkpoint_every)
@@ -169,6 +186,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="share of each batch trained with an empty prompt (enables classifier-free guidance)")
     ap.add_argument("--time-shift", type=float, default=1.0,
                     help="shift the training noise levels up by this factor (1: logit-normal as sampled)")
+    ap.add_argument("--drop-color", type=float, default=0.0,
+                    help="share of objects trained without their colour (0: every prompt as written)")
     ap.add_argument("--init-from", type=Path, default=None,
                     help="start from this saved pipeline: the same kind continues its training; a latent image "
                          "pipeline starts --kind video (studio/tiny/inflate.py); a shallower one grows into a "
@@ -180,9 +199,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--export-only", action="store_true", help="save the latest checkpoint's EMA weights and stop")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.batch < 1 or args.checkpoint_every < 1 or not 0 < args.lr < 1 \
-            or not 0 <= args.uncond_prob < 1 or not 0.1 <= args.time_shift <= 10 or not 0 <= args.ema_decay < 1:
+            or not 0 <= args.uncond_prob < 1 or not 0.1 <= args.time_shift <= 10 or not 0 <= args.ema_decay < 1 \
+            or not 0 <= args.drop_color < 1:
         ap.error("--steps, --batch and --checkpoint-every must be positive, --lr in (0, 1), --uncond-prob and "
-                 "--ema-decay in [0, 1) and --time-shift in [0.1, 10]")
+                 "--ema-decay and --drop-color in [0, 1) and --time-shift in [0.1, 10]")
     if args.init_from is not None and not (args.init_from / "model_index.json").is_file():
         ap.error(f"--init-from needs a saved pipeline folder (with model_index.json); got {args.init_from}")
     workdir = args.workdir or Path(".runs") / f"tiny-{args.kind}"
@@ -192,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.export_only:
             return export_checkpoint(args.kind, workdir, args.out, vae)
         train(args.kind, args.steps, args.batch, args.lr, args.seed, args.out, workdir, args.ema_decay,
-              args.checkpoint_every, args.threads, args.uncond_prob, vae, args.init_from, args.time_shift)
+              args.checkpoint_every, args.threads, args.uncond_prob, vae, args.init_from, args.time_shift,
+              args.drop_color)
     except WorkdirError as e:
         ap.error(str(e))
 

@@ -352,6 +352,22 @@ def test_time_shift_moves_training_noise_levels_up_and_one_changes_nothing():
     assert torch.all(shifted >= plain) and torch.all((shifted > 0) & (shifted < 1))
 
 
+def test_colour_dropout_drops_only_colours_of_about_that_share_of_objects():
+    from studio.tiny.data import random_objects
+    from studio.tiny.text_encoder import objects_to_ids
+    from studio.tiny.train import COLOR, drop_colors
+
+    rng = random.Random(0)
+    ids = objects_to_ids([random_objects(rng, video=False) for _ in range(2000)])
+    dropped = drop_colors(ids, 0.25, torch.Generator().manual_seed(0))
+    present = ids[..., 0] > 0
+    lost = present & (dropped[..., COLOR] == 0)
+    assert 0.2 < lost.sum() / present.sum() < 0.3
+    others = [a for a in range(ids.shape[-1]) if a != COLOR]
+    assert torch.equal(dropped[..., others], ids[..., others])  # shape, size, place, motion untouched
+    assert torch.equal(drop_colors(ids, 0.0, torch.Generator().manual_seed(0)), ids)
+
+
 @pytest.mark.parametrize("shift", ["0", "20"])
 def test_train_cli_refuses_a_time_shift_out_of_range(shift, tmp_path, capsys):
     from studio.tiny.train import main
@@ -360,6 +376,15 @@ def test_train_cli_refuses_a_time_shift_out_of_range(shift, tmp_path, capsys):
         main(["--kind", "image", "--time-shift", shift, "--out", str(tmp_path / "out")])
     assert info.value.code == 2
     assert "--time-shift in [0.1, 10]" in capsys.readouterr().err
+
+
+def test_train_cli_refuses_dropping_every_colour(tmp_path, capsys):
+    from studio.tiny.train import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--kind", "image", "--drop-color", "1", "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert "--drop-color in [0, 1)" in capsys.readouterr().err
 
 
 def test_a_training_workdir_refuses_other_settings_but_stretches_to_more_steps(tmp_path, capsys):
