@@ -100,7 +100,7 @@ def _cmd_evaluate(args) -> int:
         except ValueError as e:
             raise UsageError(f"variant '{v.name}': {e}") from None
     summary = evaluate(preset, [v.name for v in variants], args.prompts, args.seed,
-                       log=lambda msg: print(msg, file=sys.stderr))
+                       log=lambda msg: print(msg, file=sys.stderr), combinations=args.combinations)
     print(json.dumps(summary, indent=2) if args.json else summary["table"])
     return 0
 
@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", default="baseline,naive4")
     p.add_argument("--prompts", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--combinations", choices=("held-out", "trained"), default="held-out",
+                   help="colour/shape/place triples the prompts are made of: never trained on (the goal's measure) "
+                        "or trained on (to tell generalisation apart from drawing)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("calibrate-teacache", help="fit TeaCache coefficients")
     p.add_argument("--preset", required=True)

@@ -31,11 +31,13 @@ def _noise(preset: Preset, pipe, seeds: list[int]) -> torch.Tensor:
 
 
 def evaluate(preset: Preset, variant_names: list[str], count: int, seed: int = 0,
-             log: Callable[[str], None] = lambda _: None, engine: Engine | None = None) -> dict:
-    """Adherence (share of prompts with every object right), per-attribute errors and mean fidelity."""
+             log: Callable[[str], None] = lambda _: None, engine: Engine | None = None,
+             combinations: str = "held-out") -> dict:
+    """Adherence (share of prompts with every object right), per-attribute errors and mean fidelity, on held-out
+    combinations (or, `combinations="trained"`, on trained ones: see eval_prompts)."""
     engine = engine or Engine(preset)
     video = preset.media == "video"
-    prompts = eval_prompts(count, video, seed)
+    prompts = eval_prompts(count, video, seed, combinations)
     seeds = [EVAL_SEED_OFFSET + seed * 100_000 + i for i in range(count)]
     rows = {}
     for name in variant_names:
@@ -66,4 +68,5 @@ def evaluate(preset: Preset, variant_names: list[str], count: int, seed: int = 0
         [f"{'variant':12s} {'steps':>5s} {'adherence':>9s} {'fidelity':>8s}  errors"]
         + [f"{n:12s} {r['steps']:5d} {100 * r['adherence']:8.1f}% {r['fidelity']:8.3f}  {r['errors']}"
            for n, r in rows.items()])
-    return {"preset": preset.name, "prompts": count, "seed": seed, "variants": rows, "table": table}
+    return {"preset": preset.name, "prompts": count, "seed": seed, "combinations": combinations, "variants": rows,
+            "table": table}

@@ -50,12 +50,31 @@ def random_objects(rng: random.Random, video: bool, held_out: bool = False) -> l
     return [first, second]
 
 
-def eval_prompts(count: int, video: bool, seed: int = 0) -> list[str]:
-    """`count` distinct held-out prompts (every object fully specified, at least one held-out triple)."""
-    rng = random.Random(EVAL_SEED_OFFSET + seed)
+COMBINATIONS = ("held-out", "trained")
+_TRAINED_SET_OFFSET = 500_000  # the trained-combination sets draw from their own stream
+
+
+def _fully_specified_trained(rng: random.Random, video: bool) -> list[ObjectSpec]:
+    """Objects of trained triples only, each placed and sized as a held-out prompt's are."""
+    while True:
+        objects = random_objects(rng, video)
+        if all(o.position is not None and not is_held_out(o.color, o.shape, o.position) for o in objects):
+            return [ObjectSpec(shape=o.shape, color=o.color, size=o.size or rng.choice(SIZES), position=o.position,
+                               motion=o.motion) for o in objects]
+
+
+def eval_prompts(count: int, video: bool, seed: int = 0, combinations: str = "held-out") -> list[str]:
+    """`count` distinct evaluation prompts, every object fully specified: with at least one held-out triple
+    ("held-out", the goal's measure), or made only of trained triples ("trained": the same sampler on combinations
+    it has seen, which tells generalisation to new combinations apart from drawing as such)."""
+    if combinations not in COMBINATIONS:
+        raise ValueError(f"combinations must be one of {', '.join(COMBINATIONS)}; got {combinations!r}")
+    trained = combinations == "trained"
+    rng = random.Random(EVAL_SEED_OFFSET + seed + (_TRAINED_SET_OFFSET if trained else 0))
     prompts: list[str] = []
     while len(prompts) < count:
-        p = format_prompt(random_objects(rng, video, held_out=True))
+        objects = _fully_specified_trained(rng, video) if trained else random_objects(rng, video, held_out=True)
+        p = format_prompt(objects)
         if p not in prompts:
             prompts.append(p)
     return prompts

@@ -15,6 +15,7 @@ def _one_line_error(capsys) -> str:
     (["evaluate", "--variants", "baseline,typo", "--prompts", "1"], ["'typo' is neither a variant", "baseline"]),
     (["evaluate", "--variants", "nvfp4", "--prompts", "1"], ["variant 'nvfp4'", "needs a Blackwell GPU"]),
     (["evaluate", "--seed", "9000000000000000000", "--prompts", "1"], ["--seed must be from 0 to 2147483647"]),
+    (["evaluate", "--combinations", "seen", "--prompts", "1"], ["invalid choice: 'seen'", "held-out", "trained"]),
     (["bench", "--preset", "tiny-image", "--seed", "9000000000000000", "--count", "1", "--out", "{tmp}/b"],
      ["seed must be from 0 to 2147483647 for a built-in prompt set"]),
     (["calibrate-teacache", "--preset", "flux1-dev", "--prompts", "20"], ["1 to 16 prompts"]),

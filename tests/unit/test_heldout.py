@@ -66,3 +66,7 @@ def test_adherence_and_errors_come_from_the_checker_on_what_was_drawn():
     assert truthful.calls[0]["guidance_scale"] == preset.guidance_for(preset.variant("baseline"))
     assert "sigmas" not in truthful.calls[0] and recolored.calls[0]["sigmas"] == [1.0, 0.75, 0.5, 0.25]  # its schedule
     assert "baseline" in result["table"] and "naive4" in result["table"]
+    assert result["combinations"] == "held-out"
+    trained = evaluate(preset, ["baseline"], 5, engine=engine, combinations="trained")
+    assert trained["combinations"] == "trained"
+    assert truthful.calls[-1]["prompts"] == eval_prompts(5, False, 0, "trained")

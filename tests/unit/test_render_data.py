@@ -21,6 +21,21 @@ def test_eval_prompts_are_held_out_and_parse():
         assert any(is_held_out(o.color, o.shape, o.position) for o in objs)
 
 
+def test_trained_combination_prompts_have_only_trained_triples_and_the_held_out_form():
+    import pytest
+
+    for video in (False, True):
+        prompts = eval_prompts(200, video=video, seed=1, combinations="trained")
+        assert len(set(prompts)) == 200 and not set(prompts) & set(eval_prompts(200, video=video, seed=1))
+        for p in prompts:
+            for o in parse_prompt(p, video=video):
+                assert o.position is not None and o.size is not None  # placed and sized, as held-out ones are
+                assert not is_held_out(o.color, o.shape, o.position)
+    assert eval_prompts(5, False, 3, "held-out") == eval_prompts(5, False, 3)  # the goal's sets unchanged
+    with pytest.raises(ValueError, match="held-out, trained"):
+        eval_prompts(5, False, combinations="seen")
+
+
 def test_one_prompt_has_many_different_renders():
     rng = random.Random(0)
     objs = parse_prompt("a red circle")
