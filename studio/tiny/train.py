@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.steps < 1 or args.batch < 1 or args.checkpoint_every < 1 or not 0 < args.lr < 1 \
             or not 0 <= args.uncond_prob < 1 or not 0.1 <= args.time_shift <= 10 or not 0 <= args.ema_decay < 1 \
             or not 0 <= args.drop_color < 1:
-        ap.error("--steps, --batch and --checkpoint-every must be positive, --lr in (0, 1), --uncond-prob and "
+        ap.error("--steps, --batch and --checkpoint-every must be positive, --lr in (0, 1), --uncond-prob, "
                  "--ema-decay and --drop-color in [0, 1) and --time-shift in [0.1, 10]")
     if args.init_from is not None and not (args.init_from / "model_index.json").is_file():
         ap.error(f"--init-from needs a saved pipeline folder (with model_index.json); got {args.init_from}")

@@ -411,7 +411,7 @@ def test_a_training_workdir_refuses_other_settings_but_stretches_to_more_steps(t
     (["--workdir", "{tmp}/empty", "--export-only"], "--workdir '{tmp}/empty' holds no checkpoint.pt to export"),
     (["--threads", "-1"], "--threads must be a positive whole number, got -1"),
     (["--checkpoint-every", "0"], "--checkpoint-every must be positive"),
-    (["--ema-decay", "1.5"], "--ema-decay in [0, 1)"),
+    (["--ema-decay", "1.5"], "--ema-decay and --drop-color in [0, 1)"),
 ])
 def test_train_cli_refuses_unusable_folders_and_flags_before_training(extra, message, tmp_path, capsys):
     from studio.tiny.train import main
