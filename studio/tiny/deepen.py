@@ -60,7 +60,7 @@ def deeper_copy(trained: torch.nn.Module, extra_blocks: int) -> torch.nn.Module:
     config = {k: v for k, v in trained.config.items() if not k.startswith("_")}
     config["num_single_layers"] += extra_blocks
     deep = type(trained).from_config(config).float()
-    deepen_transformer(deep, trained.float())
+    deepen_transformer(deep, trained)  # copies cast to float32; the teacher itself stays as it is
     return deep
 
 
