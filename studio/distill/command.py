@@ -46,6 +46,9 @@ def add_parser(sub) -> None:
     p.add_argument("--adversarial", type=float, default=0.0,
                    help="embedded presets: weight of an adversarial term from a prompt-conditioned critic on clean "
                         "latents, added to the latent squared error (ADD/LADD; default 0: off)")
+    p.add_argument("--adherent-only", action="store_true",
+                   help="embedded presets: train only on the teacher pairs whose sample the exact checker reads as "
+                        "right for its prompt (studio/distill/curate.py; default: every pair)")
     p.add_argument("--init-student", default=None,
                    help="embedded presets: start the student from this saved student (a distill --out folder) "
                         "instead of the teacher, to fine-tune it")
@@ -136,6 +139,8 @@ def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guid
         settings["adversarial"] = args.adversarial
     if args.deeper:
         settings["deeper"] = args.deeper
+    if args.adherent_only:
+        settings["adherent_only"] = True
     if args.init_student:
         settings["init_student"] = weights_fingerprint(Path(args.init_student) / "transformer")
     if guidance != 1:  # a guided teacher's pairs are another training set
@@ -159,9 +164,9 @@ def resolve_defaults(args, lora: bool) -> None:
     if lora and args.perceptual:
         raise DistillUsageError("--perceptual applies to embedded presets; real-model presets train a LoRA on "
                                 "reflow pairs")
-    if lora and (args.adversarial or args.init_student or args.deeper):
-        raise DistillUsageError("--adversarial, --init-student and --deeper apply to embedded presets; real-model "
-                                "presets train a LoRA on reflow pairs")
+    if lora and (args.adversarial or args.init_student or args.deeper or args.adherent_only):
+        raise DistillUsageError("--adversarial, --init-student, --deeper and --adherent-only apply to embedded "
+                                "presets; real-model presets train a LoRA on reflow pairs")
     if lora and args.schedule:
         raise DistillUsageError("--schedule applies to embedded presets; a LoRA student learns the levels the real "
                                 "pipeline samples at (FluxPipeline's are already uniform)")
@@ -267,6 +272,19 @@ def _initial_student(teacher, folder: str | None, deeper: int = 0):
     return student.requires_grad_(True)
 
 
+def _adherent_only(teacher, pairs):
+    from studio.distill.curate import adherent_pairs
+
+    total = len(pairs)
+    try:
+        pairs = adherent_pairs(teacher, pairs)
+    except ValueError as e:
+        raise DistillUsageError(str(e)) from None
+    print(f"--adherent-only: the checker accepts {len(pairs)} of {total} teacher samples "
+          f"({100 * len(pairs) / total:.1f}%); training on those", file=sys.stderr)
+    return pairs
+
+
 def _adversarial_term(teacher, weight: float):
     """The critic term for `--adversarial` and the critic it trains, or (None, None) when off."""
     if not weight:
@@ -317,6 +335,8 @@ def run(args) -> int:
     adversarial, critic = _adversarial_term(teacher, args.adversarial)
     pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
                           prompts=prompts, guidance_scale=guidance)
+    if args.adherent_only:
+        pairs = _adherent_only(teacher, pairs)
     text_encoder = teacher.text_encoder.float().requires_grad_(False)
     sigmas = student_sigmas(teacher, counts, args.schedule)
     # where --rollout follows the student's sampler
@@ -346,6 +366,7 @@ def run(args) -> int:
         preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
         "seed": args.seed, "rollout": args.rollout, "perceptual": args.perceptual, "schedule": args.schedule,
         "adversarial": args.adversarial, "init_student": args.init_student, "deeper": args.deeper,
+        "adherent_only": args.adherent_only, "pairs_trained_on": len(pairs),
         "trained_levels": sigmas,
         "prompts_file": args.prompts, "teacher_guidance": guidance,
         "run_with_guidance": 1.0,

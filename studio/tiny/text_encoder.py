@@ -30,6 +30,15 @@ def objects_to_ids(batch: list[list[ObjectSpec]]) -> torch.Tensor:
     return ids
 
 
+def ids_to_objects(ids: torch.Tensor) -> list[list[ObjectSpec]]:
+    """Inverse of objects_to_ids: (B, MAX_OBJECTS, 5) attribute ids back to each prompt's objects."""
+    def spec(row: list[int]) -> ObjectSpec:
+        return ObjectSpec(**{name: values[v - 1] if v else None for (name, values), v in zip(ATTRIBUTES, row,
+                                                                                              strict=True)})
+
+    return [[spec(row) for row in rows if row[0]] for rows in ids.tolist()]
+
+
 class TinyTextEncoder(ModelMixin, ConfigMixin):
     """Maps attribute ids (B, K, 5) to tokens (B, K, dim) and a pooled vector (B, dim)."""
 

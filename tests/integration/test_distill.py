@@ -72,6 +72,7 @@ def test_same_seed_same_loss_curve(tmp_path):
     (["--deeper", "-1"], "--deeper must be from 0 to 32"),
     (["--deeper", "2", "--init-student", "assets/tiny-image-student"], "give one or the other"),
     (["--preset", "flux1-dev", "--deeper", "2"], "apply to embedded presets"),
+    (["--preset", "flux1-dev", "--adherent-only"], "apply to embedded presets"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
     args = ["distill", *TOY, "--train-steps", "1", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
@@ -283,6 +284,63 @@ def test_a_deeper_student_starts_as_the_teacher_and_loads_in_the_engine(tmp_path
     variant = Variant("deep", weights=WeightsSpec("student", str(tmp_path / "deep")), steps=4)
     result = Engine(load_preset("tiny-image")).run_variant(variant, RunRequest("a red circle at the left", seed=1))
     assert result.error is None and result.output.shape == (64, 64, 3)
+
+
+@pytest.mark.parametrize("preset, prompts", [
+    ("tiny-image", ["a large red circle at the top left", "a small blue square at the right and a yellow triangle"]),
+    ("tiny-video", ["a large green circle at the center moving right"]),
+])
+def test_adherence_mask_keeps_true_renders_and_drops_wrong_prompts(preset, prompts):
+    """The filter behind --adherent-only: latents of true renders (through the model's own autoencoder) pass for
+    their prompt and fail for the same prompt with another shape."""
+    import dataclasses
+    import random
+
+    from studio.distill.curate import adherence_mask
+    from studio.distill.reflow import PairSet
+    from studio.engine.loading import load_base_pipeline
+    from studio.tiny.language import parse_prompt
+    from studio.tiny.render import render_scene, sample_scene
+    from studio.tiny.text_encoder import objects_to_ids
+
+    pipe = load_base_pipeline(load_preset(preset), torch.device("cpu"))
+    video = pipe.is_video
+    rng = random.Random(0)
+    specs = [parse_prompt(p, video=video) for p in prompts]
+    renders = torch.stack([render_scene(sample_scene(s, rng, frames=8 if video else 1)) for s in specs])
+    with torch.no_grad():
+        latents = pipe.encode_pixels(renders * 2 - 1)
+    other = {"circle": "square", "square": "triangle", "triangle": "circle"}
+    wrong = [[dataclasses.replace(o, shape=other[o.shape]) for o in s] for s in specs]
+    pairs = PairSet(torch.zeros_like(latents).repeat(2, *[1] * (latents.dim() - 1)),
+                    latents.repeat(2, *[1] * (latents.dim() - 1)), objects_to_ids(specs + wrong))
+    assert adherence_mask(pipe, pairs).tolist() == [True] * len(specs) + [False] * len(specs)
+
+
+def test_adherent_only_refuses_when_the_checker_accepts_nothing():
+    import random
+
+    from studio.distill.curate import adherent_pairs
+    from studio.distill.reflow import PairSet
+    from studio.engine.loading import load_base_pipeline
+    from studio.tiny.data import random_objects
+    from studio.tiny.text_encoder import objects_to_ids
+
+    pipe = load_base_pipeline(load_preset("tiny-image"), torch.device("cpu"))
+    blank = torch.zeros(3, *pipe.latent_shape(64, 64, 1))  # decodes to a flat picture: no object anywhere
+    ids = objects_to_ids([random_objects(random.Random(k), False) for k in range(3)])
+    with pytest.raises(ValueError, match="accepts none of the teacher's samples"):
+        adherent_pairs(pipe, PairSet(blank, blank, ids))
+
+
+def test_adherent_only_trains_on_the_accepted_pairs_and_is_recorded(tmp_path, capsys):
+    args = ["distill", "--preset", "tiny-image", "--pairs", "8", "--batch", "4", "--threads", "1", "--train-steps",
+            "1", "--adherent-only", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    info = json.loads((tmp_path / "o" / "distill.json").read_text())
+    assert info["adherent_only"] is True and 1 <= info["pairs_trained_on"] < 8
+    assert f"accepts {info['pairs_trained_on']} of 8 teacher samples" in capsys.readouterr().err
+    assert json.loads((tmp_path / "w" / "settings.json").read_text())["adherent_only"] is True
 
 
 def test_workdir_of_another_teacher_is_refused(tmp_path, capsys, monkeypatch):

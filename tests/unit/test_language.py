@@ -54,3 +54,17 @@ def test_unknown_word_error_lists_the_vocabulary():
         parse_prompt("a red hexagon")
     assert "'hexagon'" in str(e.value) and "circle, square, triangle" in str(e.value)
     assert unknown_words("A Red hexagon!") == ["hexagon", "!"]
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_attribute_ids_map_back_to_the_same_objects(video):
+    """distill --adherent-only checks each teacher pair against the objects its stored ids stand for."""
+    import random
+
+    from studio.tiny.data import random_objects
+    from studio.tiny.text_encoder import ids_to_objects, objects_to_ids
+
+    rng = random.Random(3)
+    batch = [random_objects(rng, video) for _ in range(200)]
+    assert ids_to_objects(objects_to_ids(batch)) == batch
+    assert any(len(objects) == 2 for objects in batch) and any(len(objects) == 1 for objects in batch)
