@@ -49,6 +49,10 @@ def add_parser(sub) -> None:
     p.add_argument("--adherent-only", action="store_true",
                    help="embedded presets: train only on the teacher pairs whose sample the exact checker reads as "
                         "right for its prompt (studio/distill/curate.py; default: every pair)")
+    p.add_argument("--rescue-guidance", default="",
+                   help="with --adherent-only: re-sample each rejected pair from the same noise at these teacher "
+                        "guidance scales in turn (comma list, e.g. 3,6,8) and keep the first sample the checker "
+                        "accepts (default: none, rejected pairs are dropped)")
     p.add_argument("--init-student", default=None,
                    help="embedded presets: start the student from this saved student (a distill --out folder) "
                         "instead of the teacher, to fine-tune it")
@@ -69,6 +73,19 @@ def add_parser(sub) -> None:
     p.add_argument("--prompts", default=None, help="text file, one prompt per line: distil on your own prompts")
     p.add_argument("--workdir", default=None, help="pairs and checkpoints (default: .runs/distill-PRESET)")
     p.add_argument("--out", required=True, help="folder for the student (loaded by the 'student' weights source)")
+
+
+def _rescue_guidance(args) -> tuple[float, ...]:
+    try:
+        scales = tuple(float(s) for s in args.rescue_guidance.split(",") if s.strip())
+    except ValueError:
+        raise DistillUsageError(f"--rescue-guidance must be a comma list of numbers, got '{args.rescue_guidance}'"
+                                ) from None
+    if not all(1 <= g <= 30 for g in scales):
+        raise DistillUsageError("--rescue-guidance scales must be from 1 (no guidance) to 30")
+    if scales and not args.adherent_only:
+        raise DistillUsageError("--rescue-guidance re-samples the pairs --adherent-only rejects: give both")
+    return scales
 
 
 def _step_counts(args) -> list[int]:
@@ -141,6 +158,8 @@ def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guid
         settings["deeper"] = args.deeper
     if args.adherent_only:
         settings["adherent_only"] = True
+    if args.rescue_guidance:
+        settings["rescue_guidance"] = list(_rescue_guidance(args))
     if args.init_student:
         settings["init_student"] = weights_fingerprint(Path(args.init_student) / "transformer")
     if guidance != 1:  # a guided teacher's pairs are another training set
@@ -164,9 +183,9 @@ def resolve_defaults(args, lora: bool) -> None:
     if lora and args.perceptual:
         raise DistillUsageError("--perceptual applies to embedded presets; real-model presets train a LoRA on "
                                 "reflow pairs")
-    if lora and (args.adversarial or args.init_student or args.deeper or args.adherent_only):
-        raise DistillUsageError("--adversarial, --init-student, --deeper and --adherent-only apply to embedded "
-                                "presets; real-model presets train a LoRA on reflow pairs")
+    if lora and (args.adversarial or args.init_student or args.deeper or args.adherent_only or args.rescue_guidance):
+        raise DistillUsageError("--adversarial, --init-student, --deeper, --adherent-only and --rescue-guidance "
+                                "apply to embedded presets; real-model presets train a LoRA on reflow pairs")
     if lora and args.schedule:
         raise DistillUsageError("--schedule applies to embedded presets; a LoRA student learns the levels the real "
                                 "pipeline samples at (FluxPipeline's are already uniform)")
@@ -272,16 +291,16 @@ def _initial_student(teacher, folder: str | None, deeper: int = 0):
     return student.requires_grad_(True)
 
 
-def _adherent_only(teacher, pairs):
+def _adherent_only(teacher, pairs, rescue_guidance, steps, workdir):
     from studio.distill.curate import adherent_pairs
 
     total = len(pairs)
     try:
-        pairs = adherent_pairs(teacher, pairs)
+        pairs = adherent_pairs(teacher, pairs, rescue_guidance, steps, workdir)
     except ValueError as e:
         raise DistillUsageError(str(e)) from None
-    print(f"--adherent-only: the checker accepts {len(pairs)} of {total} teacher samples "
-          f"({100 * len(pairs) / total:.1f}%); training on those", file=sys.stderr)
+    print(f"--adherent-only: training on {len(pairs)} of {total} pairs ({100 * len(pairs) / total:.1f}%) whose "
+          "teacher sample the checker accepts", file=sys.stderr)
     return pairs
 
 
@@ -336,7 +355,7 @@ def run(args) -> int:
     pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
                           prompts=prompts, guidance_scale=guidance)
     if args.adherent_only:
-        pairs = _adherent_only(teacher, pairs)
+        pairs = _adherent_only(teacher, pairs, _rescue_guidance(args), args.teacher_steps or preset.steps, workdir)
     text_encoder = teacher.text_encoder.float().requires_grad_(False)
     sigmas = student_sigmas(teacher, counts, args.schedule)
     # where --rollout follows the student's sampler
@@ -366,7 +385,8 @@ def run(args) -> int:
         preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
         "seed": args.seed, "rollout": args.rollout, "perceptual": args.perceptual, "schedule": args.schedule,
         "adversarial": args.adversarial, "init_student": args.init_student, "deeper": args.deeper,
-        "adherent_only": args.adherent_only, "pairs_trained_on": len(pairs),
+        "adherent_only": args.adherent_only, "rescue_guidance": list(_rescue_guidance(args)),
+        "pairs_trained_on": len(pairs),
         "trained_levels": sigmas,
         "prompts_file": args.prompts, "teacher_guidance": guidance,
         "run_with_guidance": 1.0,

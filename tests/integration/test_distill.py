@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -73,6 +74,9 @@ def test_same_seed_same_loss_curve(tmp_path):
     (["--deeper", "2", "--init-student", "assets/tiny-image-student"], "give one or the other"),
     (["--preset", "flux1-dev", "--deeper", "2"], "apply to embedded presets"),
     (["--preset", "flux1-dev", "--adherent-only"], "apply to embedded presets"),
+    (["--rescue-guidance", "3"], "give both"),
+    (["--adherent-only", "--rescue-guidance", "3,x"], "comma list of numbers"),
+    (["--adherent-only", "--rescue-guidance", "0.5"], "from 1 (no guidance) to 30"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
     args = ["distill", *TOY, "--train-steps", "1", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
@@ -339,8 +343,55 @@ def test_adherent_only_trains_on_the_accepted_pairs_and_is_recorded(tmp_path, ca
     assert main(args) == 0
     info = json.loads((tmp_path / "o" / "distill.json").read_text())
     assert info["adherent_only"] is True and 1 <= info["pairs_trained_on"] < 8
-    assert f"accepts {info['pairs_trained_on']} of 8 teacher samples" in capsys.readouterr().err
+    assert f"training on {info['pairs_trained_on']} of 8 pairs" in capsys.readouterr().err
     assert json.loads((tmp_path / "w" / "settings.json").read_text())["adherent_only"] is True
+
+
+def test_rescue_guidance_resamples_rejected_pairs_and_is_recorded(tmp_path):
+    """A 2-step teacher draws most prompts wrong: each rejected pair is re-sampled at guidance 3 and the batch saved
+    in the workdir; both flags are recorded."""
+    args = ["distill", *TOY, "--train-steps", "1", "--adherent-only", "--rescue-guidance", "3",
+            "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    info = json.loads((tmp_path / "o" / "distill.json").read_text())
+    assert info["rescue_guidance"] == [3.0] and 1 <= info["pairs_trained_on"] <= 8
+    assert json.loads((tmp_path / "w" / "settings.json").read_text())["rescue_guidance"] == [3.0]
+    assert (tmp_path / "w" / "rescue-g3" / "batch-00000.pt").is_file()
+
+
+def test_rescue_tries_each_guidance_on_the_still_rejected_pairs_only(monkeypatch):
+    """Pairs: a true render (accepted), two blank samples (rejected). Guidance 3 draws the first blank's prompt
+    right; guidance 6 then gets only the other one and draws it right: all three kept, with the new samples."""
+    import random
+
+    from studio.distill import curate
+    from studio.distill.reflow import PairSet
+    from studio.engine.loading import load_base_pipeline
+    from studio.tiny.language import parse_prompt
+    from studio.tiny.render import render_scene, sample_scene
+    from studio.tiny.text_encoder import objects_to_ids
+
+    pipe = load_base_pipeline(load_preset("tiny-image"), torch.device("cpu"))
+    specs = [parse_prompt(p) for p in ("a large red circle at the top left", "a large blue square at the right",
+                                       "a large yellow triangle at the bottom")]
+    rng = random.Random(0)
+    with torch.no_grad():
+        renders = pipe.encode_pixels(torch.stack([render_scene(sample_scene(s, rng)) for s in specs]) * 2 - 1)
+    blank = torch.zeros_like(renders[0])
+    noise = torch.randn_like(renders)
+    pairs = PairSet(noise, torch.stack([renders[0], blank, blank]), objects_to_ids(specs))
+    calls = []
+
+    def fake_resample(teacher, noise_rows, ids, guidance, steps, folder):
+        calls.append((guidance, noise_rows.shape[0], folder.name))
+        rows = [int((noise == n).all(dim=(1, 2, 3)).nonzero()) for n in noise_rows]
+        drawn = {3.0: {1}, 6.0: {2}}[guidance]
+        return torch.stack([renders[r] if r in drawn else blank for r in rows])
+
+    monkeypatch.setattr(curate, "_resample", fake_resample)
+    kept = curate.adherent_pairs(pipe, pairs, (3.0, 6.0), 50, Path("unused"))
+    assert calls == [(3.0, 2, "rescue-g3"), (6.0, 1, "rescue-g3-6")]
+    assert len(kept) == 3 and torch.equal(kept.x0, renders)
 
 
 def test_workdir_of_another_teacher_is_refused(tmp_path, capsys, monkeypatch):
