@@ -159,7 +159,7 @@ def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guid
     if args.adherent_only:
         settings["adherent_only"] = True
     if args.rescue_guidance:
-        settings["rescue_guidance"] = list(_rescue_guidance(args))
+        settings["rescue_guidance"] = list(args.rescue_guidance)  # parsed by validate()
     if args.init_student:
         settings["init_student"] = weights_fingerprint(Path(args.init_student) / "transformer")
     if guidance != 1:  # a guided teacher's pairs are another training set
@@ -200,6 +200,7 @@ def resolve_defaults(args, lora: bool) -> None:
 
 
 def validate(args) -> None:
+    args.rescue_guidance = _rescue_guidance(args)  # the comma list, parsed once
     checks = [(1 <= args.pairs <= 1_000_000, "--pairs must be from 1 to 1000000"),
               (1 <= args.train_steps <= 1_000_000, "--train-steps must be from 1 to 1000000"),
               (1 <= args.batch <= 4096, "--batch must be from 1 to 4096"),
@@ -355,7 +356,7 @@ def run(args) -> int:
     pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
                           prompts=prompts, guidance_scale=guidance)
     if args.adherent_only:
-        pairs = _adherent_only(teacher, pairs, _rescue_guidance(args), args.teacher_steps or preset.steps, workdir)
+        pairs = _adherent_only(teacher, pairs, args.rescue_guidance, args.teacher_steps or preset.steps, workdir)
     text_encoder = teacher.text_encoder.float().requires_grad_(False)
     sigmas = student_sigmas(teacher, counts, args.schedule)
     # where --rollout follows the student's sampler
@@ -385,7 +386,7 @@ def run(args) -> int:
         preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
         "seed": args.seed, "rollout": args.rollout, "perceptual": args.perceptual, "schedule": args.schedule,
         "adversarial": args.adversarial, "init_student": args.init_student, "deeper": args.deeper,
-        "adherent_only": args.adherent_only, "rescue_guidance": list(_rescue_guidance(args)),
+        "adherent_only": args.adherent_only, "rescue_guidance": list(args.rescue_guidance),
         "pairs_trained_on": len(pairs),
         "trained_levels": sigmas,
         "prompts_file": args.prompts, "teacher_guidance": guidance,

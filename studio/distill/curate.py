@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from studio.distill.reflow import PairSet
+from studio.distill.reflow import PairSet, saved_chunk
 from studio.tiny.checker import check_objects
 from studio.tiny.language import format_prompt
 from studio.tiny.pipeline import TinyDiffusionPipeline
@@ -47,15 +47,14 @@ def _resample(teacher: TinyDiffusionPipeline, noise: torch.Tensor, ids: torch.Te
     out = []
     for b, start in enumerate(tqdm(range(0, len(noise), BATCH), desc=f"re-sampling at guidance {guidance:g}",
                                    mininterval=5)):
-        path = folder / f"batch-{b:05d}.pt"
-        if not path.exists():
+        def make(start=start) -> dict:
             prompts = [format_prompt(o) for o in ids_to_objects(ids[start:start + BATCH])]
             (x0,) = teacher(prompts, num_inference_steps=steps, latents=noise[start:start + BATCH].float(),
                             guidance_scale=guidance, output_type="latent", return_dict=False)
-            torch.save({"x0": x0.half()}, path.with_suffix(".tmp"))
-            path.with_suffix(".tmp").replace(path)
-        out.append(torch.load(path, weights_only=True)["x0"])
-    return torch.cat(out) if out else noise.new_zeros((0, *noise.shape[1:]), dtype=torch.half)
+            return {"x0": x0.half()}
+
+        out.append(saved_chunk(folder / f"batch-{b:05d}.pt", make)["x0"])
+    return torch.cat(out)
 
 
 def adherent_pairs(teacher: TinyDiffusionPipeline, pairs: PairSet, rescue_guidance: tuple[float, ...] = (),

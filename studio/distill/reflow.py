@@ -89,22 +89,30 @@ def teacher_pairs(teacher: TinyDiffusionPipeline, count: int, teacher_steps: int
     chunks = []
     n_chunks = -(-count // chunk_size)
     for c in tqdm(range(n_chunks), desc=f"teacher pairs ({teacher_steps} steps)", mininterval=5):
-        path = folder / f"chunk-{c:05d}.pt"
-        if not path.exists():
+        def make(c=c) -> dict:
             specs = _chunk_prompts(seed, c, chunk_size, video, prompts)
             gen = torch.Generator().manual_seed(seed * 1_000_003 + c)
             noise = torch.randn((chunk_size, *shape), generator=gen)
             (x0,) = teacher([format_prompt(s) for s in specs], num_inference_steps=teacher_steps, latents=noise,
                             guidance_scale=guidance_scale, output_type="latent", return_dict=False)
-            tmp = path.with_suffix(".tmp")
             if teacher.vae is None:  # pixels: the sampler can overshoot [-1, 1] a little
                 x0 = x0.clamp(-1, 1)
-            torch.save({"noise": noise.half(), "x0": x0.half(), "ids": objects_to_ids(specs)}, tmp)
-            tmp.replace(path)  # a chunk is either complete or absent: a killed run resumes cleanly
-        chunks.append(torch.load(path, weights_only=True))
+            return {"noise": noise.half(), "x0": x0.half(), "ids": objects_to_ids(specs)}
+
+        chunks.append(saved_chunk(folder / f"chunk-{c:05d}.pt", make))
     pairs = PairSet(*(torch.cat([ch[k] for ch in chunks])[:count] for k in ("noise", "x0", "ids")))
     print(f"{len(pairs)} teacher pairs ready in {folder}", file=sys.stderr)
     return pairs
+
+
+def saved_chunk(path: Path, make: Callable[[], dict]) -> dict:
+    """The tensors saved at `path`, made by `make` and saved first if absent. A chunk is either complete or absent
+    (written to a temporary name, then renamed), so a killed run resumes cleanly."""
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        torch.save(make(), tmp)
+        tmp.replace(path)
+    return torch.load(path, weights_only=True)
 
 
 def reflow_loss(transformer: torch.nn.Module, text_encoder: torch.nn.Module, pairs: PairSet, sigmas: list[float],
