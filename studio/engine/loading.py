@@ -16,6 +16,7 @@ import torch
 
 from studio.engine.caches import denoiser_of
 from studio.engine.cpu_precision import apply_cpu_decoder_precision
+from studio.engine.measure import computed_step_probe
 from studio.engine.quantization import hardware_support, quantize_denoiser_
 from studio.hub import LORA, PIPELINE, Needs, fetch
 from studio.presets import Preset, _looks_like_hub_id, safe_repo_path
@@ -138,6 +139,7 @@ def derive_pipeline(weights_pipe, variant: Variant, device: torch.device):
         denoiser = quantize_denoiser_(copy.deepcopy(denoiser_of(pipe)), variant.quant.method, device)
         pipe = with_components(pipe, **{name: denoiser})
     if variant.compile:
+        computed_step_probe(denoiser_of(pipe))  # before compiling: the compiled graph keeps only hooks it saw
         pipe = with_components(pipe, **{name: torch.compile(denoiser_of(pipe))})
     return pipe
 

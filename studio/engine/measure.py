@@ -33,6 +33,46 @@ def module_weight_bytes(module: torch.nn.Module) -> int:
     return total
 
 
+class ComputedStepProbe:
+    """Counts calls of the denoiser's last attention layer: a step that ran it was computed, one a cache skipped
+    was reused. Installed once per module and kept (`computed_step_probe`): torch.compile traces the module when it
+    first runs, so the probe must be there before that, and it wraps the layer's `forward` instead of registering
+    a forward hook, because compiled code resumed after a graph break (a cache's eager decision) drops submodule
+    hooks but keeps replaced forwards."""
+
+    def __init__(self, module: torch.nn.Module):
+        layers = [m for n, m in module.named_modules() if n.endswith(("attn.to_q", "attn1.to_q"))]
+        self.calls = 0
+        if layers:
+            layers[-1].forward = _CountedForward(self, layers[-1].forward)
+
+    def take(self) -> int:
+        """Calls since the last take."""
+        calls, self.calls = self.calls, 0
+        return calls
+
+
+class _CountedForward:
+    """A layer's forward that counts its calls (a plain object, so a deep copy of the module counts for itself)."""
+
+    def __init__(self, probe: ComputedStepProbe, forward):
+        self.probe, self.forward = probe, forward
+
+    def __call__(self, *args, **kwargs):
+        self.probe.calls += 1
+        return self.forward(*args, **kwargs)
+
+
+def computed_step_probe(module: torch.nn.Module) -> ComputedStepProbe:
+    """The module's probe (a torch.compile wrapper is looked through), installed on first use."""
+    inner = getattr(module, "_orig_mod", module)
+    probe = inner.__dict__.get("_computed_step_probe")
+    if probe is None:
+        probe = ComputedStepProbe(inner)
+        inner.__dict__["_computed_step_probe"] = probe  # plain attribute: not a submodule, not in the state dict
+    return probe
+
+
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -29,7 +29,7 @@ from studio.engine.loading import (
     set_lora_active,
     with_components,
 )
-from studio.engine.measure import PeakMemory, StepClock, module_weight_bytes, synchronize
+from studio.engine.measure import PeakMemory, StepClock, computed_step_probe, module_weight_bytes, synchronize
 from studio.engine.region_cache import region_activity
 from studio.locks import MODEL_BUILD_LOCK
 from studio.presets import Preset
@@ -114,22 +114,6 @@ def cpu_threads() -> int:
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-class _CacheProbe:
-    """Counts, per step, whether the denoiser's last attention layer ran: computed vs reused steps."""
-
-    def __init__(self, denoiser: torch.nn.Module):
-        names = [m for n, m in denoiser.named_modules() if n.endswith(("attn.to_q", "attn1.to_q"))]
-        self.calls = 0
-        self.handle = names[-1].register_forward_pre_hook(self._hit) if names else None
-
-    def _hit(self, *_):
-        self.calls += 1
-
-    def remove(self):
-        if self.handle:
-            self.handle.remove()
 
 
 def call_pipeline(pipe, *args, **kwargs):
@@ -302,14 +286,14 @@ class Engine:
     def _timed_call(self, pipe, kwargs: dict, progress: Callable | None, steps: int) -> dict:
         denoiser = denoiser_of(pipe)
         clock = StepClock(self.device)
-        probe = _CacheProbe(denoiser)
+        probe = computed_step_probe(denoiser)
+        probe.take()  # a warm-up's calls are not this run's
         computed: list[bool] = []
         hook = denoiser.register_forward_pre_hook(clock.on_denoiser_call)
 
         def on_step_end(p, i, t, tensors):
             clock.on_step_end()
-            computed.append(probe.calls > 0)
-            probe.calls = 0
+            computed.append(probe.take() > 0)
             if progress:
                 progress(i + 1, steps)
             return {}
@@ -323,7 +307,6 @@ class Engine:
                 t1 = time.perf_counter()
         finally:
             hook.remove()
-            probe.remove()
         media = out.frames if getattr(out, "frames", None) is not None else out.images
         per_step = clock.per_step_s()
         denoise = sum(per_step)

@@ -200,7 +200,9 @@ def _blocks(module: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 def apply_teacache(module: torch.nn.Module, config: TeaCacheConfig) -> StateManager:
-    """Register TeaCache hooks on a transformer's blocks; returns the state manager (for statistics)."""
+    """Register TeaCache hooks on a transformer's blocks; returns the state manager (for statistics).
+    A torch.compile wrapper is looked through: the hooks go on the wrapped module's blocks."""
+    module = unwrap_module(module)
     blocks = _blocks(module)
     if len(blocks) < 2:
         raise ValueError(f"TeaCache needs a transformer with at least two blocks; {type(module).__name__} has "
@@ -219,6 +221,7 @@ def apply_teacache(module: torch.nn.Module, config: TeaCacheConfig) -> StateMana
 
 
 def remove_teacache(module: torch.nn.Module) -> None:
+    module = unwrap_module(module)
     for block in _blocks(module):
         registry = HookRegistry.check_if_exists_or_initialize(block)
         registry.remove_hook(_HEAD_HOOK, recurse=False)
