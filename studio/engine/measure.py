@@ -42,13 +42,15 @@ class ComputedStepProbe:
 
     def __init__(self, module: torch.nn.Module):
         layers = [m for n, m in module.named_modules() if n.endswith(("attn.to_q", "attn1.to_q"))]
-        self.calls = 0
+        with torch.inference_mode(False):  # a normal tensor: counted into inside and outside inference mode
+            self.calls = torch.zeros((), dtype=torch.int64)  # a tensor, not an int: compiled code would guard on an int
         if layers:
             layers[-1].forward = _CountedForward(self, layers[-1].forward)
 
     def take(self) -> int:
         """Calls since the last take."""
-        calls, self.calls = self.calls, 0
+        calls = int(self.calls)
+        self.calls.zero_()
         return calls
 
 
@@ -59,7 +61,7 @@ class _CountedForward:
         self.probe, self.forward = probe, forward
 
     def __call__(self, *args, **kwargs):
-        self.probe.calls += 1
+        self.probe.calls.add_(1)
         return self.forward(*args, **kwargs)
 
 

@@ -102,6 +102,8 @@ class RotaryMemo(torch.nn.Module):
         self._last: tuple[torch.Tensor, tuple] | None = None
 
     def forward(self, ids: torch.Tensor):
+        if torch.compiler.is_compiling():  # a compiled graph builds the tables cheaply; the memo's check would split it
+            return self.inner(ids)
         last = self._last  # one tuple, swapped whole: a concurrent reader never sees ids and tables mismatched
         if last is not None and last[0].shape == ids.shape and last[0].device == ids.device and torch.equal(
                 last[0], ids):
