@@ -24,11 +24,19 @@ from studio.usage import DistillUsageError
 MAX_PROMPT_FILE_BYTES = 1_000_000
 
 
+TARGETS = ("endpoint", "trajectory")
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("distill", help="train a few-step student from the baseline teacher")
     p.add_argument("--preset", required=True)
     p.add_argument("--student-steps", type=int, default=4, help="sampling steps the student is made for")
-    p.add_argument("--also-steps", default="1,2", help="extra step counts the student also learns (comma list)")
+    p.add_argument("--also-steps", default=None,
+                   help="extra step counts the student also learns (comma list; default 1,2, none with trajectory "
+                        "targets)")
+    p.add_argument("--targets", choices=TARGETS, default="endpoint",
+                   help="endpoint: every step aims at the teacher's sample (reflow); trajectory: each step aims at "
+                        "the teacher's state at the next level (embedded presets; one step count)")
     p.add_argument("--teacher-steps", type=int, default=None, help="teacher sampling steps (default: the preset's)")
     p.add_argument("--pairs", type=int, default=None,
                    help="teacher noise -> sample pairs to generate (default: 4096 embedded, 256 LoRA)")
@@ -148,6 +156,8 @@ def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guid
         settings.update(lora_rank=args.lora_rank, ema_decay=args.ema_decay)
     if args.rollout:  # only runs that use it name it, so older workdirs still resume
         settings["rollout"] = args.rollout
+    if args.targets != "endpoint":
+        settings["targets"] = args.targets
     if args.schedule:
         settings["schedule"] = args.schedule
     if args.perceptual:
@@ -186,6 +196,14 @@ def resolve_defaults(args, lora: bool) -> None:
     if lora and (args.adversarial or args.init_student or args.deeper or args.adherent_only or args.rescue_guidance):
         raise DistillUsageError("--adversarial, --init-student, --deeper, --adherent-only and --rescue-guidance "
                                 "apply to embedded presets; real-model presets train a LoRA on reflow pairs")
+    if lora and args.targets != "endpoint":
+        raise DistillUsageError("--targets trajectory applies to embedded presets; real-model presets train a LoRA "
+                                "on reflow pairs")
+    if args.targets == "trajectory" and args.also_steps not in (None, ""):
+        raise DistillUsageError("--targets trajectory trains one step count (each level's target depends on the "
+                                "next level); give --also-steps '' or leave it out")
+    if args.also_steps is None:
+        args.also_steps = "" if args.targets == "trajectory" else "1,2"
     if lora and args.schedule:
         raise DistillUsageError("--schedule applies to embedded presets; a LoRA student learns the levels the real "
                                 "pipeline samples at (FluxPipeline's are already uniform)")
@@ -213,6 +231,8 @@ def validate(args) -> None:
               (0 <= args.perceptual <= 100, "--perceptual must be in [0, 100]"),
               (0 <= args.adversarial <= 10, "--adversarial must be in [0, 10]"),
               (0 <= args.deeper <= 32, "--deeper must be from 0 to 32"),
+              (args.targets == "endpoint" or not (args.adherent_only or args.perceptual or args.adversarial),
+               "--targets trajectory does not combine with --adherent-only, --perceptual or --adversarial"),
               (not (args.deeper and args.init_student), "--deeper grows the teacher; a saved student given by "
                "--init-student already has its depth, so give one or the other"),
               (1 <= args.checkpoint_every <= 1_000_000, "--checkpoint-every must be from 1 to 1000000"),
@@ -320,7 +340,7 @@ def _adversarial_term(teacher, weight: float):
 def run(args) -> int:
     import torch
 
-    from studio.distill.reflow import reflow_loss, student_sigmas, teacher_pairs
+    from studio.distill.reflow import reflow_loss, student_sigmas, teacher_pairs, trajectory_loss
     from studio.engine.loading import load_base_pipeline
     from studio.presets import load_preset
     from studio.training import train_loop
@@ -353,19 +373,22 @@ def run(args) -> int:
     student = _initial_student(teacher, args.init_student, args.deeper)  # and a wrong --init-student
     torch.manual_seed(args.seed)  # the critic's initial weights
     adversarial, critic = _adversarial_term(teacher, args.adversarial)
+    # where --rollout follows the student's sampler (and, with trajectory targets, the levels it aims between)
+    trajectory = student_sigmas(teacher, [args.student_steps], args.schedule)
     pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
-                          prompts=prompts, guidance_scale=guidance)
+                          prompts=prompts, guidance_scale=guidance,
+                          levels=tuple(trajectory[1:]) if args.targets == "trajectory" else ())
     if args.adherent_only:
         pairs = _adherent_only(teacher, pairs, args.rescue_guidance, args.teacher_steps or preset.steps, workdir)
     text_encoder = teacher.text_encoder.float().requires_grad_(False)
     sigmas = student_sigmas(teacher, counts, args.schedule)
-    # where --rollout follows the student's sampler
-    trajectory = student_sigmas(teacher, [args.student_steps], args.schedule)
     print(f"student noise levels ({', '.join(map(str, counts))} steps): {sigmas}", file=sys.stderr)
 
     def loss_at(step: int):
         random.seed(args.seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
+        if args.targets == "trajectory":
+            return trajectory_loss(student, text_encoder, pairs, trajectory, args.batch, gen, args.rollout)
         return reflow_loss(student, text_encoder, pairs, sigmas, args.batch, gen, args.rollout, trajectory,
                            perceptual, adversarial)
 
@@ -381,7 +404,9 @@ def run(args) -> int:
     ema.to(torch.float16).save_pretrained(out / "transformer", safe_serialization=True)
     _drop_source_path(out / "transformer" / "config.json")
     (out / "distill.json").write_text(json.dumps({
-        "method": "reflow (rectified-flow distillation on teacher pairs)", "preset": preset.name,
+        "method": "reflow (rectified-flow distillation on teacher pairs)" if args.targets == "endpoint" else
+        "trajectory (each step matches the teacher's path at the next level, after SFD)", "preset": preset.name,
+        "targets": args.targets,
         "student_steps": args.student_steps, "trained_for_steps": counts, "teacher_steps": args.teacher_steps or
         preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
         "seed": args.seed, "rollout": args.rollout, "perceptual": args.perceptual, "schedule": args.schedule,

@@ -15,6 +15,13 @@ with the teacher's sample still the target. Plain reflow trains each step on inp
 while at sampling time a step sees the previous steps' errors; training on its own trajectory teaches it to correct
 them (the train/test mismatch called exposure bias; the same remedy as "backward distillation" in Imagine Flash,
 Kohler et al., arXiv 2405.05224).
+
+Optional trajectory targets (`teacher_pairs(..., levels=...)` + `trajectory_loss`): instead of the teacher's end
+point, each of the student's steps is trained to land where the teacher's own sampler stands at the student's next
+level (its Euler path read at those levels), from the teacher's state at this level (or, with rollout, from the
+student's own). Each step then learns one quarter of the teacher's path, not the whole noise -> picture map; this is
+the segment-wise trajectory matching of SFD (Zhou et al., "Simple and Fast Distillation of Diffusion Models",
+arXiv 2409.19681).
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ class PairSet:
     noise: torch.Tensor
     x0: torch.Tensor
     ids: torch.Tensor
+    states: torch.Tensor | None = None  # (N, L, ...): the teacher's path at `levels` (trajectory targets only)
+    levels: tuple[float, ...] = ()
 
     def __len__(self) -> int:
         return self.noise.shape[0]
@@ -72,17 +81,21 @@ def _chunk_prompts(seed: int, chunk: int, size: int, video: bool, prompts: list[
 
 @torch.no_grad()
 def teacher_pairs(teacher: TinyDiffusionPipeline, count: int, teacher_steps: int, workdir: Path, seed: int = 0,
-                  chunk_size: int = 64, prompts: list[str] | None = None, guidance_scale: float = 1.0) -> PairSet:
+                  chunk_size: int = 64, prompts: list[str] | None = None, guidance_scale: float = 1.0,
+                  levels: tuple[float, ...] = ()) -> PairSet:
     """Generate (or resume) `count` pairs in chunks saved under `workdir/pairs/`; each chunk is seeded alone.
 
     With `guidance_scale` > 1 the teacher samples with classifier-free guidance, so the student learns the guided
     result from its conditional branch alone and runs unguided (one call a step instead of two).
+    With `levels` (each in (0, 1)) the teacher's state at each level is kept too (trajectory targets); the noise
+    and samples are the same as without.
     """
     chunk_size = min(chunk_size, count)
     # Chunks made with other settings must never be mixed in: the settings name the folder.
     prompt_tag = hashlib.sha256("\n".join(prompts).encode()).hexdigest()[:10] if prompts else "random"
     guidance_tag = f"-g{guidance_scale:g}" if guidance_scale != 1 else ""
-    folder = workdir / f"pairs-{teacher_steps}steps-seed{seed}-chunk{chunk_size}-{prompt_tag}{guidance_tag}"
+    levels_tag = f"-states{','.join(f'{v:g}' for v in levels)}" if levels else ""
+    folder = workdir / f"pairs-{teacher_steps}steps-seed{seed}-chunk{chunk_size}-{prompt_tag}{guidance_tag}{levels_tag}"
     folder.mkdir(parents=True, exist_ok=True)
     video = teacher.is_video
     shape = teacher.latent_shape(IMAGE_SIZE, IMAGE_SIZE, VIDEO_FRAMES)
@@ -93,16 +106,36 @@ def teacher_pairs(teacher: TinyDiffusionPipeline, count: int, teacher_steps: int
             specs = _chunk_prompts(seed, c, chunk_size, video, prompts)
             gen = torch.Generator().manual_seed(seed * 1_000_003 + c)
             noise = torch.randn((chunk_size, *shape), generator=gen)
+            path = [noise]
             (x0,) = teacher([format_prompt(s) for s in specs], num_inference_steps=teacher_steps, latents=noise,
-                            guidance_scale=guidance_scale, output_type="latent", return_dict=False)
+                            guidance_scale=guidance_scale, output_type="latent", return_dict=False,
+                            callback_on_step_end=(lambda p, i, t, kw: path.append(kw["latents"]) or {}) if levels
+                            else None)
             if teacher.vae is None:  # pixels: the sampler can overshoot [-1, 1] a little
                 x0 = x0.clamp(-1, 1)
-            return {"noise": noise.half(), "x0": x0.half(), "ids": objects_to_ids(specs)}
+            chunk = {"noise": noise.half(), "x0": x0.half(), "ids": objects_to_ids(specs)}
+            if levels:
+                sigmas = [float(v) for v in teacher.scheduler.sigmas]
+                chunk["states"] = torch.stack([path_at(path, sigmas, v) for v in levels], dim=1).half()
+            return chunk
 
         chunks.append(saved_chunk(folder / f"chunk-{c:05d}.pt", make))
     pairs = PairSet(*(torch.cat([ch[k] for ch in chunks])[:count] for k in ("noise", "x0", "ids")))
+    if levels:
+        pairs.states, pairs.levels = torch.cat([ch["states"] for ch in chunks])[:count], tuple(levels)
     print(f"{len(pairs)} teacher pairs ready in {folder}", file=sys.stderr)
     return pairs
+
+
+def path_at(path: list[torch.Tensor], sigmas: list[float], level: float) -> torch.Tensor:
+    """The sampler's state at noise level `level`, from its states `path[i]` at `sigmas[i]` (decreasing). An Euler
+    step moves in a straight line between its levels, so interpolating between the two around `level` is exact."""
+    for i in range(len(path) - 1):
+        hi, lo = sigmas[i], sigmas[i + 1]
+        if hi >= level >= lo and hi > lo:
+            w = (hi - level) / (hi - lo)
+            return path[i] + w * (path[i + 1] - path[i])
+    raise ValueError(f"level {level} is outside the sampler's levels {sigmas[0]:g}..{sigmas[len(path) - 1]:g}")
 
 
 def saved_chunk(path: Path, make: Callable[[], dict]) -> dict:
@@ -148,6 +181,40 @@ def reflow_loss(transformer: torch.nn.Module, text_encoder: torch.nn.Module, pai
     if adversarial is not None:
         loss = loss + adversarial(x0_hat, x0, pooled)
     return loss
+
+
+def trajectory_loss(transformer: torch.nn.Module, text_encoder: torch.nn.Module, pairs: PairSet,
+                    trajectory: list[float], batch: int, gen: torch.Generator, rollout: float = 0.0) -> torch.Tensor:
+    """Mean squared error of the student's x0 prediction against the one whose Euler step from this level lands on
+    the teacher's state at the next level of `trajectory` (the student's sampler levels, from 1.0 down; the state
+    after the last level is the teacher's sample). The input is the teacher's state at the level (the noise at 1.0),
+    or for a `rollout` share of the batch the student's own state there."""
+    levels = [float(v) for v in trajectory]
+    kept = {round(v, 6): j for j, v in enumerate(pairs.levels)}
+    missing = [v for v in levels[1:] if round(v, 6) not in kept]
+    if pairs.states is None or missing:
+        raise ValueError(f"trajectory targets need the teacher's states at {levels[1:]}; the pairs keep "
+                         f"{list(pairs.levels)}")
+    idx = torch.randint(len(pairs), (batch,), generator=gen)
+    noise, x0, ids = pairs.noise[idx].float(), pairs.x0[idx].float(), pairs.ids[idx]
+    path = [noise] + [pairs.states[idx, kept[round(v, 6)]].float() for v in levels[1:]] + [x0]
+    k = torch.randint(len(levels), (batch,), generator=gen)
+    rows = torch.arange(batch)
+    stacked = torch.stack(path, dim=1)  # (B, levels + 1, ...)
+    here, there = stacked[rows, k], stacked[rows, k + 1]
+    sigma = torch.tensor(levels)[k]
+    nxt = torch.tensor(levels + [0.0])[k + 1]
+    own = (torch.rand(batch, generator=gen) < rollout) & (k > 0)
+    with torch.no_grad():
+        tokens, pooled = text_encoder(ids)
+        if own.any():
+            here = here.clone()
+            here[own] = student_rollout(transformer, noise[own], sigma[own], tokens[own], pooled[own], levels)
+    view = (-1,) + (1,) * (x0.dim() - 1)
+    # the x0 whose Euler step (velocity (here - x0) / max(sigma, floor), as the pipeline) lands on `there`
+    target = here - sigma.clamp(min=SIGMA_FLOOR).view(view) * (here - there) / (sigma - nxt).view(view)
+    x0_hat = predict_x0(transformer, here, sigma, tokens, pooled)
+    return ((x0_hat - target) ** 2).mean()
 
 
 @torch.no_grad()

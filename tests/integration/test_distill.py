@@ -77,6 +77,10 @@ def test_same_seed_same_loss_curve(tmp_path):
     (["--rescue-guidance", "3"], "give both"),
     (["--adherent-only", "--rescue-guidance", "3,x"], "comma list of numbers"),
     (["--adherent-only", "--rescue-guidance", "0.5"], "from 1 (no guidance) to 30"),
+    (["--targets", "trajectory", "--also-steps", "1,2"], "trains one step count"),
+    (["--targets", "trajectory", "--adherent-only"], "does not combine"),
+    (["--targets", "pixels"], "invalid choice: 'pixels'"),
+    (["--preset", "flux1-dev", "--targets", "trajectory"], "--targets trajectory applies to embedded presets"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
     args = ["distill", *TOY, "--train-steps", "1", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
@@ -427,3 +431,62 @@ def test_shipped_student_was_distilled_from_the_shipped_teacher(name):
     info = json.loads((student / "distill.json").read_text())
     assert info["teacher"] == teacher_fingerprint(preset)
     assert info["teacher_guidance"] == preset.guidance
+
+
+def test_path_at_a_level_is_where_the_euler_sampler_stands_there():
+    """The teacher's state at a level between two of its own is read off its Euler path: the same as running its
+    sampler with that level on the grid."""
+    from studio.distill.reflow import path_at
+    from studio.engine.loading import load_base_pipeline
+
+    teacher = load_base_pipeline(load_preset("tiny-image"), torch.device("cpu"))
+    noise = torch.randn((2, *teacher.latent_shape(64, 64, 1)), generator=torch.Generator().manual_seed(0))
+
+    def states(sigmas):
+        path = [noise]
+        teacher(["a red circle at the left"] * 2, sigmas=sigmas, latents=noise, output_type="latent",
+                callback_on_step_end=lambda p, i, t, kw: path.append(kw["latents"]) or {})
+        return path, [float(v) for v in teacher.scheduler.sigmas]
+
+    coarse, coarse_sigmas = states([1.0, 0.6, 0.2])
+    fine, _ = states([1.0, 0.6, 0.4])
+    assert torch.allclose(path_at(coarse, coarse_sigmas, 0.4), fine[2], atol=1e-5)
+    assert torch.allclose(path_at(coarse, coarse_sigmas, 0.6), coarse[1], atol=1e-6)  # its own level: its state
+    with pytest.raises(ValueError, match="outside"):
+        path_at(coarse[:2], coarse_sigmas, 0.3)
+
+
+def test_the_teachers_own_few_step_path_has_zero_trajectory_loss(tmp_path):
+    """Pairs from the unguided teacher sampling 4 steps keep its states at the student's levels; the teacher itself
+    as the student then follows them exactly (from the stored states and, with rollout, from its own), while the
+    end-point objective of the same pairs is far from zero. Wrong inputs, levels or targets would break the first."""
+    from studio.distill.reflow import reflow_loss, student_sigmas, teacher_pairs, trajectory_loss
+    from studio.engine.loading import load_base_pipeline
+
+    teacher = load_base_pipeline(load_preset("tiny-image"), torch.device("cpu"))
+    teacher.set_progress_bar_config(disable=True)
+    levels = student_sigmas(teacher, [4])
+    pairs = teacher_pairs(teacher, 8, 4, tmp_path, levels=tuple(levels[1:]))
+    assert pairs.states.shape[:2] == (8, 3) and pairs.levels == tuple(levels[1:])
+    encoder = teacher.text_encoder.float()
+    with torch.no_grad():
+        for rollout in (0.0, 1.0):
+            loss = trajectory_loss(teacher.transformer, encoder, pairs, levels, 16, torch.Generator().manual_seed(1),
+                                   rollout)
+            assert loss < 1e-4, (rollout, float(loss))
+        endpoint = reflow_loss(teacher.transformer, encoder, pairs, levels, 16, torch.Generator().manual_seed(1))
+    assert endpoint > 1e-2
+    with pytest.raises(ValueError, match="states"):
+        trajectory_loss(teacher.transformer, encoder, pairs, [1.0, 0.5], 4, torch.Generator().manual_seed(1))
+
+
+def test_trajectory_targets_are_recorded_and_train_four_steps_only(tmp_path):
+    out, work = tmp_path / "o", tmp_path / "w"
+    assert main(["distill", *TOY, "--train-steps", "2", "--targets", "trajectory", "--schedule", "uniform",
+                 "--workdir", str(work), "--out", str(out)]) == 0
+    info = json.loads((out / "distill.json").read_text())
+    assert info["targets"] == "trajectory" and info["trained_for_steps"] == [4]
+    assert json.loads((work / "settings.json").read_text())["targets"] == "trajectory"
+    (folder,) = work.glob("pairs-*")
+    assert folder.name.endswith("-states0.75,0.5,0.25")
+    assert torch.load(folder / "chunk-00000.pt", weights_only=True)["states"].shape[1] == 3
