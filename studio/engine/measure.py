@@ -7,6 +7,7 @@ import threading
 import time
 
 import torch
+from diffusers.utils.torch_utils import unwrap_module
 
 
 def synchronize(device: torch.device) -> None:
@@ -67,7 +68,7 @@ class _CountedForward:
 
 def computed_step_probe(module: torch.nn.Module) -> ComputedStepProbe:
     """The module's probe (a torch.compile wrapper is looked through), installed on first use."""
-    inner = getattr(module, "_orig_mod", module)
+    inner = unwrap_module(module)
     probe = inner.__dict__.get("_computed_step_probe")
     if probe is None:
         probe = ComputedStepProbe(inner)

@@ -26,7 +26,7 @@ import PIL.Image
 import torch
 from diffusers import AutoencoderTiny, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
-from diffusers.utils.torch_utils import randn_tensor
+from diffusers.utils.torch_utils import randn_tensor, unwrap_module
 
 from studio.tiny.language import parse_prompt
 from studio.tiny.text_encoder import ATTRIBUTES, TinyTextEncoder, objects_to_ids
@@ -115,7 +115,7 @@ class RotaryMemo(torch.nn.Module):
 
 def memoize_rotary(transformer) -> None:
     """Give a Flux transformer a RotaryMemo (once); other classes are left as they are."""
-    inner = getattr(transformer, "_orig_mod", transformer)
+    inner = unwrap_module(transformer)
     if type(inner).__name__ == "FluxTransformer2DModel" and not isinstance(inner.pos_embed, RotaryMemo):
         inner.pos_embed = RotaryMemo(inner.pos_embed)
 
@@ -135,7 +135,7 @@ DENOISER_ADAPTERS = {"FluxTransformer2DModel": _FluxAdapter, "WanTransformer3DMo
 
 
 def denoiser_adapter(transformer):
-    name = type(getattr(transformer, "_orig_mod", transformer)).__name__  # torch.compile wraps the module
+    name = type(unwrap_module(transformer)).__name__  # torch.compile wraps the module
     if name not in DENOISER_ADAPTERS:
         raise ValueError(f"unsupported transformer class '{name}'; known: {', '.join(DENOISER_ADAPTERS)}")
     return DENOISER_ADAPTERS[name](transformer)
