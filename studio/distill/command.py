@@ -38,6 +38,9 @@ def add_parser(sub) -> None:
                    help="endpoint: every step aims at the teacher's sample (reflow); trajectory: each step aims at "
                         "the teacher's state at the next level (embedded presets; one step count)")
     p.add_argument("--teacher-steps", type=int, default=None, help="teacher sampling steps (default: the preset's)")
+    p.add_argument("--teacher-guidance", type=float, default=None,
+                   help="embedded presets: guidance scale the teacher draws its pairs at, 1 to 30 (default: the "
+                        "baseline's); the student still runs unguided")
     p.add_argument("--pairs", type=int, default=None,
                    help="teacher noise -> sample pairs to generate (default: 4096 embedded, 256 LoRA)")
     p.add_argument("--train-steps", type=int, default=None, help="default: 1500 embedded, 1000 LoRA")
@@ -196,6 +199,9 @@ def resolve_defaults(args, lora: bool) -> None:
     if lora and (args.adversarial or args.init_student or args.deeper or args.adherent_only or args.rescue_guidance):
         raise DistillUsageError("--adversarial, --init-student, --deeper, --adherent-only and --rescue-guidance "
                                 "apply to embedded presets; real-model presets train a LoRA on reflow pairs")
+    if lora and args.teacher_guidance is not None:
+        raise DistillUsageError("--teacher-guidance applies to embedded presets; a LoRA student learns the real "
+                                "pipeline's own guided trajectory")
     if lora and args.targets != "endpoint":
         raise DistillUsageError("--targets trajectory applies to embedded presets; real-model presets train a LoRA "
                                 "on reflow pairs")
@@ -224,6 +230,8 @@ def validate(args) -> None:
               (1 <= args.batch <= 4096, "--batch must be from 1 to 4096"),
               (0 < args.lr < 1, "--lr must be in (0, 1)"),
               (args.teacher_steps is None or 1 <= args.teacher_steps <= 1000, "--teacher-steps must be 1..1000"),
+              (args.teacher_guidance is None or 1 <= args.teacher_guidance <= 30,
+               "--teacher-guidance must be from 1 (no guidance) to 30"),
               (args.threads is None or 1 <= args.threads <= 256, "--threads must be from 1 to 256"),
               (0 <= args.seed < 2**31, "--seed must be from 0 to 2^31-1"),
               (0 <= args.ema_decay < 1, "--ema-decay must be in [0, 1)"),
@@ -363,8 +371,8 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     workdir = Path(args.workdir or f".runs/distill-{preset.name}")
     # The student learns the guided teacher's samples, so it runs unguided (the preset's distilled variants
-    # say guidance = 1).
-    guidance = preset.guidance_for(preset.variant("baseline")) or 1.0
+    # say guidance = 1). The pairs are drawn at the baseline's guidance unless --teacher-guidance says otherwise.
+    guidance = args.teacher_guidance or preset.guidance_for(preset.variant("baseline")) or 1.0
     teacher_id = teacher_fingerprint(preset)
     _claim_workdir(workdir, args, counts, teacher=teacher_id, guidance=guidance)
     teacher = load_base_pipeline(preset, torch.device("cpu"))

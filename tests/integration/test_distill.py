@@ -81,6 +81,8 @@ def test_same_seed_same_loss_curve(tmp_path):
     (["--targets", "trajectory", "--adherent-only"], "does not combine"),
     (["--targets", "pixels"], "invalid choice: 'pixels'"),
     (["--preset", "flux1-dev", "--targets", "trajectory"], "--targets trajectory applies to embedded presets"),
+    (["--teacher-guidance", "0.5"], "--teacher-guidance must be from 1 (no guidance) to 30"),
+    (["--preset", "flux1-dev", "--teacher-guidance", "6"], "--teacher-guidance applies to embedded presets"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
     args = ["distill", *TOY, "--train-steps", "1", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
@@ -131,6 +133,17 @@ def test_pairs_are_the_guided_teachers_samples_and_the_student_runs_unguided(tmp
     stored = chunk["x0"].float()
     assert (guided - stored).abs().mean() < 1e-3  # float16 storage rounding only
     assert (plain - stored).abs().mean() > 0.05
+
+    # --teacher-guidance: the same noise drawn at another scale, kept apart from the baseline's pairs and recorded
+    assert main(["distill", *TOY, "--train-steps", "1", "--teacher-guidance", "8", "--workdir",
+                 str(tmp_path / "work-g8"), "--out", str(tmp_path / "g8")]) == 0
+    assert json.loads((tmp_path / "g8" / "distill.json").read_text())["teacher_guidance"] == 8.0
+    (folder8,) = (tmp_path / "work-g8").glob("pairs-*")
+    assert folder8.name.endswith("-g8")
+    chunk8 = torch.load(folder8 / "chunk-00000.pt", weights_only=True)
+    assert torch.equal(chunk8["noise"], chunk["noise"])
+    assert (sample(8.0) - chunk8["x0"].float()).abs().mean() < 1e-3
+    assert (guided - chunk8["x0"].float()).abs().mean() > 0.05
 
 
 @pytest.mark.parametrize("schedule", [None, "uniform"])
