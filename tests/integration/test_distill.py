@@ -443,7 +443,9 @@ def test_shipped_student_was_distilled_from_the_shipped_teacher(name):
     student = preset.local_path(preset.weights["student"].ref)
     info = json.loads((student / "distill.json").read_text())
     assert info["teacher"] == teacher_fingerprint(preset)
-    assert info["teacher_guidance"] == preset.guidance
+    # it learned guided samples (the video student's were drawn at 6, its teacher runs at 4.5), so it runs unguided
+    assert info["teacher_guidance"] > 1 and info["run_with_guidance"] == 1.0
+    assert all(v.guidance == 1.0 for v in preset.variants.values() if v.weights.source == "student")
 
 
 def test_path_at_a_level_is_where_the_euler_sampler_stands_there():
