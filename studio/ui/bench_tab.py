@@ -109,11 +109,12 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
             prompt_set=prompt_set if source == SOURCES[0] else None,
             count=_number(count, "Prompts", 1, 5000, whole=True, optional=True),
             seed=_number(seed, "Seed", 0, 2**31 - 1, whole=True),
-            steps=_number(steps, "Steps", 1, 1000, whole=True, optional=True) or None,
+            # an untouched number field sends 0: for steps and price, 0 means "not given", as their labels say
+            steps=_number(steps, "Baseline steps (0: the preset's)", 0, 1000, whole=True, optional=True) or None,
             sweeps=[s.strip() for s in (sweep or "").split(";") if s.strip()],
             budget_mean_lpips=_number(budget_mean, "Mean LPIPS budget", 0, 1),
             budget_p95_lpips=_number(budget_p95, "p95 LPIPS budget", 0, 1),
-            gpu_price=_number(gpu_price, "GPU price", 0, 1000, optional=True))
+            gpu_price=_number(gpu_price, "$ per hour (0: price table by device)", 0, 1000, optional=True) or None)
         if source == SOURCES[1] and not prompts_file:
             raise gr.Error(f"upload a prompts file ({', '.join(FILE_KINDS)}) or pick a built-in set")
         out_dir = out_root / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
@@ -159,7 +160,7 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
             with gr.Row():
                 count = gr.Number(value=20, precision=0, minimum=1, label="Prompts (first N)")
                 seed = gr.Number(value=0, precision=0, minimum=0, label="Base seed")
-                steps = gr.Number(value=None, precision=0, minimum=0, label="Baseline steps (empty: preset's)")
+                steps = gr.Number(value=0, precision=0, minimum=0, label="Baseline steps (0: preset's)")
             variants = gr.CheckboxGroup(list(p.variants), value=[v for v in DEFAULT_VARIANTS if v in p.variants],
                                         label="Variants (the baseline always runs)")
             extra = gr.Textbox(label="More variants (slugs, comma-separated)", placeholder="e.g. int8wo-tea0.1, s8")
@@ -168,7 +169,7 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
             with gr.Row():
                 budget_mean = gr.Number(value=0.1, minimum=0, maximum=1, label="Budget: mean LPIPS ≤")
                 budget_p95 = gr.Number(value=0.2, minimum=0, maximum=1, label="Budget: p95 LPIPS ≤")
-                gpu_price = gr.Number(value=None, minimum=0, label="$ per hour (empty: table by device)")
+                gpu_price = gr.Number(value=0, minimum=0, label="$ per hour (0: price table by device)")
             with gr.Row():
                 run = gr.Button("Run benchmark", variant="primary")
                 stop = gr.Button("Cancel", variant="stop")

@@ -32,7 +32,7 @@ def client(tmp_path_factory):
 def _args(**changes):
     args = {"preset": "tiny-image", "source": "Built-in set", "prompt_set": "held-out", "prompts_file": None,
             "count": 2, "seed": 0, "steps": 6, "variants": ["baseline", "naive4"], "extra": "", "sweep": "",
-            "budget_mean": 0.5, "budget_p95": 0.5, "gpu_price": None}
+            "budget_mean": 0.5, "budget_p95": 0.5, "gpu_price": 0}  # 0: what an untouched field sends
     return list({**args, **changes}.values())
 
 
@@ -46,6 +46,8 @@ def test_small_bench_through_the_api(client):
     assert status.startswith("**Done:** 4 of 4 results")
     assert chart and chart.endswith(".png")
     assert [row[0].split(" ")[0] for row in table["data"]] == ["baseline", "naive4"]
+    cost = table["headers"].index("$/1000")
+    assert all(float(row[cost]) > 0 for row in table["data"])  # a price of 0 means the device's table price
     assert len(gallery) == 4  # naive4's two prompts, each as a baseline | variant pair
     assert "Recommendation" in recommendation
     assert {d.rsplit("/", 1)[-1] for d in downloads} >= {"report.html", "summary.json", "recommended.py"}

@@ -1,0 +1,50 @@
+"""The Benchmark tab in headless Chromium, run with the page's own defaults (only the prompt count lowered).
+
+The API tests send hand-picked values; a browser sends what the fields hold, e.g. 0 for an untouched number
+field. This test once failed there: "Steps must be … from 1 to 1000, got 0", and a $0 cost.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+
+from tests.fixtures.browser import ARGS, CHROMIUM, screenshot_if_asked
+from tests.fixtures.studio_app import _free_port
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def bench_page(tmp_path_factory):
+    from studio.ui.bench_tab import build_bench_tab
+
+    with gr.Blocks() as demo:
+        with gr.Tab("Benchmark"):
+            build_bench_tab(out_root=tmp_path_factory.mktemp("bench-tab"))
+    port = _free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(f"http://127.0.0.1:{port}/")
+        yield page
+        browser.close()
+    demo.close()
+
+
+def test_default_fields_run_and_cost_is_priced(bench_page):
+    page = bench_page
+    sync_api.expect(page.get_by_label("Prompts (first N)")).to_be_visible(timeout=60_000)
+    assert page.get_by_label("Baseline steps").input_value() == "0"  # untouched: 0 is sent
+    page.get_by_label("Prompts (first N)").fill("2")
+    page.get_by_role("button", name="Run benchmark").click()
+    sync_api.expect(page.get_by_text("Done:")).to_be_visible(timeout=240_000)
+    header, *rows = page.locator("[role=row]").all_inner_texts()
+    assert header.split()[:2] == ["variant", "slug"] and "$/1000" in header
+    assert len(rows) == 5  # the tab's five default variants, baseline included
+    for row in rows:
+        cells = [c for c in row.split() if c != "★"]  # the recommended variant's name carries a star
+        assert float(cells[6]) > 0, row  # $/1000, priced from the device table
+    screenshot_if_asked(page, "STUDIO_SCREENSHOTS", "bench-tab.png")
