@@ -20,33 +20,7 @@ import statistics
 
 import numpy as np
 
-# Rough on-demand cloud prices in USD per hour (rounded, mid-2025 public list prices; they vary by provider and
-# region). They only set a default: pass the price you pay (--gpu-price) for real figures.
-GPU_PRICES = {
-    "cpu": 0.10,  # a few vCPUs
-    "T4": 0.35,
-    "L4": 0.80,
-    "A10G": 1.00,
-    "L40S": 1.90,
-    "A100": 2.00,
-    "H100": 3.00,
-    "H200": 3.80,
-    "B200": 6.00,
-}
-
-
-def price_for(device: str, override: float | None = None) -> tuple[float, str]:
-    """(USD per hour, where it came from) for a device name such as 'cpu' or 'NVIDIA H100 80GB HBM3'."""
-    if override is not None:
-        if not (isinstance(override, int | float) and 0 <= override <= 1000) or math.isnan(override):
-            raise ValueError(f"the GPU price must be from 0 to 1000 USD per hour, got {override!r}")
-        return float(override), "given"
-    if device == "cpu":
-        return GPU_PRICES["cpu"], "default table (cpu)"
-    for name in sorted(GPU_PRICES, key=len, reverse=True):  # "A100" before a shorter key that it contains
-        if name != "cpu" and name.lower() in device.lower():
-            return GPU_PRICES[name], f"default table ({name})"
-    raise ValueError(f"no default price for device '{device}'; pass --gpu-price (known: {', '.join(GPU_PRICES)})")
+from studio.pricing import cost_per_1000, price_for
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -82,7 +56,7 @@ def _worst(rows: list[dict], baseline_rows: dict[int, dict], k: int) -> list[dic
              "baseline_media": baseline_rows.get(r["prompt_index"], {}).get("media", [])} for r in scored[:k]]
 
 
-def summarize_variant(rows: list[dict], baseline_p50: float | None, price: float,
+def summarize_variant(rows: list[dict], baseline_p50: float | None, price: float | None,
                       baseline_rows: dict[int, dict], worst_k: int) -> dict:
     ok = [r for r in rows if not r.get("error")]
     latencies = _metric(ok, "latency_s")
@@ -95,7 +69,7 @@ def summarize_variant(rows: list[dict], baseline_p50: float | None, price: float
         "prompts": len(rows), "errors": len(rows) - len(ok),
         "latency_mean_s": mean_latency, "latency_p50_s": p50, "latency_p95_s": percentile(latencies, 95),
         "throughput_per_hour": 3600 / mean_latency if mean_latency else None,
-        "cost_per_1000": price * 1000 * mean_latency / 3600 if mean_latency is not None else None,
+        "cost_per_1000": cost_per_1000(mean_latency, price) if None not in (mean_latency, price) else None,
         "speedup": baseline_p50 / p50 if baseline_p50 and p50 else None,
         "peak_bytes": max(_metric(ok, "peak_bytes"), default=None),
         "weights_bytes": max(_metric(ok, "weights_bytes"), default=None),

@@ -13,6 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from studio.pricing import MAX_PRICE
 from studio.usage import UsageError
 
 DEFAULT_VARIANTS = "baseline,int8,teacache,fbc,naive4"
@@ -33,7 +34,8 @@ def add_parser(sub) -> None:
                    help="grid over threshold, quant or steps; give it once or twice (X and Y)")
     p.add_argument("--budget-lpips", type=float, default=0.1, help="mean LPIPS budget for the recommendation")
     p.add_argument("--budget-lpips-p95", type=float, default=0.2, help="p95 LPIPS budget for the recommendation")
-    p.add_argument("--gpu-price", type=float, default=None, help="USD per hour (default: a table by device)")
+    p.add_argument("--gpu-price", type=float, default=None,
+                   help="USD per hour (default: the device's Hugging Face Spaces list price, studio/pricing.py)")
     p.add_argument("--worst-k", type=int, default=4, help="worst prompts shown per variant")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -49,7 +51,8 @@ def _check_numbers(args) -> None:
         (args.steps is None or 1 <= args.steps <= 1000, "--steps must be from 1 to 1000"),
         (0 <= args.budget_lpips <= 1, "--budget-lpips must be from 0 to 1"),
         (0 <= args.budget_lpips_p95 <= 1, "--budget-lpips-p95 must be from 0 to 1"),
-        (args.gpu_price is None or 0 <= args.gpu_price <= 1000, "--gpu-price must be from 0 to 1000 USD per hour"),
+        (args.gpu_price is None or 0 <= args.gpu_price <= MAX_PRICE,
+         f"--gpu-price must be from 0 to {MAX_PRICE:g} USD per hour"),
         (1 <= args.worst_k <= 20, "--worst-k must be from 1 to 20"),
         (args.threads is None or 1 <= args.threads <= 256, "--threads must be from 1 to 256"),
         (len(args.sweep) <= 2, "--sweep may be given at most twice (an X and a Y axis)"),

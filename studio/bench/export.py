@@ -68,6 +68,11 @@ def _media_uri(paths: list[str], out_dir: Path) -> str | None:
     return _data_uri(png.read_bytes()) if png is not None and png.is_file() else None
 
 
+def _cost_note(summary: dict) -> str:
+    price, source = summary["price_per_hour"], html.escape(summary["price_source"])
+    return f"Cost at {price:.2f} USD/hour ({source})." if price is not None else f"Costs left blank: {source}."
+
+
 def _fmt(value, spec: str = ".3f", suffix: str = "") -> str:
     if value is None:
         return "–"
@@ -146,7 +151,7 @@ def render_html(summary: dict, recommendation: dict, front: list[str], chart_png
 <body>
 <h1>{html.escape(title)}</h1>
 <p>Device {html.escape(str(summary['device']))} ({summary.get('threads')} threads), batch 1.
-Cost at {summary['price_per_hour']:.2f} USD/hour ({html.escape(summary['price_source'])}).
+{_cost_note(summary)}
 Speedup = baseline p50 latency ÷ variant p50 latency; LPIPS, PSNR and SSIM are measured against the baseline's
 output for the same prompt and seed.{_memory_note(summary)}</p>
 {f'<p><code>{html.escape(command)}</code></p>' if command else ''}

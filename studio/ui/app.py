@@ -16,6 +16,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from studio import pricing
 from studio.config import Settings
 from studio.deploy.zerogpu import gpu_task
 from studio.engine.pool import WARM_VARIANTS, engine_for, runnable_here, warm_up
@@ -164,11 +165,13 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     from studio.engine.stream import Done, Finished, Progress, run_order, stream_compare
 
     p, prompt, seed, steps, variants = _validated(name, prompt, seed, steps, chosen, custom)
-    if price is None or not 0 <= float(price) <= 1000:
-        raise gr.Error(f"the $ per hour price must be from 0 to 1000, got {price!r}")
+    try:
+        price = pricing.check_price(price)
+    except ValueError as e:
+        raise gr.Error(f"$ per hour: {e}") from None
     if budget is None or not 0 < float(budget) <= 1:
         raise gr.Error(f"the LPIPS budget must be above 0 and at most 1, got {budget!r}")
-    price, budget = float(price), float(budget)
+    budget = float(budget)
     try:
         repeats = check_repeats(repeats)
     except InputError as e:
@@ -324,9 +327,9 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                     custom = gr.Textbox(label="Custom variants (slugs, comma-separated)",
                                         placeholder="e.g. int8wo-tea0.1, s8")
                     with gr.Row():
-                        gpu = gr.Dropdown(list(readouts.GPU_PRICES), value=readouts.DEFAULT_GPU,
+                        gpu = gr.Dropdown(list(pricing.PRICES), value=pricing.DEFAULT_GPU,
                                           label="Price as if on")
-                        price = gr.Number(value=readouts.GPU_PRICES[readouts.DEFAULT_GPU], label="$ per hour")
+                        price = gr.Number(value=pricing.PRICES[pricing.DEFAULT_GPU], label="$ per hour")
                     budget = gr.Slider(0.01, 0.6, value=0.1, step=0.01, label="Quality budget: LPIPS ≤")
                     with gr.Row():
                         run = gr.Button("Generate", variant="primary")
@@ -365,7 +368,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         demo.load(describe_preset, preset, [info, chosen, prompt, video, frames_plot], api_name=False)
         prompt.change(check_prompt_words, [preset, prompt], prompt_check, api_name="check_prompt",
                       show_progress="hidden")
-        gpu.change(lambda g: readouts.GPU_PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
+        gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
         b_add.click(build_variant, [b_weights, b_quant, b_cache, b_value, b_steps, custom], custom,
                     api_name="build_variant")
         event = run.click(compare, [preset, prompt, seed, steps, chosen, custom, price, budget, repeats],

@@ -14,25 +14,10 @@ import math
 import numpy as np
 from PIL import Image
 
-# Default hourly prices (USD) to turn seconds into a cost per 1,000 generations. Hugging Face Spaces list prices
-# as published on huggingface.co/pricing (2025); the page lets the user type their own.
-GPU_PRICES = {
-    "CPU (2 vCPU)": 0.03,
-    "Nvidia T4": 0.40,
-    "Nvidia L4": 0.80,
-    "Nvidia A10G": 1.00,
-    "Nvidia L40S": 1.80,
-    "Nvidia A100": 2.50,
-    "Nvidia H100": 4.50,
-}
-DEFAULT_GPU = "Nvidia H100"
+from studio.pricing import cost_per_1000
+
 SUMMARY_COLUMNS = ["variant", "slug", "kind", "steps", "end-to-end s", "speedup ×", "per-step ms", "peak MB",
                    "weights MB", "$ / 1k gen", "LPIPS", "PSNR dB", "SSIM", "adherence", "computed steps", "error"]
-
-
-def cost_per_1000(seconds: float, price_per_hour: float) -> float:
-    """Dollars for 1,000 generations at `seconds` each on hardware costing `price_per_hour`."""
-    return 1000 * seconds * price_per_hour / 3600
 
 
 def best_within_budget(reports: list[dict], lpips_budget: float) -> str | None:

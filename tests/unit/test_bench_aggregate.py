@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from studio.bench.aggregate import GPU_PRICES, percentile, price_for, summarize
+from studio.bench.aggregate import percentile, summarize
 from studio.bench.pareto import pareto_front, recommend
 
 
@@ -53,15 +53,12 @@ def test_errors_are_counted_and_left_out_of_the_figures():
     assert bad["errors"] == 1 and bad["prompts"] == 3 and bad["latency_p50_s"] == 0.5 and bad["speedup"] == 2.0
 
 
-def test_price_table_by_device():
-    assert price_for("cpu") == (GPU_PRICES["cpu"], "default table (cpu)")
-    assert price_for("NVIDIA H100 80GB HBM3")[0] == GPU_PRICES["H100"]
-    assert price_for("NVIDIA A100-SXM4-40GB")[0] == GPU_PRICES["A100"]
-    assert price_for("cpu", 2.5) == (2.5, "given")
-    with pytest.raises(ValueError, match="no default price for device 'Mystery GPU'; pass --gpu-price"):
-        price_for("Mystery GPU")
-    with pytest.raises(ValueError, match="from 0 to 1000"):
-        price_for("cpu", -1)
+def test_unknown_device_leaves_costs_blank_instead_of_failing():
+    rows = [{**r, "device": "NVIDIA GeForce RTX 4090"} for r in _rows("baseline", "baseline", [1.0, 2.0])]
+    summary = summarize(rows)
+    assert summary["price_per_hour"] is None and "--gpu-price" in summary["price_source"]
+    assert summary["variants"]["baseline"]["cost_per_1000"] is None
+    assert summarize(rows, gpu_price=3.6)["variants"]["baseline"]["cost_per_1000"] == pytest.approx(1.5)
 
 
 def _variant(speedup, mean, p95, kind="cached", errors=0):

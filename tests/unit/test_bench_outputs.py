@@ -172,6 +172,15 @@ def test_write_outputs_makes_every_file_and_a_self_contained_report(tmp_path, pr
         assert grid.width > 3 * 128 and grid.height > 3 * 128
 
 
+def test_a_device_without_a_price_still_gets_every_file(tmp_path, preset):
+    rows, variants = _synthetic_bench(tmp_path, preset)
+    rows = [{**r, "device": "NVIDIA GeForce RTX 4090"} for r in rows]
+    write_outputs(tmp_path, preset, rows, variants, budget=(0.15, 0.2))
+    assert "Costs left blank: no default price for device" in (tmp_path / "report.html").read_text()
+    with open(tmp_path / "summary.csv") as f:
+        assert all(r["cost_per_1000"] == "" for r in csv.DictReader(f))
+
+
 def test_bench_layer_never_imports_gradio():
     for path in (ROOT / "studio" / "bench").glob("*.py"):
         tree = ast.parse(path.read_text())
