@@ -337,8 +337,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                 with gr.Column(scale=3):
                     status = gr.HTML(readouts.status_html("Ready."))
                     grid = gr.HTML(elem_id="result-grid")
-                    summary = gr.Dataframe(label="Summary (click a header to sort)", interactive=False,
-                                           wrap=True)
+                    summary = gr.Dataframe(headers=readouts.SUMMARY_COLUMNS, interactive=False, wrap=True,
+                                           label="Summary (click a header to sort)")
                     with gr.Row():
                         video = gr.Video(label="Videos side by side (one clip: always in sync)", autoplay=True,
                                          loop=True, height=260)
