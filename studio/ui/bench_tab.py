@@ -126,17 +126,24 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
         try:
             for update in job.updates():
                 if not update.finished:
-                    yield _status(update), *empty
+                    yield _status(update), *empty, str(out_dir)  # the running job's folder, for Cancel to name
         finally:
             job.cancel()  # the page went away or Cancel was pressed: stop after the current result
         if update.error or update.summary is None:
-            yield _status(update), *empty
+            yield _status(update), *empty, None
             return
         s = update.summary
         files = [str(out_dir / f) for f in DOWNLOADS if (out_dir / f).is_file()]
         yield (_status(update), str(out_dir / "pareto.png"), summary_table(s), worst_gallery(s, out_dir),
-               f"**Recommendation:** {s['recommendation']['reason']}", files)
+               f"**Recommendation:** {s['recommendation']['reason']}", files, None)
     return bench_run
+
+
+def cancel_message(running_dir: str | None) -> str:
+    """What Cancel did: nothing, or where the results so far are (the run's own status stops updating)."""
+    if not running_dir:
+        return "Nothing is running."
+    return f"**Cancelled** after the current result. The results so far, with their report, are in `{running_dir}`."
 
 
 def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = None) -> None:
@@ -180,12 +187,12 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
             table = gr.Dataframe(headers=TABLE_HEADERS, label="Per variant", interactive=False, wrap=True)
             gallery = gr.Gallery(label="Worst prompts: baseline | variant", columns=4, height="auto")
             downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+            running_dir = gr.State(None)  # the output folder while a bench runs, else None
 
     preset.change(preset_options, preset, [variants, prompt_set, source, sets_hint], api_name="bench_preset")
     event = run.click(make_run_handler(get_engine, out_root),
                       [preset, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
                        budget_mean, budget_p95, gpu_price],
-                      [status, chart, table, gallery, recommendation, downloads],
+                      [status, chart, table, gallery, recommendation, downloads, running_dir],
                       api_name="bench_run", concurrency_id="gpu", concurrency_limit=1)
-    stop.click(lambda: "Cancelling: the current result finishes; everything done so far is saved.", None, status,
-               api_name="bench_cancel", cancels=[event], queue=False)
+    stop.click(cancel_message, running_dir, status, api_name="bench_cancel", cancels=[event], queue=False)

@@ -6,6 +6,8 @@ field. This test once failed there: "Steps must be … from 1 to 1000, got 0", a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import pytest
 
@@ -48,3 +50,19 @@ def test_default_fields_run_and_cost_is_priced(bench_page):
         cells = [c for c in row.split() if c != "★"]  # the recommended variant's name carries a star
         assert float(cells[6]) > 0, row  # $/1000, priced from the device table
     screenshot_if_asked(page, "STUDIO_SCREENSHOTS", "bench-tab.png")
+
+
+def test_cancel_says_where_the_results_so_far_are(bench_page):
+    page = bench_page
+    page.get_by_role("button", name="Cancel").click()
+    sync_api.expect(page.get_by_text("Nothing is running.")).to_be_visible(timeout=30_000)
+    page.get_by_label("Prompts (first N)").fill("50")
+    page.get_by_role("button", name="Run benchmark").click()
+    sync_api.expect(page.get_by_text("Running: 3 of")).to_be_visible(timeout=120_000)
+    page.get_by_role("button", name="Cancel").click()
+    status = page.get_by_text("Cancelled after the current result")
+    sync_api.expect(status).to_be_visible(timeout=30_000)
+    folder = Path(status.locator("code").inner_text())
+    page.wait_for_timeout(5_000)  # the job writes its report once the current result is done
+    rows = (folder / "bench.jsonl").read_text().splitlines()
+    assert 3 <= len(rows) < 250 and (folder / "report.html").is_file()
