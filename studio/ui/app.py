@@ -114,8 +114,9 @@ def _cancel_key(request: gr.Request | None) -> str:
 
 def cancel(request: gr.Request = None) -> str:
     flag = _cancel_flags.get(_cancel_key(request))
-    if flag:
-        flag.set()
+    if flag is None:
+        return readouts.status_html("Nothing is running.")
+    flag.set()
     return readouts.status_html("Cancelling: the current step finishes, then the lane is free.")
 
 

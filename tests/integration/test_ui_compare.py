@@ -135,9 +135,11 @@ def test_cancel_stops_a_run_and_the_next_run_succeeds(studio_server):
     deadline = time.time() + 120
     while time.time() < deadline and not any("step" in str(o[0]) for o in job.outputs()):
         time.sleep(0.2)
-    c.predict(api_name="/cancel")
+    assert "Cancelling" in c.predict(api_name="/cancel")
     job.cancel()
-    status = _compare(gradio_client.Client(studio_server, verbose=False), variants=("naive4",))[0]
+    fresh = gradio_client.Client(studio_server, verbose=False)
+    assert "Nothing is running" in fresh.predict(api_name="/cancel")  # its own session has no run
+    status = _compare(fresh, variants=("naive4",))[0]
     assert "Done" in status
 
 
