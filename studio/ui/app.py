@@ -203,13 +203,16 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
         report = {"preset": p.name, "prompt": prompt, "seed": seed, "started_at": started_at, "variants": reports,
                   "complete": final}
         choices = [r["name"] for r in reports if r["slug"] in outputs and r["kind"] != "baseline"]
-        frame_rows = _per_frame_rows(reports) if p.media == "video" else []
+        # Gradio's LinePlot keeps the series (colours, legend) of the first data it draws until it is emptied, so
+        # the chart stays empty while a run streams and is drawn once, complete, at the end
+        frames = pd.DataFrame(_per_frame_rows(reports) if p.media == "video" else [],
+                              columns=["frame", "value", "variant"]) if final else None
         view_state = {"outputs": outputs, "names": {r["name"]: r["slug"] for r in reports}, "media": p.media}
         ab = ab_view(choices[0], False, view_state) if final and choices else None
         return (readouts.status_html(status, fraction), cards(), table(), report,
                 gr.update(choices=choices, value=choices[0]) if final and choices else gr.update(choices=choices),
                 video if video is not None else gr.skip(),
-                pd.DataFrame(frame_rows, columns=["frame", "value", "variant"]), ab, view_state)
+                frames, ab, view_state)
 
     yield snapshot(f"Starting {len(ordered)} variants on {p.title}…", 0.0)
     # more than one repeat runs in rounds over the variants (fair medians; the cards then arrive after the last round)

@@ -72,4 +72,8 @@ def test_video_compare_plays_side_by_side(page):
                            timeout=30_000)
     assert page.locator("#result-grid .card img.media").count() >= 2  # each clip also plays in its card
     sync_api.expect(page.get_by_text("Per-frame difference vs baseline")).to_be_visible()
+    chart = page.get_by_text("Per-frame difference vs baseline").locator(
+        "xpath=ancestor::div[contains(@class,'block')][1]")
+    for name in ("int8", "teacache", "naive4"):  # every variant's series, not only the first to finish
+        sync_api.expect(chart.get_by_text(f"{name} (LPIPS)")).to_be_visible(timeout=10_000)
     screenshot_if_asked(page, "STUDIO_SCREENSHOTS", "compare-video.png")
