@@ -70,7 +70,7 @@ def matchup(variant: str, reference: str, choices: list[str]) -> Matchup:
     verdict = verdict_of(low, high, reference)
     note = ""
     if verdict.startswith("indistinguishable") and high - low > WIDE_INTERVAL:
-        note = f"wide interval ({n} votes): more votes are needed to tell a small difference"
+        note = f"wide interval ({n} vote{'' if n == 1 else 's'}): more votes are needed to tell a small difference"
     return Matchup(variant, reference, wins, ties, losses, both_bad, n, score / n, low, high, verdict, note)
 
 

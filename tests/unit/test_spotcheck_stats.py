@@ -53,7 +53,8 @@ def test_matchup_counts_ties_and_both_bad_as_half_and_gives_verdicts():
     assert m.preference == 0.75
     assert (m.low, m.high) == pytest.approx((0.4422, 0.9191), abs=5e-5)
     assert m.verdict == "indistinguishable from baseline"
-    assert "more votes" in m.note  # 0.48 wide: says so
+    assert "more votes" in m.note and "(10 votes)" in m.note  # 0.48 wide: says so
+    assert "(1 vote)" in matchup("fast", "baseline", ["tie"]).note
     # 1 win, 1 tie, 8 losses: 1.5 / 10 = 0.15: centre (0.15 + 0.19207) / 1.38415 = 0.24714, half
     # 1.959964 * sqrt(0.01275 + 0.0096) / 1.38415 = 0.21171 -> (0.0354, 0.4588), wholly below 0.5
     worse = matchup("naive4", "baseline", ["variant"] + ["tie"] + ["reference"] * 8)
