@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import gradio as gr
 import pytest
 
 from tests.fixtures.browser import ARGS, CHROMIUM, screenshot_if_asked
-from tests.fixtures.studio_app import _free_port
+from tests.fixtures.studio_app import serve_bench_tab
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
@@ -20,17 +19,11 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not instal
 
 @pytest.fixture(scope="module")
 def bench_page(tmp_path_factory):
-    from studio.ui.bench_tab import build_bench_tab
-
-    with gr.Blocks() as demo:
-        with gr.Tab("Benchmark"):
-            build_bench_tab(out_root=tmp_path_factory.mktemp("bench-tab"))
-    port = _free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo, url = serve_bench_tab(tmp_path_factory.mktemp("bench-tab"))
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(f"http://127.0.0.1:{port}/")
+        page.goto(url)
         yield page
         browser.close()
     demo.close()

@@ -1,31 +1,16 @@
 """The Bench tab through gradio_client: named endpoints, a small real run, and a clear error for bad input."""
 
-import socket
-
-import gradio as gr
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from studio.ui.app import MAX_UPLOAD
-from studio.ui.bench_tab import build_bench_tab
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.fixtures.studio_app import serve_bench_tab
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    with gr.Blocks() as demo:
-        with gr.Tab("Benchmark"):
-            build_bench_tab(out_root=tmp_path_factory.mktemp("bench-ui"))
-    port = _free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                        max_file_size=MAX_UPLOAD)
-    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo, url = serve_bench_tab(tmp_path_factory.mktemp("bench-ui"))
+    yield Client(url, verbose=False)
     demo.close()
 
 
