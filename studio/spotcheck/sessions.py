@@ -105,7 +105,12 @@ def _media_kind(source: SessionSource, pairs: list[Pair]) -> str:
 
 
 def new_session_id() -> str:
-    return secrets.token_urlsafe(8)  # 11 characters, 64 random bits: unguessable enough for a share link
+    """11 characters, 64 random bits: unguessable enough for a share link. Never starting with '-' or '_': a command
+    line reads `--session -eLA…` as an option (it failed a CI run once in about 60)."""
+    while True:
+        session_id = secrets.token_urlsafe(8)
+        if session_id[0].isalnum():
+            return session_id
 
 
 def create_session_from_folders(store: VoteStore, folders: list[str | Path], pairs: str | None = None,

@@ -193,3 +193,11 @@ def test_blind_copy_hides_the_variant_name(tmp_path):
     assert open(copy, "rb").read() == b"png bytes" and blind_copy(src) == copy
     with pytest.raises(SpotcheckError, match="missing"):
         blind_copy(tmp_path / "gone.png")
+
+
+def test_session_ids_never_start_like_a_command_line_option(monkeypatch):
+    from studio.spotcheck import sessions
+
+    drawn = iter(["-eLADD_FKZc", "_bcdefghijk", "Abcdefghijk"])
+    monkeypatch.setattr(sessions.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert sessions.new_session_id() == "Abcdefghijk"  # the first two are drawn again
