@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.browser import ARGS, CHROMIUM, screenshot_if_asked
+from tests.fixtures.browser import CHROMIUM, open_page, screenshot_if_asked
 from tests.fixtures.studio_app import serve_bench_tab
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -20,12 +20,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not instal
 @pytest.fixture(scope="module")
 def bench_page(tmp_path_factory):
     demo, url = serve_bench_tab(tmp_path_factory.mktemp("bench-tab"))
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(url)
+    with open_page(url) as page:
         yield page
-        browser.close()
     demo.close()
 
 

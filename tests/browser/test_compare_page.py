@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.fixtures.browser import ARGS, CHROMIUM, screenshot_if_asked
+from tests.fixtures.browser import CHROMIUM, open_page, screenshot_if_asked
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
@@ -17,12 +17,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not instal
 
 @pytest.fixture(scope="module")
 def page(studio_server):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(studio_server)
+    with open_page(studio_server) as page:
         yield page
-        browser.close()
 
 
 def _set_prompt(page, text: str) -> None:
