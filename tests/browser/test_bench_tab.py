@@ -6,6 +6,7 @@ field. This test once failed there: "Steps must be … from 1 to 1000, got 0", a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,8 @@ def test_cancel_says_where_the_results_so_far_are(bench_page):
     sync_api.expect(page.get_by_text("Nothing is running.")).to_be_visible(timeout=30_000)
     page.get_by_label("Prompts (first N)").fill("50")
     page.get_by_role("button", name="Run benchmark").click()
-    sync_api.expect(page.get_by_text("Running: 3 of")).to_be_visible(timeout=120_000)
+    # Gradio may coalesce streamed updates, so any count from 3 up will do (a CI run never showed "3 of").
+    sync_api.expect(page.get_by_text(re.compile(r"Running: ([3-9]|\d\d+) of"))).to_be_visible(timeout=120_000)
     page.get_by_role("button", name="Cancel").click()
     status = page.get_by_text("Cancelled after the current result")
     sync_api.expect(status).to_be_visible(timeout=30_000)
