@@ -21,7 +21,7 @@ from studio.config import Settings
 from studio.deploy.zerogpu import gpu_task
 from studio.engine.pool import WARM_VARIANTS, engine_for, runnable_here, warm_up
 from studio.inputs import InputError, check_prompt, check_repeats, check_seed, check_steps, parse_variants
-from studio.presets import list_presets, load_preset
+from studio.presets import PresetError, list_presets, load_preset
 from studio.ui import readouts
 from studio.ui.presets_ui import preset_or_error
 
@@ -72,7 +72,8 @@ def describe_preset(name: str):
     examples = EXAMPLE_VIDEO_PROMPTS if p.media == "video" else EXAMPLE_IMAGE_PROMPTS
     prompt = examples[0] if p.pipeline == "tiny" else "a photo of a red fox in the snow"
     video = gr.update(visible=p.media == "video")  # the side-by-side clip and the per-frame chart
-    return "\n\n".join(lines), gr.update(choices=choices, value=chosen), prompt, video, video
+    weights = gr.update(choices=["base", *p.weights], value="base")  # the builder offers this preset's weights
+    return "\n\n".join(lines), gr.update(choices=choices, value=chosen), prompt, video, video, weights
 
 
 def check_prompt_words(name: str, prompt: str) -> str:
@@ -93,17 +94,17 @@ def check_prompt_words(name: str, prompt: str) -> str:
     return "✓ every word is in the prompt language"
 
 
-def build_variant(weights: str, quant: str, cache: str, value: float, steps: float, current: str) -> str:
-    """Append a stacked recipe's slug to the custom-variants box (validated by the recipe parser)."""
-    from studio.variant import RecipeError, parse_slug
-
-    parts = [p for p in (weights if weights != "base" else "", quant if quant != "none" else "",
-                         f"{cache}{value:g}" if cache != "none" else "", f"s{int(steps)}" if steps else "") if p]
-    slug = "-".join(parts) or "baseline"
+def build_variant(name: str, weights: str, quant: str, cache: str, value: float, steps: float, current: str) -> str:
+    """Append a stacked recipe's slug to the custom-variants box, once the preset accepts it."""
+    p = preset_or_error(name)
     try:
-        parse_slug(slug, named_weights={"student": None} if weights == "student" else None)
-    except (RecipeError, TypeError, ValueError):
-        pass  # the preset resolves named weights at run time; a bad combination is reported then
+        steps = check_steps(steps)
+        parts = [weights if weights != "base" else "", quant if quant != "none" else "",
+                 f"{cache}{value:g}" if cache != "none" else "", f"s{steps}" if steps else ""]
+        slug = "-".join(part for part in parts if part) or "baseline"
+        p.variant(slug)  # the preset's own check: its named weights, the quantizers and caches it can apply
+    except (InputError, PresetError) as e:
+        raise gr.Error(str(e)) from None
     existing = [s.strip() for s in (current or "").split(",") if s.strip()]
     return ", ".join(dict.fromkeys([*existing, slug]))
 
@@ -320,7 +321,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                                               label="Variants (baseline always runs)")
                     with gr.Accordion("Variant builder: stack your own", open=False):
                         with gr.Row():
-                            b_weights = gr.Dropdown(["base", "student"], value="base", label="Weights")
+                            b_weights = gr.Dropdown(["base"], value="base", label="Weights")
                             b_quant = gr.Dropdown(["none", "int8wo", "int8dq", "int4wo", "fp8wo", "fp8dqrow"],
                                                   value="none", label="Quantization")
                         with gr.Row():
@@ -368,12 +369,13 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
 
                 build_spotcheck_tab(db_path=settings.spotcheck_db, tabs=tabs, tab_id="spotcheck")
 
-        preset.change(describe_preset, preset, [info, chosen, prompt, video, frames_plot], api_name="preset_info")
-        demo.load(describe_preset, preset, [info, chosen, prompt, video, frames_plot], api_name=False)
+        described = [info, chosen, prompt, video, frames_plot, b_weights]
+        preset.change(describe_preset, preset, described, api_name="preset_info")
+        demo.load(describe_preset, preset, described, api_name=False)
         prompt.change(check_prompt_words, [preset, prompt], prompt_check, api_name="check_prompt",
                       show_progress="hidden")
         gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
-        b_add.click(build_variant, [b_weights, b_quant, b_cache, b_value, b_steps, custom], custom,
+        b_add.click(build_variant, [preset, b_weights, b_quant, b_cache, b_value, b_steps, custom], custom,
                     api_name="build_variant")
         event = run.click(compare, [preset, prompt, seed, steps, chosen, custom, price, budget, repeats],
                           [status, grid, summary, report, ab_choice, video, frames_plot, slider, state],

@@ -110,7 +110,7 @@ def test_unknown_words_are_flagged_before_running(client):
 
 
 def test_variant_builder_appends_a_stack_slug(client):
-    slug = client.predict("base", "int8wo", "tea", 0.2, 6, "s4", api_name="/build_variant")
+    slug = client.predict("tiny-image", "base", "int8wo", "tea", 0.2, 6, "s4", api_name="/build_variant")
     assert slug == "s4, int8wo-tea0.2-s6"
 
 
