@@ -127,8 +127,11 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     command = _command_line(args)
-    print(f"bench: {len(prompts.prompts)} prompts ({prompts.name}) x {len(variants)} variants "
+    n = len(prompts.prompts)
+    print(f"bench: {n} prompt{'s' if n != 1 else ''} ({prompts.name}) x {len(variants)} variants "
           f"({', '.join(v.name for v in variants)}) -> {out}", file=sys.stderr)
+    if plan is not None and plan.note():
+        print(f"bench: {plan.note()}", file=sys.stderr)
     try:
         bench = run_bench(Engine(preset), prompts, variants, out, steps=args.steps, show_bar=not args.no_progress)
     except (BenchError, StoreError) as e:

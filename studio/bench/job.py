@@ -55,6 +55,7 @@ class BenchUpdate:
     summary: dict | None = None  # on success: summarize() + front + recommendation
     error: str | None = None
     out_dir: Path | None = None
+    note: str = ""  # what the plan left out and why (a threshold sweep skips uncached variants)
 
 
 class BenchJob:
@@ -73,7 +74,8 @@ class BenchJob:
         self.variants, self.plan = plan_variants(self.preset, request.variants, request.sweeps)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._state = BenchUpdate(0, len(self.prompts.prompts) * len(self.variants), "starting", out_dir=self.out_dir)
+        self._state = BenchUpdate(0, len(self.prompts.prompts) * len(self.variants), "starting", out_dir=self.out_dir,
+                                  note=self.plan.note() if self.plan else "")
         self._thread = threading.Thread(target=self._run, daemon=True, name="bench")
 
     @classmethod

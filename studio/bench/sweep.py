@@ -83,9 +83,6 @@ def parse_sweep(text: str) -> SweepAxis:
 
 def _apply(base: Variant, axis: SweepAxis, value) -> Variant:
     if axis.parameter == "threshold":
-        if base.cache is None:
-            raise SweepError(f"a threshold sweep needs cached variants; '{base.name}' has no cache "
-                             f"(pick e.g. teacache or fbc)")
         try:
             return replace(base, cache=CacheSpec(base.cache.kind, value, base.cache.params))
         except RecipeError as e:
@@ -100,6 +97,13 @@ class SweepPlan:
     axes: tuple[SweepAxis, ...]
     bases: tuple[Variant, ...]
     cells: dict  # (base name, x value, y value or None) -> Variant
+    left_out: tuple[str, ...] = ()  # chosen variants an axis does not apply to (a threshold needs a cache)
+
+    def note(self) -> str:
+        """What the sweep left out and why, for the user; empty when it swept every chosen variant."""
+        if not self.left_out:
+            return ""
+        return f"the threshold sweep covers the cached variants only; left out (no cache): {', '.join(self.left_out)}"
 
     @property
     def variants(self) -> list[Variant]:
@@ -114,6 +118,14 @@ def expand_sweep(bases: list[Variant], axes: list[SweepAxis]) -> SweepPlan:
         raise SweepError(f"the two --sweep axes must be different parameters, got {axes[0].parameter} twice")
     if not bases:
         raise SweepError("a sweep needs at least one variant to start from")
+    left_out = ()
+    if any(axis.parameter == "threshold" for axis in axes):  # the default choices mix cached and uncached
+        cached = [b for b in bases if b.cache is not None]
+        if not cached:
+            raise SweepError(f"a threshold sweep needs cached variants; none of {', '.join(b.name for b in bases)} "
+                             f"has a cache (pick e.g. teacache or fbc)")
+        left_out = tuple(b.name for b in bases if b.cache is None)
+        bases = cached
     cells = {}
     x_axis, y_axis = axes[0], axes[1] if len(axes) == 2 else None
     for base in bases:
@@ -125,4 +137,4 @@ def expand_sweep(bases: list[Variant], axes: list[SweepAxis]) -> SweepPlan:
                     v = _apply(v, y_axis, y)
                     tags.append(PARAMETERS[y_axis.parameter][2](y))
                 cells[(base.name, x, y)] = replace(v, name=f"{base.name}-{'-'.join(tags)}"[:64])
-    return SweepPlan(tuple(axes), tuple(bases), cells)
+    return SweepPlan(tuple(axes), tuple(bases), cells, left_out)

@@ -90,10 +90,11 @@ def worst_gallery(summary: dict, out_dir: Path) -> list[tuple[str, str]]:
 def _status(update) -> str:
     if update.error:
         return f"**Failed:** {update.error}"
+    note = f" Note: {update.note}." if update.note else ""
     if update.finished:
         what = "Cancelled" if update.cancelled else "Done"
-        return f"**{what}:** {update.done} of {update.total} results. Folder: `{update.out_dir}`"
-    return f"Running: {update.done} of {update.total} results ({update.label})…"
+        return f"**{what}:** {update.done} of {update.total} results. Folder: `{update.out_dir}`.{note}"
+    return f"Running: {update.done} of {update.total} results ({update.label})…{note}"
 
 
 def make_run_handler(get_engine: Callable | None, out_root: Path):

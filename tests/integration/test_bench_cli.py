@@ -81,7 +81,7 @@ def test_cli_bench_killed_midway_resumes_without_duplicates_or_gaps(tmp_path, ca
 @pytest.mark.parametrize("args, message", [
     (["--prompts", "{bad}"], "p.txt line 2 ('a purple elephant'): unknown word(s) 'elephant'"),
     (["--count", "0"], "--count must be from 1 to 5000"),
-    (["--sweep", "threshold=0.1", "--variants", "naive4"], "'naive4' has no cache"),
+    (["--sweep", "threshold=0.1", "--variants", "int8,naive4"], "none of int8, naive4 has a cache"),
     (["--budget-lpips", "2"], "--budget-lpips must be from 0 to 1"),
     (["--prompt-set", "nope"], "unknown prompt set 'nope'"),
     (["--variants", "baseline,warp9"], "'warp9' is neither a variant"),

@@ -38,6 +38,16 @@ def test_small_bench_through_the_api(client):
     assert {d.rsplit("/", 1)[-1] for d in downloads} >= {"report.html", "summary.json", "recommended.py"}
 
 
+def test_threshold_sweep_with_the_default_variants_sweeps_the_cached_ones(client):
+    # the sweep field's own example, with the tab's default choices (cached and uncached): it once failed outright
+    out = client.predict(*_args(count=1, steps=4, variants=["baseline", "int8", "teacache", "fbc", "naive4"],
+                                sweep="threshold=0.05,0.2"), api_name="/bench_run")
+    status, table = out[0], out[2]
+    assert status.startswith("**Done:** 5 of 5 results") and "left out (no cache): int8, naive4" in status
+    assert [row[0].split(" ")[0] for row in table["data"]] == [
+        "baseline", "teacache-t0.05", "teacache-t0.2", "fbc-t0.05", "fbc-t0.2"]
+
+
 def test_bad_input_is_a_clear_error(client):
     with pytest.raises(AppError, match="parameters: threshold, quant, steps"):
         client.predict(*_args(sweep="speed=1"), api_name="/bench_run")

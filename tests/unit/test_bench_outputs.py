@@ -91,8 +91,13 @@ def test_sweep_parsing_and_expansion(preset):
                          ("threshold=" + ",".join(["0.1"] * 3 + [str(i / 100) for i in range(1, 9)]), "1 to 8")]:
         with pytest.raises(SweepError, match=message):
             parse_sweep(bad)
-    with pytest.raises(SweepError, match="'naive4' has no cache"):
+    with pytest.raises(SweepError, match="none of naive4 has a cache"):
         expand_sweep([preset.variant("naive4")], [axis])
+    # the page's default choices mix cached and uncached variants: the threshold sweeps the cached ones and says so
+    mixed = expand_sweep([preset.variant(n) for n in ("int8", "teacache", "naive4")], [axis])
+    assert [v.slug for v in mixed.variants] == ["tea0.05", "tea0.1", "tea0.2"]
+    assert mixed.left_out == ("int8", "naive4") and "left out (no cache): int8, naive4" in mixed.note()
+    assert plan.note() == "" and two.note() == ""
     with pytest.raises(SweepError, match="different parameters"):
         expand_sweep([preset.variant("teacache")], [axis, axis])
     with pytest.raises(PlanError, match="at most two"):
