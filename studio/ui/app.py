@@ -299,7 +299,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
     settings = settings or Settings.from_env()
     start_preset = settings.default_preset if settings.default_preset in list_presets() else "tiny-image"
 
-    with gr.Blocks(title="Speed-Up Studio") as demo:
+    with gr.Blocks(title="Speed-Up Studio", fill_width=True) as demo:  # 17 summary columns need the room
         gr.Markdown("# Speed-Up Studio\nOne model, its speed-ups side by side: quantized, cached, distilled and "
                     "stacked variants on the same prompt and seed, with latency, memory and LPIPS against the "
                     "baseline. The embedded models run on any CPU.")
