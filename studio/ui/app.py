@@ -344,9 +344,9 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                     grid = gr.HTML(elem_id="result-grid")
                     summary = gr.Dataframe(headers=readouts.SUMMARY_COLUMNS, interactive=False, wrap=True,
                                            label="Summary (click a header to sort)")
-                    with gr.Row():
-                        video = gr.Video(label="Videos side by side (one clip: always in sync)", autoplay=True,
-                                         loop=True, height=260)
+                    with gr.Column(visible=False) as video_box:  # a label badge would cover the first clips' names
+                        gr.Markdown("**Videos side by side** (one clip: always in sync)")
+                        video = gr.Video(show_label=False, autoplay=True, loop=True, height=260)
                     with gr.Row():
                         with gr.Column():
                             ab_choice = gr.Dropdown([], label="A/B against the baseline")
@@ -369,7 +369,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
 
                 build_spotcheck_tab(db_path=settings.spotcheck_db, tabs=tabs, tab_id="spotcheck")
 
-        described = [info, chosen, prompt, video, frames_plot, b_weights]
+        described = [info, chosen, prompt, video_box, frames_plot, b_weights]
         preset.change(describe_preset, preset, described, api_name="preset_info")
         demo.load(describe_preset, preset, described, api_name=False)
         prompt.change(check_prompt_words, [preset, prompt], prompt_check, api_name="check_prompt",

@@ -64,6 +64,9 @@ def test_video_compare_plays_side_by_side(page):
                            " && document.querySelector('.status').innerText.includes('Done')", timeout=300_000)
     video = page.locator("video").first
     sync_api.expect(video).to_be_visible(timeout=60_000)
+    player = video.locator("xpath=ancestor::div[contains(@class,'block')][1]")
+    badge = player.get_by_test_id("block-label")  # it once covered the first clips' names; now for screen readers
+    assert badge.count() == 0 or (badge.bounding_box() or {"height": 0})["height"] < 4
     page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.currentTime > 0.2; }",
                            timeout=30_000)
     assert page.locator("#result-grid .card img.media").count() >= 2  # each clip also plays in its card
