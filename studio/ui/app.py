@@ -23,23 +23,11 @@ from studio.engine.pool import WARM_VARIANTS, engine_for, runnable_here, warm_up
 from studio.inputs import InputError, check_prompt, check_repeats, check_seed, check_steps, parse_variants
 from studio.presets import PresetError, list_presets, load_preset
 from studio.ui import readouts
-from studio.ui.presets_ui import preset_or_error
+from studio.ui.presets_ui import preset_choices, preset_or_error
 
-EMBEDDED = ("tiny-image", "tiny-video")
 DEFAULT_VARIANTS = list(WARM_VARIANTS)
 STATUS_EVERY_S = 0.25  # at most four progress refreshes a second: enough to feel live, cheap to send
 _cancel_flags: dict[str, threading.Event] = {}
-
-
-def preset_choices() -> list[tuple[str, str]]:
-    """Embedded presets first, then real models labelled with what they need."""
-    names = list_presets()
-    ordered = [n for n in EMBEDDED if n in names] + [n for n in names if n not in EMBEDDED]
-    out = []
-    for name in ordered:
-        p = load_preset(name)
-        out.append((f"{p.title}" if name in EMBEDDED else f"{p.title} — needs a GPU", name))
-    return out
 
 
 def all_variant_names() -> list[str]:

@@ -21,7 +21,7 @@ import gradio as gr
 
 from studio.bench.prompts import BUILTIN_SETS, FILE_KINDS, builtin_set_names
 from studio.presets import REPO_ROOT, list_presets, load_preset
-from studio.ui.presets_ui import preset_or_error
+from studio.ui.presets_ui import preset_choices, preset_or_error
 
 DEFAULT_VARIANTS = ["baseline", "int8", "teacache", "fbc", "naive4"]
 DOWNLOADS = ("report.html", "summary.json", "summary.csv", "results.csv", "recommended.py", "grid.png", "bench.jsonl")
@@ -40,6 +40,12 @@ def preset_options(name: str):
     return (gr.update(choices=list(p.variants), value=chosen),
             gr.update(choices=sets, value=sets[0] if sets else None),
             gr.update(value=SOURCES[0] if sets else SOURCES[1]), hint)
+
+
+def source_fields(source: str):
+    """Show the field of the chosen prompt source only: the built-in set or the file upload."""
+    upload = source == SOURCES[1]
+    return gr.update(visible=not upload), gr.update(visible=upload)
 
 
 def _number(value, name: str, low: float, high: float, whole: bool = False, optional: bool = False):
@@ -154,16 +160,18 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
     first = "tiny-image" if "tiny-image" in presets else presets[0]
     p = load_preset(first)
     sets = builtin_set_names(p)
+    upload_first = not sets  # a real-model preset has no built-in sets
     gr.Markdown("Run variants over many prompts — a built-in set or your own file — and get per-variant "
                 "latency percentiles, throughput, cost, LPIPS/PSNR/SSIM against the baseline, the Pareto front and "
                 "the fastest variant within your quality budget. Results are saved as they finish.")
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            preset = gr.Dropdown(presets, value=first, label="Model preset")
+            preset = gr.Dropdown(preset_choices(), value=first, label="Model preset")
             source = gr.Radio(list(SOURCES), value=SOURCES[0] if sets else SOURCES[1], label="Prompts")
-            prompt_set = gr.Dropdown(sets, value=sets[0] if sets else None, label="Built-in set")
+            prompt_set = gr.Dropdown(sets, value=sets[0] if sets else None, label="Built-in set",
+                                     visible=not upload_first)
             prompts_file = gr.File(label=f"Prompts file ({', '.join(FILE_KINDS)}; a 'prompt' column/field)",
-                                   file_types=list(FILE_KINDS), type="filepath")
+                                   file_types=list(FILE_KINDS), type="filepath", visible=upload_first)
             sets_hint = gr.Markdown()
             with gr.Row():
                 count = gr.Number(value=20, precision=0, minimum=1, label="Prompts (first N)")
@@ -191,6 +199,7 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
             running_dir = gr.State(None)  # the output folder while a bench runs, else None
 
     preset.change(preset_options, preset, [variants, prompt_set, source, sets_hint], api_name="bench_preset")
+    source.change(source_fields, source, [prompt_set, prompts_file], api_name=False)
     event = run.click(make_run_handler(get_engine, out_root),
                       [preset, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
                        budget_mean, budget_p95, gpu_price],

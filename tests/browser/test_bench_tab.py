@@ -57,3 +57,16 @@ def test_cancel_says_where_the_results_so_far_are(bench_page):
     page.wait_for_timeout(5_000)  # the job writes its report once the current result is done
     rows = (folder / "bench.jsonl").read_text().splitlines()
     assert 3 <= len(rows) < 250 and (folder / "report.html").is_file()
+
+
+def test_only_the_chosen_prompt_source_shows_its_field(bench_page):
+    page = bench_page
+    assert page.get_by_label("Model preset").input_value() == "Embedded image model (CPU, 64x64)"  # as on Compare
+    upload, builtin = page.get_by_text("Drop File Here"), page.get_by_role("combobox", name="Built-in set")
+    sync_api.expect(upload).to_be_hidden()
+    sync_api.expect(builtin).to_be_visible()
+    page.get_by_role("radio", name="Upload a file").check()
+    sync_api.expect(upload).to_be_visible(timeout=10_000)
+    sync_api.expect(builtin).to_be_hidden()
+    page.get_by_role("radio", name="Built-in set").check()
+    sync_api.expect(upload).to_be_hidden(timeout=10_000)
