@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.engine.runner import Engine, RunRequest, VariantResult, save_media
+import numpy as np
+
+from studio.engine.runner import Engine, RunRequest, VariantResult, save_media, save_output
 from studio.presets import Preset
 from studio.variant import Variant
 
@@ -73,3 +75,19 @@ def run_comparison(preset: Preset, variants: list[Variant], prompt: str, seed: i
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False))
     return report
+
+
+def write_compare_folder(out_dir: Path, report: dict, outputs: dict[str, np.ndarray]) -> Path:
+    """A finished comparison as `compare --out` writes it: report.json, each variant's media named after it.
+
+    `report` is the page's report (prompt, seed, variants with name, slug, kind, figures); `outputs` holds each
+    finished variant's pixels by slug. Returns `out_dir`, which a spot-check session can be built from."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    variants = []
+    for v in report["variants"]:
+        output = outputs.get(v["slug"])
+        media = save_output(v["name"], output, out_dir) if output is not None else []
+        variants.append({**v, "media": [Path(m).name for m in media]})
+    text = json.dumps({**report, "variants": variants}, indent=2, allow_nan=False)
+    (out_dir / "report.json").write_text(text, encoding="utf-8")
+    return out_dir

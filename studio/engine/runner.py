@@ -451,25 +451,32 @@ def _set_speedups(results: list[VariantResult]) -> None:
 
 def save_media(result: VariantResult, out_dir: Path, fps: int = 8) -> list[str]:
     """Write a result's output as PNG (image), or as MP4 plus a PNG strip of its frames (video); returns paths."""
+    if result.output is None:
+        return []
+    region = result.cache.get("region") if result.cache else None
+    return save_output(result.name, result.output, out_dir, region, fps)
+
+
+def save_output(name: str, output: np.ndarray, out_dir: Path, region: dict | None = None, fps: int = 8) -> list[str]:
+    """`output` (HxWx3 or FxHxWx3 floats in [0, 1]) as `name`.png, or `name`.mp4 plus a PNG strip of its frames;
+    with `region` (a region cache's record) also where it recomputed. Returns the paths."""
     import imageio.v3 as iio
     from PIL import Image
 
-    if result.output is None:
-        return []
     out_dir.mkdir(parents=True, exist_ok=True)
     overlay = []
-    if result.cache and result.cache.get("region"):  # where the region cache recomputed, per step and frame
+    if region:  # where the region cache recomputed, per step and frame
         from studio.metrics.region_overlay import save_region_overlay
 
-        overlay = [save_region_overlay(result.output, result.cache["region"], out_dir / f"{result.name}-regions.png")]
-    pixels = (np.clip(result.output, 0, 1) * 255).round().astype(np.uint8)
+        overlay = [save_region_overlay(output, region, out_dir / f"{name}-regions.png")]
+    pixels = (np.clip(output, 0, 1) * 255).round().astype(np.uint8)
     if pixels.ndim == 3:
-        path = out_dir / f"{result.name}.png"
+        path = out_dir / f"{name}.png"
         Image.fromarray(pixels).save(path)
         return [str(path), *overlay]
-    path = out_dir / f"{result.name}.mp4"
+    path = out_dir / f"{name}.mp4"
     big = np.stack([np.asarray(Image.fromarray(f).resize((256, 256), Image.NEAREST)) for f in pixels])
     iio.imwrite(path, big, fps=fps, codec="libx264", macro_block_size=1)
-    frames_path = out_dir / f"{result.name}-frames.png"
+    frames_path = out_dir / f"{name}-frames.png"
     Image.fromarray(np.concatenate(list(pixels), axis=1)).save(frames_path)
     return [str(path), str(frames_path), *overlay]

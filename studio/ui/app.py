@@ -22,7 +22,7 @@ from studio.deploy.zerogpu import gpu_task
 from studio.engine.pool import WARM_VARIANTS, engine_for, runnable_here, warm_up
 from studio.inputs import InputError, check_prompt, check_repeats, check_seed, check_steps, parse_variants
 from studio.presets import PresetError, list_presets, load_preset
-from studio.ui import readouts
+from studio.ui import readouts, spotcheck_collect
 from studio.ui.presets_ui import preset_choices, preset_or_error
 
 DEFAULT_VARIANTS = list(WARM_VARIANTS)
@@ -196,7 +196,8 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
         # the chart stays empty while a run streams and is drawn once, complete, at the end
         frames = pd.DataFrame(_per_frame_rows(reports) if p.media == "video" else [],
                               columns=["frame", "value", "variant"]) if final else None
-        view_state = {"outputs": outputs, "names": {r["name"]: r["slug"] for r in reports}, "media": p.media}
+        view_state = {"outputs": outputs, "names": {r["name"]: r["slug"] for r in reports}, "media": p.media,
+                      "report": report}  # the report too: a finished run can be collected for a spot-check
         ab = ab_view(choices[0], False, view_state) if final and choices else None
         return (readouts.status_html(status, fraction), cards(), table(), report,
                 gr.update(choices=choices, value=choices[0]) if final and choices else gr.update(choices=choices),
@@ -343,6 +344,16 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                         with gr.Column():
                             frames_plot = gr.LinePlot(x="frame", y="value", color="variant",
                                                       label="Per-frame difference vs baseline (video)")
+                    with gr.Accordion("Blind spot-check of these results", open=False):
+                        gr.Markdown("Collect finished comparisons (several prompts, the same variants), then create "
+                                    "a session: raters vote on each variant against the baseline without knowing "
+                                    "which is which, on the Spot-check tab.")
+                        collection = gr.Markdown(spotcheck_collect.collection_text([]))
+                        with gr.Row():
+                            collect_button = gr.Button("Collect this comparison", size="sm")
+                            create_button = gr.Button("Create session", variant="primary", size="sm")
+                            clear_button = gr.Button("Clear", size="sm")
+                        collected = gr.State([])
                     with gr.Accordion("Raw report (JSON, as the API returns it)", open=False):
                         report = gr.JSON()
             state = gr.State()
@@ -363,6 +374,11 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         prompt.change(check_prompt_words, [preset, prompt], prompt_check, api_name="check_prompt",
                       show_progress="hidden")
         gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
+        collect_button.click(spotcheck_collect.make_collect(settings.cache_dir / "spotcheck-media"),
+                             [state, collected], [collected, collection], api_name="spotcheck_collect")
+        create_button.click(spotcheck_collect.make_create(settings.spotcheck_db), collected, [collected, collection],
+                            api_name="spotcheck_create")
+        clear_button.click(spotcheck_collect.clear, collected, [collected, collection], api_name="spotcheck_clear")
         b_add.click(build_variant, [preset, b_weights, b_quant, b_cache, b_value, b_steps, custom], custom,
                     api_name="build_variant")
         event = run.click(compare, [preset, prompt, seed, steps, chosen, custom, price, budget, repeats],

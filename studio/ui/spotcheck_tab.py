@@ -90,6 +90,16 @@ _stores: dict[str, VoteStore] = {}
 _stores_lock = threading.Lock()
 
 
+def store_for(db_path: str | Path | None) -> VoteStore:
+    """One VoteStore per path (it holds no connection), created on first use, not at import or build time; the
+    Compare page's session builder and this tab share it."""
+    key = str(db_path or "")
+    with _stores_lock:
+        if key not in _stores:
+            _stores[key] = VoteStore(db_path)
+        return _stores[key]
+
+
 @dataclass
 class SpotcheckTab:
     """Handles on the tab's main components, for wiring by the app."""
@@ -124,12 +134,7 @@ class _Handlers:
         self.db_path = db_path
 
     def store(self) -> VoteStore:
-        # One VoteStore per path (it holds no connection); created on first use, not at import or build time.
-        key = str(self.db_path or "")
-        with _stores_lock:
-            if key not in _stores:
-                _stores[key] = VoteStore(self.db_path)
-            return _stores[key]
+        return store_for(self.db_path)
 
     # --- rating -------------------------------------------------------------------------------------------
     def page(self, session_id: str, rater: str, status: str = "") -> tuple:
@@ -172,7 +177,7 @@ class _Handlers:
     def link(self, session_id: str, request: gr.Request | None) -> str:
         if not session_id or not session_id.strip():
             return ""
-        return f"Share this link with raters: `{session_link(check_session_id(session_id), _base_url(request))}`"
+        return f"Share this link with raters: `{session_link(check_session_id(session_id), base_url(request))}`"
 
     # --- results ------------------------------------------------------------------------------------------
     def results(self, session_id: str) -> tuple[str, list[list]]:
@@ -203,7 +208,8 @@ class _Handlers:
         return summarize(self.store(), check_session_id(session_id))
 
 
-def _base_url(request: gr.Request | None) -> str:
+def base_url(request: gr.Request | None) -> str:
+    """The app's address as the browser reached it (behind a proxy: the forwarded host), for share links."""
     if request is None:
         return ""
     headers = getattr(request, "headers", {}) or {}

@@ -1,0 +1,69 @@
+"""From the Compare page to a blind spot-check session, with no shell: collect finished runs, create, rate.
+
+Through gradio_client, like a browser session: the page keeps the last run and the collection per session.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from studio.config import Settings
+from studio.spotcheck import VoteStore
+from tests.fixtures.studio_app import serve
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client.exceptions import AppError  # noqa: E402
+
+PROMPTS = ("a large red circle at the top left", "a small yellow triangle at the center")
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare-spotcheck")
+    settings = Settings(cache_dir=root / "cache", spotcheck_db=root / "votes.sqlite3")
+    demo, url = serve(settings)
+    yield gradio_client.Client(url, verbose=False), settings
+    demo.close()
+
+
+def _compare(client, preset: str, prompt: str, variants=("baseline", "naive4", "teacache")):
+    report = client.predict(preset, prompt, 0, 8, list(variants), "", 1.0, 0.1, 1, api_name="/compare")[3]
+    assert all(v["error"] is None for v in report["variants"])
+
+
+def test_collected_comparisons_become_a_blind_session(page):
+    client, settings = page
+    with pytest.raises(AppError, match="Nothing collected yet"):
+        client.predict(api_name="/spotcheck_create")
+    with pytest.raises(AppError, match="Run a comparison first"):
+        client.predict(api_name="/spotcheck_collect")
+
+    _compare(client, "tiny-image", PROMPTS[0])
+    collected = client.predict(api_name="/spotcheck_collect")
+    assert "**1 comparison collected**" in collected and "naive4, teacache" in collected
+    with pytest.raises(AppError, match="already collected"):  # the same run twice would only repeat its pairs
+        client.predict(api_name="/spotcheck_collect")
+    _compare(client, "tiny-video", "a blue triangle at the top moving left")
+    with pytest.raises(AppError, match="holds image comparisons"):  # a session is all images or all videos
+        client.predict(api_name="/spotcheck_collect")
+    _compare(client, "tiny-image", PROMPTS[1])
+    assert "**2 comparisons collected** (2 prompt/seed pairs" in client.predict(api_name="/spotcheck_collect")
+
+    message = client.predict(api_name="/spotcheck_create")
+    session_id = re.search(r"Session `([\w-]+)` created", message).group(1)
+    assert "4 pairs" in message and f"?spotcheck={session_id}" in message
+    session = VoteStore(settings.spotcheck_db).get_session(session_id)
+    assert session.media_kind == "image"
+    assert {(p.prompt, p.variant, p.reference) for p in session.pairs} == {
+        (prompt, v, "baseline") for prompt in PROMPTS for v in ("naive4", "teacache")}
+    for p in session.pairs:  # the media a rater is shown were saved under the app's cache, one folder per run
+        for media in (p.variant_media, p.reference_media):
+            assert Path(media).is_file() and Path(settings.cache_dir) in Path(media).parents
+
+    rater = client.predict(session_id, "Ana", api_name="/spotcheck_next")
+    assert not rater["done"] and rater["pair"]["total"] == 4 and rater["pair"]["prompt"] in PROMPTS
+    with pytest.raises(AppError, match="Nothing collected yet"):  # creating empties the collection
+        client.predict(api_name="/spotcheck_create")
