@@ -22,6 +22,7 @@ import gradio as gr
 from studio.bench.prompts import BUILTIN_SETS, FILE_KINDS, builtin_set_names
 from studio.presets import REPO_ROOT, list_presets, load_preset
 from studio.ui.presets_ui import preset_choices, preset_or_error
+from studio.ui.spotcheck_collect import make_create_from_bench
 
 DEFAULT_VARIANTS = ["baseline", "int8", "teacache", "fbc", "naive4"]
 DOWNLOADS = ("report.html", "summary.json", "summary.csv", "results.csv", "recommended.py", "grid.png", "bench.jsonl")
@@ -132,17 +133,17 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
         empty = (None, None, [], "", None)  # chart, table, gallery, recommendation, downloads
         try:
             for update in job.updates():
-                if not update.finished:
-                    yield _status(update), *empty, str(out_dir)  # the running job's folder, for Cancel to name
+                if not update.finished:  # the running job's folder, for Cancel to name
+                    yield _status(update), *empty, str(out_dir), gr.skip()
         finally:
             job.cancel()  # the page went away or Cancel was pressed: stop after the current result
         if update.error or update.summary is None:
-            yield _status(update), *empty, None
+            yield _status(update), *empty, None, gr.skip()
             return
         s = update.summary
         files = [str(out_dir / f) for f in DOWNLOADS if (out_dir / f).is_file()]
         yield (_status(update), str(out_dir / "pareto.png"), summary_table(s), worst_gallery(s, out_dir),
-               f"**Recommendation:** {s['recommendation']['reason']}", files, None)
+               f"**Recommendation:** {s['recommendation']['reason']}", files, None, str(out_dir))
     return bench_run
 
 
@@ -153,8 +154,10 @@ def cancel_message(running_dir: str | None) -> str:
     return f"**Cancelled** after the current result. The results so far, with their report, are in `{running_dir}`."
 
 
-def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = None) -> None:
-    """Lay out the tab inside the current Blocks context. `get_engine(preset_name)` may share the app's engines."""
+def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = None,
+                    spotcheck_db: Path | None = None) -> None:
+    """Lay out the tab inside the current Blocks context. `get_engine(preset_name)` may share the app's engines;
+    spot-check sessions made from a bench go to `spotcheck_db` (None: the default database)."""
     out_root = Path(out_root or REPO_ROOT / ".runs" / "bench")
     presets = list_presets()
     first = "tiny-image" if "tiny-image" in presets else presets[0]
@@ -196,13 +199,19 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
             table = gr.Dataframe(headers=TABLE_HEADERS, label="Per variant", interactive=False, wrap=True)
             gallery = gr.Gallery(label="Worst prompts: baseline | variant", columns=4, height="auto")
             downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+            with gr.Row():
+                spotcheck_button = gr.Button("Blind spot-check of this bench", size="sm")
+            spotcheck_message = gr.Markdown()
             running_dir = gr.State(None)  # the output folder while a bench runs, else None
+            finished_dir = gr.State(None)  # the last finished bench's folder: a spot-check session's source
 
     preset.change(preset_options, preset, [variants, prompt_set, source, sets_hint], api_name="bench_preset")
     source.change(source_fields, source, [prompt_set, prompts_file], api_name=False)
     event = run.click(make_run_handler(get_engine, out_root),
                       [preset, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
                        budget_mean, budget_p95, gpu_price],
-                      [status, chart, table, gallery, recommendation, downloads, running_dir],
+                      [status, chart, table, gallery, recommendation, downloads, running_dir, finished_dir],
                       api_name="bench_run", concurrency_id="gpu", concurrency_limit=1)
+    spotcheck_button.click(make_create_from_bench(spotcheck_db), finished_dir, spotcheck_message,
+                           api_name="bench_spotcheck")
     stop.click(cancel_message, running_dir, status, api_name="bench_cancel", cancels=[event], queue=False)

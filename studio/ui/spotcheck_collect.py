@@ -1,4 +1,4 @@
-"""The Compare page's way into a blind spot-check: collect finished comparisons, then create a session from them.
+"""The pages' way into a blind spot-check: collect finished comparisons (or take a finished bench), create a session.
 
 A session needs the same variants on several prompts; the CLI builds one from `compare --out` folders, and this
 does the same from the page, so a team on a hosted app needs no shell. Handlers only save and call
@@ -61,6 +61,14 @@ def make_collect(root: Path):
     return collect
 
 
+def created_message(session, request: gr.Request | None, after: str = "") -> str:
+    link = session_link(session.id, base_url(request))
+    pairs = len(session.pairs)
+    return (f"**Session `{session.id}` created**: {pairs} pair{'s' if pairs != 1 else ''} ({session.title}). "
+            f"Share this link with raters: [{link}]({link}) — it opens the Spot-check tab, where the results are "
+            f"too.{after}")
+
+
 def make_create(db_path: Path | None):
     def create(collected: list[dict] | None, request: gr.Request = None):
         """A blind session from the collected comparisons: every variant against the baseline, per prompt."""
@@ -70,14 +78,23 @@ def make_create(db_path: Path | None):
             session = create_session_from_folders(store_for(db_path), [c["folder"] for c in collected])
         except SpotcheckError as e:
             raise gr.Error(str(e)) from None
-        link = session_link(session.id, base_url(request))
-        pairs = len(session.pairs)
-        message = (f"**Session `{session.id}` created**: {pairs} pair{'s' if pairs != 1 else ''} ({session.title}). "
-                   f"Share this link with raters: [{link}]({link}) — it opens the Spot-check tab, where the results "
-                   f"are too. Nothing is collected now.")
-        return [], message
+        return [], created_message(session, request, " Nothing is collected now.")
 
     return create
+
+
+def make_create_from_bench(db_path: Path | None):
+    def create_from_bench(bench_dir: str | None, request: gr.Request = None) -> str:
+        """A blind session from the last finished bench: every variant against the baseline on every prompt."""
+        if not bench_dir:
+            raise gr.Error("Run a benchmark first: a session is made from its finished results.")
+        try:
+            session = create_session_from_folders(store_for(db_path), [bench_dir])
+        except SpotcheckError as e:
+            raise gr.Error(str(e)) from None
+        return created_message(session, request)
+
+    return create_from_bench
 
 
 def clear(collected: list[dict] | None):

@@ -1,17 +1,26 @@
 """The Bench tab through gradio_client: named endpoints, a small real run, and a clear error for bad input."""
 
+import re
+
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from studio.spotcheck import VoteStore
 from tests.fixtures.studio_app import serve_bench_tab
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    demo, url = serve_bench_tab(tmp_path_factory.mktemp("bench-ui"))
-    yield Client(url, verbose=False)
+def server(tmp_path_factory):
+    out_root = tmp_path_factory.mktemp("bench-ui")
+    demo, url = serve_bench_tab(out_root)
+    yield url, out_root
     demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server[0], verbose=False)
 
 
 def _args(**changes):
@@ -26,7 +35,7 @@ def test_endpoints_are_named(client):
     assert {"/bench_run", "/bench_preset", "/bench_cancel"} <= names
 
 
-def test_small_bench_through_the_api(client):
+def test_small_bench_through_the_api(client, server):
     status, chart, table, gallery, recommendation, downloads = client.predict(*_args(), api_name="/bench_run")
     assert status.startswith("**Done:** 4 of 4 results")
     assert chart and chart.endswith(".png")
@@ -36,6 +45,27 @@ def test_small_bench_through_the_api(client):
     assert len(gallery) == 4  # naive4's two prompts, each as a baseline | variant pair
     assert "Recommendation" in recommendation
     assert {d.rsplit("/", 1)[-1] for d in downloads} >= {"report.html", "summary.json", "recommended.py"}
+
+    # the finished bench becomes a blind spot-check session: naive4 against the baseline on both prompts
+    message = client.predict(api_name="/bench_spotcheck")
+    session_id = re.search(r"Session `([\w-]+)` created\*\*: 2 pairs \(naive4 vs baseline\)", message).group(1)
+    assert f"?spotcheck={session_id}" in message
+    session = VoteStore(server[1] / "spotcheck.sqlite3").get_session(session_id)
+    assert sorted(p.prompt for p in session.pairs) == sorted(row[1] for row in _first_prompts(server[1]))
+
+
+def _first_prompts(out_root):
+    """(variant, prompt) of the naive4 rows of the one plain bench run so far."""
+    import json
+
+    (bench,) = [d for d in out_root.iterdir() if (d / "bench.jsonl").is_file()]  # the module's first bench
+    rows = [json.loads(line) for line in (bench / "bench.jsonl").read_text().splitlines()]
+    return [(r["variant"], r["prompt"]) for r in rows if r["variant"] == "naive4"]
+
+
+def test_spot_check_needs_a_finished_bench(server):
+    with pytest.raises(AppError, match="Run a benchmark first"):
+        Client(server[0], verbose=False).predict(api_name="/bench_spotcheck")
 
 
 def test_threshold_sweep_with_the_default_variants_sweeps_the_cached_ones(client):
