@@ -22,7 +22,7 @@ from studio.deploy.zerogpu import gpu_task
 from studio.engine.pool import WARM_VARIANTS, engine_for, runnable_here, warm_up
 from studio.inputs import InputError, check_prompt, check_repeats, check_seed, check_steps, parse_variants
 from studio.presets import PresetError, list_presets, load_preset
-from studio.ui import readouts, spotcheck_collect
+from studio.ui import compare_export, readouts, spotcheck_collect
 from studio.ui.presets_ui import preset_choices, preset_or_error
 
 DEFAULT_VARIANTS = list(WARM_VARIANTS)
@@ -237,7 +237,8 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
             else:
                 failed = sum(1 for r in reports if r.get("error"))
                 yield snapshot(f"Done in {elapsed:.1f} s: {len(reports)} variants"
-                               + (f", {failed} failed" if failed else ""), 1.0, video, final=True)
+                               + (f", {failed} failed" if failed else "") + readouts.lpips_note(reports), 1.0, video,
+                               final=True)
     _cancel_flags.pop(_cancel_key(request), None)
 
 
@@ -333,6 +334,10 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                     grid = gr.HTML(elem_id="result-grid")
                     summary = gr.Dataframe(headers=readouts.SUMMARY_COLUMNS, interactive=False, wrap=True,
                                            label="Summary (click a header to sort)")
+                    with gr.Row():
+                        download_button = gr.Button("Download this comparison (.zip: report.json + media)",
+                                                    size="sm", scale=0)
+                        download = gr.File(label="Comparison", interactive=False, height=60)
                     with gr.Column(visible=False) as video_box:  # a label badge would cover the first clips' names
                         gr.Markdown("**Videos side by side** (one clip: always in sync)")
                         video = gr.Video(show_label=False, autoplay=True, loop=True, height=260)
@@ -374,6 +379,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         prompt.change(check_prompt_words, [preset, prompt], prompt_check, api_name="check_prompt",
                       show_progress="hidden")
         gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
+        download_button.click(compare_export.download_comparison, state, download, api_name="download_comparison")
         collect_button.click(spotcheck_collect.make_collect(settings.cache_dir / "spotcheck-media"),
                              [state, collected], [collected, collection], api_name="spotcheck_collect")
         create_button.click(spotcheck_collect.make_create(settings.spotcheck_db), collected, [collected, collection],

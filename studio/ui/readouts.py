@@ -152,6 +152,13 @@ def grid_html(cards: list[str]) -> str:
     return f'<div class="grid">{"".join(cards)}</div>'
 
 
+def lpips_note(reports: list[dict]) -> str:
+    """Why the cards say LPIPS n/a (weights not prepared, say), for the status line; empty when LPIPS ran."""
+    errors = [(r.get("metrics") or {}).get("lpips_error") for r in reports]
+    error = next((e for e in errors if e), None)
+    return f". {error}" if error else ""
+
+
 def status_html(text: str, fraction: float | None = None) -> str:
     bar = ""
     if fraction is not None:

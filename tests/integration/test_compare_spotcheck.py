@@ -67,3 +67,24 @@ def test_collected_comparisons_become_a_blind_session(page):
     assert not rater["done"] and rater["pair"]["total"] == 4 and rater["pair"]["prompt"] in PROMPTS
     with pytest.raises(AppError, match="Nothing collected yet"):  # creating empties the collection
         client.predict(api_name="/spotcheck_create")
+
+
+def test_a_finished_comparison_downloads_as_a_compare_folder(page, tmp_path):
+    import json
+    import zipfile
+
+    from studio.spotcheck.sources import read_outputs
+
+    client = gradio_client.Client(page[0].src, verbose=False)  # a fresh browser session: nothing has run
+    with pytest.raises(AppError, match="Run a comparison first"):
+        client.predict(api_name="/download_comparison")
+    _compare(client, "tiny-image", PROMPTS[0])
+    path = client.predict(api_name="/download_comparison")
+    with zipfile.ZipFile(path) as z:
+        assert set(z.namelist()) == {"report.json", "baseline.png", "naive4.png", "teacache.png"}
+        z.extractall(tmp_path)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["prompt"] == PROMPTS[0] and report["seed"] == 0
+    teacache = next(v for v in report["variants"] if v["name"] == "teacache")
+    assert teacache["media"] == ["teacache.png"] and teacache["metrics"]["lpips"] >= 0  # figures travel with media
+    assert sorted(o.variant for o in read_outputs(tmp_path)) == ["baseline", "naive4", "teacache"]  # CLI-readable

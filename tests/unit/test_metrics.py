@@ -226,3 +226,13 @@ def test_torchvision_hub_checkpoint_is_preferred(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     assert find_alexnet_weights() == hub_file
     assert compare_media(img, noisy(img, 0.1))["lpips"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_page_says_why_lpips_is_missing(no_weights):
+    from studio.ui.readouts import lpips_note
+
+    img = scene()
+    metrics = compare_media(img, noisy(img, 0.05))
+    note = lpips_note([{"metrics": {}}, {"metrics": metrics}])  # the baseline has no LPIPS against itself
+    assert "AlexNet weights are not prepared" in note and "python -m studio.metrics.prepare" in note
+    assert lpips_note([{"metrics": {"lpips": 0.01, "lpips_error": None}}, {"metrics": {}}]) == ""

@@ -1,0 +1,27 @@
+"""The Compare page's download: the finished comparison as a zip of report.json and each variant's media.
+
+The layout is the one `python -m studio compare --out` writes, so the CLI (e.g. `spotcheck create --from`) reads
+an unzipped download too.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from studio.engine.report import write_compare_folder
+
+
+def download_comparison(state: dict | None) -> str:
+    """Write the last finished comparison to a temporary folder and zip it; returns the zip's path."""
+    report = (state or {}).get("report")
+    if not report or not report.get("complete"):
+        raise gr.Error("Run a comparison first: it can be downloaded once it has finished.")
+    words = re.sub(r"[^a-z0-9]+", "-", report["prompt"].lower()).strip("-")[:40] or "prompt"
+    folder = Path(tempfile.mkdtemp(prefix="studio-download-")) / f"{report['preset']}-{words}-seed{report['seed']}"
+    write_compare_folder(folder, report, state["outputs"])
+    return shutil.make_archive(str(folder), "zip", root_dir=folder)
