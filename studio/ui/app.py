@@ -335,9 +335,10 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                     summary = gr.Dataframe(headers=readouts.SUMMARY_COLUMNS, interactive=False, wrap=True,
                                            label="Summary (click a header to sort)")
                     with gr.Row():
-                        download_button = gr.Button("Download this comparison (.zip: report.json + media)",
-                                                    size="sm", scale=0)
-                        download = gr.File(label="Comparison", interactive=False, height=60)
+                        download_button = gr.Button("Download this comparison (.zip)", size="sm", scale=0,
+                                                    min_width=240)
+                        download = gr.File(label="Comparison: report.json and each variant's media",
+                                           interactive=False, height=60)
                     with gr.Column(visible=False) as video_box:  # a label badge would cover the first clips' names
                         gr.Markdown("**Videos side by side** (one clip: always in sync)")
                         video = gr.Video(show_label=False, autoplay=True, loop=True, height=260)
