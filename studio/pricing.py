@@ -40,6 +40,15 @@ def check_price(price) -> float:
     return float(price)
 
 
+def row_for(device: str) -> str | None:
+    """The table's row for a device name such as 'cpu' or 'NVIDIA H100 80GB HBM3', or None if it has none."""
+    for name in sorted(PRICES, key=len, reverse=True):  # "Nvidia L40S" before a shorter name it could contain
+        chip = name.split()[-1].lower()
+        if (device.lower() == "cpu") if chip == "cpu" else chip in device.lower():
+            return name
+    return None
+
+
 def price_for(device: str, override: float | None = None) -> tuple[float | None, str]:
     """(USD per hour or None, where it came from) for a device name such as 'cpu' or 'NVIDIA H100 80GB HBM3'.
 
@@ -48,8 +57,7 @@ def price_for(device: str, override: float | None = None) -> tuple[float | None,
     """
     if override is not None:
         return check_price(override), "given"
-    for name in sorted(PRICES, key=len, reverse=True):  # "Nvidia L40S" before a shorter name it could contain
-        chip = name.split()[-1].lower()
-        if (device.lower() == "cpu") if chip == "cpu" else chip in device.lower():
-            return PRICES[name], f"default table ({name})"
+    name = row_for(device)
+    if name is not None:
+        return PRICES[name], f"default table ({name})"
     return None, f"no default price for device '{device}': give one (--gpu-price); known: {', '.join(PRICES)}"

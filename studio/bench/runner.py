@@ -26,7 +26,7 @@ from studio.bench.plan import bench_variants
 from studio.bench.prompts import BenchPrompt, PromptSet
 from studio.bench.store import ResultStore, row_key
 from studio.engine.report import attach_metrics
-from studio.engine.runner import Engine, RunRequest, VariantResult
+from studio.engine.runner import Engine, RunRequest, VariantResult, hardware_name
 from studio.presets import Preset
 from studio.variant import Variant
 
@@ -50,11 +50,7 @@ class BenchRun:
 
 def device_name(engine: Engine) -> str:
     """'cpu', or the GPU's name (the price table is keyed by it)."""
-    if engine.device.type == "cuda":
-        import torch
-
-        return torch.cuda.get_device_name(engine.device)
-    return engine.device.type
+    return hardware_name(engine.device)
 
 
 def _check_resumable(rows: list[dict], preset: Preset, prompts: PromptSet, device: str, steps: int | None) -> None:

@@ -112,6 +112,11 @@ def cpu_threads() -> int:
     return chosen if chosen is not None else max(1, (os.cpu_count() or 2) // 2)
 
 
+def hardware_name(device: torch.device) -> str:
+    """'cpu', or the GPU's name such as 'NVIDIA H100 80GB HBM3' (the price table is keyed by it)."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

@@ -279,6 +279,13 @@ def ab_view(name: str, heatmap: bool, state: dict):
     return (_big(base), right)
 
 
+def _price_row_here() -> str:
+    """The price table's row for the hardware this app runs on (the cards' times are measured there), else an H100."""
+    from studio.engine.runner import default_device, hardware_name
+
+    return pricing.row_for(hardware_name(default_device())) or pricing.DEFAULT_GPU
+
+
 def _big(pixels: np.ndarray) -> np.ndarray:
     return np.kron((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8), np.ones((6, 6, 1), dtype=np.uint8))
 
@@ -322,9 +329,9 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                     custom = gr.Textbox(label="Custom variants (slugs, comma-separated)",
                                         placeholder="e.g. int8wo-tea0.1, s8")
                     with gr.Row():
-                        gpu = gr.Dropdown(list(pricing.PRICES), value=pricing.DEFAULT_GPU,
-                                          label="Price as if on")
-                        price = gr.Number(value=pricing.PRICES[pricing.DEFAULT_GPU], label="$ per hour")
+                        here = _price_row_here()
+                        gpu = gr.Dropdown(list(pricing.PRICES), value=here, label="Price as if on")
+                        price = gr.Number(value=pricing.PRICES[here], label="$ per hour")
                     budget = gr.Slider(0.01, 0.6, value=0.1, step=0.01, label="Quality budget: LPIPS ≤")
                     with gr.Row():
                         run = gr.Button("Generate", variant="primary")

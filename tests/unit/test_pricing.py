@@ -30,3 +30,16 @@ def test_given_price_wins_and_bad_prices_are_refused():
 
 def test_cost_per_1000():
     assert cost_per_1000(0.5, 4.5) == pytest.approx(0.625)  # 1000 × 0.5 s = 500 s = 0.139 h at 4.5 $/h
+
+
+def test_the_compare_page_prices_the_hardware_it_runs_on(monkeypatch):
+    # its cards' times are measured here: pricing a CPU's seconds at an H100's rate once misled by 150x
+    import studio.engine.runner as runner
+    from studio.ui import app
+
+    monkeypatch.setattr(runner, "default_device", lambda: runner.torch.device("cpu"))
+    assert app._price_row_here() == "CPU"
+    monkeypatch.setattr(runner, "hardware_name", lambda device: "NVIDIA L40S")
+    assert app._price_row_here() == "Nvidia L40S"
+    monkeypatch.setattr(runner, "hardware_name", lambda device: "NVIDIA GeForce RTX 4090")  # not in the table
+    assert app._price_row_here() == DEFAULT_GPU
