@@ -177,7 +177,8 @@ class _Handlers:
     def link(self, session_id: str, request: gr.Request | None) -> str:
         if not session_id or not session_id.strip():
             return ""
-        return f"Share this link with raters: `{session_link(check_session_id(session_id), base_url(request))}`"
+        link = session_link(check_session_id(session_id), base_url(request))
+        return f"Share this link with raters: [{link}]({link})"
 
     # --- results ------------------------------------------------------------------------------------------
     def results(self, session_id: str) -> tuple[str, list[list]]:

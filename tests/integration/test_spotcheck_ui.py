@@ -69,6 +69,13 @@ def test_blind_rating_flow_then_reveal(app):
                                                                 else "reference")
 
 
+def test_share_link_is_a_clickable_link_to_this_app(app):
+    _, session = _new_session(app)
+    text = Client(app[0], verbose=False).predict(session.id, api_name="/spotcheck_link")
+    link = f"{app[0]}?spotcheck={session.id}"
+    assert text == f"Share this link with raters: [{link}]({link})"
+
+
 def test_double_press_keeps_the_first_vote_and_moves_on(app):
     store, session = _new_session(app)
     client = Client(app[0], verbose=False)
