@@ -345,7 +345,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                         download_button = gr.Button("Download this comparison (.zip)", size="sm", scale=0,
                                                     min_width=240)
                         download = gr.File(label="Comparison: report.json and each variant's media",
-                                           interactive=False, height=60)
+                                           interactive=False, height=60, visible=False)  # shown once made
                     with gr.Column(visible=False) as video_box:  # a label badge would cover the first clips' names
                         gr.Markdown("**Videos side by side** (one clip: always in sync)")
                         video = gr.Video(show_label=False, autoplay=True, loop=True, height=260)
@@ -388,6 +388,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                       show_progress="hidden")
         gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
         download_button.click(compare_export.download_comparison, state, download, api_name="download_comparison")
+        run.click(lambda: gr.update(value=None, visible=False), None, download, api_name=False, queue=False)  # stale
         collect_button.click(spotcheck_collect.make_collect(settings.cache_dir / "spotcheck-media"),
                              [state, collected], [collected, collection], api_name="spotcheck_collect")
         create_button.click(spotcheck_collect.make_create(settings.spotcheck_db), collected, [collected, collection],

@@ -16,12 +16,12 @@ import gradio as gr
 from studio.engine.report import write_compare_folder
 
 
-def download_comparison(state: dict | None) -> str:
-    """Write the last finished comparison to a temporary folder and zip it; returns the zip's path."""
+def download_comparison(state: dict | None):
+    """Write the last finished comparison to a temporary folder and zip it; shows the zip for download."""
     report = (state or {}).get("report")
     if not report or not report.get("complete"):
         raise gr.Error("Run a comparison first: it can be downloaded once it has finished.")
     words = re.sub(r"[^a-z0-9]+", "-", report["prompt"].lower()).strip("-")[:40] or "prompt"
     folder = Path(tempfile.mkdtemp(prefix="studio-download-")) / f"{report['preset']}-{words}-seed{report['seed']}"
     write_compare_folder(folder, report, state["outputs"])
-    return shutil.make_archive(str(folder), "zip", root_dir=folder)
+    return gr.update(value=shutil.make_archive(str(folder), "zip", root_dir=folder), visible=True)
