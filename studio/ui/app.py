@@ -389,7 +389,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
         download_button.click(compare_export.download_comparison, state, download, api_name="download_comparison")
         run.click(lambda: gr.update(value=None, visible=False), None, download, api_name=False, queue=False)  # stale
-        collect_button.click(spotcheck_collect.make_collect(settings.cache_dir / "spotcheck-media"),
+        collect_button.click(spotcheck_collect.make_collect(settings.spotcheck_db.parent / "spotcheck-media"),
                              [state, collected], [collected, collection], api_name="spotcheck_collect")
         create_button.click(spotcheck_collect.make_create(settings.spotcheck_db), collected, [collected, collection],
                             api_name="spotcheck_create")

@@ -59,9 +59,9 @@ def test_collected_comparisons_become_a_blind_session(page):
     assert session.media_kind == "image"
     assert {(p.prompt, p.variant, p.reference) for p in session.pairs} == {
         (prompt, v, "baseline") for prompt in PROMPTS for v in ("naive4", "teacache")}
-    for p in session.pairs:  # the media a rater is shown were saved under the app's cache, one folder per run
+    for p in session.pairs:  # the media a rater is shown were saved beside the votes, one folder per run
         for media in (p.variant_media, p.reference_media):
-            assert Path(media).is_file() and Path(settings.cache_dir) in Path(media).parents
+            assert Path(media).is_file() and settings.spotcheck_db.parent / "spotcheck-media" in Path(media).parents
 
     rater = client.predict(session_id, "Ana", api_name="/spotcheck_next")
     assert not rater["done"] and rater["pair"]["total"] == 4 and rater["pair"]["prompt"] in PROMPTS

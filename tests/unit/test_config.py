@@ -128,3 +128,18 @@ def test_cache_dir_that_is_a_file_is_refused(tmp_path):
 def test_home_expansion(tmp_path):
     s = Settings.from_env({"HOME": str(tmp_path), "STUDIO_CACHE_DIR": "~/x"})
     assert s.cache_dir == Path("~/x").expanduser()
+
+
+def test_votes_go_to_a_spaces_persistent_storage_when_it_is_attached(tmp_path, monkeypatch):
+    import studio.config as config
+
+    data = tmp_path / "data"
+    monkeypatch.setattr(config, "SPACES_PERSISTENT_DIR", data)
+    space = {"HOME": str(tmp_path), "SPACE_ID": "me/studio"}
+    default = tmp_path / ".cache" / "speedup-studio" / "spotcheck.sqlite3"
+    assert Settings.from_env(space).spotcheck_db == default  # no storage attached: lost at a restart, but works
+    data.mkdir()
+    assert Settings.from_env(space).spotcheck_db == data / "speedup-studio" / "spotcheck.sqlite3"
+    assert Settings.from_env({"HOME": str(tmp_path)}).spotcheck_db == default  # not a Space: never /data
+    given = {**space, "STUDIO_SPOTCHECK_DB": str(tmp_path / "mine.sqlite3")}
+    assert Settings.from_env(given).spotcheck_db == tmp_path / "mine.sqlite3"  # the variable always wins
