@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.presets import PresetError, preset_path
+from studio.spotcheck.store import default_db_path
 
 DEFAULT_PRESET = "tiny-image"
 DEFAULT_PORT = 7860
@@ -30,8 +31,6 @@ MAX_MEMORY_BUDGET_GB = 4096.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _HOST_PATTERN = re.compile(r"[A-Za-z0-9.:_-]{1,253}")
-# A Space's persistent storage, when its owner attaches some; everything else on a Space is lost at a restart.
-SPACES_PERSISTENT_DIR = Path("/data")
 
 
 class ConfigError(ValueError):
@@ -78,7 +77,8 @@ class Settings:
             hub_cache=_path(env, "HF_HUB_CACHE") or _path(env, "HUGGINGFACE_HUB_CACHE") or hf_home / "hub",
             concurrency=_int(env, "STUDIO_CONCURRENCY", 1, 1, MAX_CONCURRENCY),
             session_capacity=_int(env, "STUDIO_SESSION_CAPACITY", DEFAULT_SESSION_CAPACITY, 1, MAX_SESSION_CAPACITY),
-            spotcheck_db=_path(env, "STUDIO_SPOTCHECK_DB") or _default_spotcheck_db(xdg_cache, on_spaces),
+            spotcheck_db=(_path(env, "STUDIO_SPOTCHECK_DB")
+                          or default_db_path({**env, "XDG_CACHE_HOME": str(xdg_cache)})),  # the CLI's default too
             offline=_flag(env, "STUDIO_OFFLINE") or _flag(env, "HF_HUB_OFFLINE"),
             hf_token=(env.get("HF_TOKEN") or "").strip() or None,
             on_spaces=on_spaces,
@@ -134,14 +134,6 @@ def _int(env: Mapping[str, str], name: str, default: int | None, low: int, high:
     if not low <= value <= high:
         raise ConfigError(f"{name}={value} is out of range; use a whole number from {low} to {high}")
     return value
-
-
-def _default_spotcheck_db(xdg_cache: Path, on_spaces: bool) -> Path:
-    """Votes (and the media they point at) must outlive a restart: on a Space with persistent storage, keep them
-    there; elsewhere in the user's cache."""
-    if on_spaces and SPACES_PERSISTENT_DIR.is_dir() and os.access(SPACES_PERSISTENT_DIR, os.W_OK):
-        return SPACES_PERSISTENT_DIR / "speedup-studio" / "spotcheck.sqlite3"
-    return xdg_cache / "speedup-studio" / "spotcheck.sqlite3"
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:

@@ -16,10 +16,13 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+# A Space's persistent storage, when its owner attaches some; everything else on a Space is lost at a restart.
+SPACES_PERSISTENT_DIR = Path("/data")
 DB_ENV = "STUDIO_SPOTCHECK_DB"
 # Stored choices name identities (resolved from left/right by the server), so stats never need the layout.
 CHOICES = ("variant", "reference", "tie", "both_bad")
@@ -105,11 +108,15 @@ class Vote:
     created: str
 
 
-def default_db_path() -> Path:
-    """$STUDIO_SPOTCHECK_DB, else ~/.cache/speedup-studio/spotcheck.sqlite3 (XDG_CACHE_HOME respected)."""
-    if os.environ.get(DB_ENV):
-        return Path(os.environ[DB_ENV]).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
+    """$STUDIO_SPOTCHECK_DB; else on a Space with persistent storage /data/speedup-studio/spotcheck.sqlite3 (votes
+    must outlive a restart); else ~/.cache/speedup-studio/spotcheck.sqlite3 (XDG_CACHE_HOME respected)."""
+    env = os.environ if environ is None else environ
+    if env.get(DB_ENV):
+        return Path(env[DB_ENV]).expanduser()
+    if env.get("SPACE_ID") and SPACES_PERSISTENT_DIR.is_dir() and os.access(SPACES_PERSISTENT_DIR, os.W_OK):
+        return SPACES_PERSISTENT_DIR / "speedup-studio" / "spotcheck.sqlite3"
+    cache = Path(env.get("XDG_CACHE_HOME") or Path(env.get("HOME") or Path.home()) / ".cache").expanduser()
     return cache / "speedup-studio" / "spotcheck.sqlite3"
 
 

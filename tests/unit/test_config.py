@@ -131,10 +131,10 @@ def test_home_expansion(tmp_path):
 
 
 def test_votes_go_to_a_spaces_persistent_storage_when_it_is_attached(tmp_path, monkeypatch):
-    import studio.config as config
+    import studio.spotcheck.store as store
 
     data = tmp_path / "data"
-    monkeypatch.setattr(config, "SPACES_PERSISTENT_DIR", data)
+    monkeypatch.setattr(store, "SPACES_PERSISTENT_DIR", data)
     space = {"HOME": str(tmp_path), "SPACE_ID": "me/studio"}
     default = tmp_path / ".cache" / "speedup-studio" / "spotcheck.sqlite3"
     assert Settings.from_env(space).spotcheck_db == default  # no storage attached: lost at a restart, but works
@@ -143,3 +143,4 @@ def test_votes_go_to_a_spaces_persistent_storage_when_it_is_attached(tmp_path, m
     assert Settings.from_env({"HOME": str(tmp_path)}).spotcheck_db == default  # not a Space: never /data
     given = {**space, "STUDIO_SPOTCHECK_DB": str(tmp_path / "mine.sqlite3")}
     assert Settings.from_env(given).spotcheck_db == tmp_path / "mine.sqlite3"  # the variable always wins
+    assert store.default_db_path(space) == data / "speedup-studio" / "spotcheck.sqlite3"  # the CLI's default too
