@@ -61,7 +61,8 @@ def describe_preset(name: str):
     prompt = examples[0] if p.pipeline == "tiny" else "a photo of a red fox in the snow"
     video = gr.update(visible=p.media == "video")  # the side-by-side clip and the per-frame chart
     weights = gr.update(choices=["base", *p.weights], value="base")  # the builder offers this preset's weights
-    return "\n\n".join(lines), gr.update(choices=choices, value=chosen), prompt, video, video, weights
+    samples = gr.Dataset(samples=[[x] for x in examples] if p.pipeline == "tiny" else [], visible=p.pipeline == "tiny")
+    return "\n\n".join(lines), gr.update(choices=choices, value=chosen), prompt, video, video, weights, samples
 
 
 def check_prompt_words(name: str, prompt: str) -> str:
@@ -291,7 +292,7 @@ def _big(pixels: np.ndarray) -> np.ndarray:
 
 
 def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks:
-    from studio.tiny.language import EXAMPLE_IMAGE_PROMPTS, EXAMPLE_VIDEO_PROMPTS
+    from studio.tiny.language import EXAMPLE_IMAGE_PROMPTS
 
     settings = settings or Settings.from_env()
     start_preset = settings.default_preset if settings.default_preset in list_presets() else "tiny-image"
@@ -307,8 +308,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                     info = gr.Markdown()
                     prompt = gr.Textbox(label="Prompt", lines=2, max_length=2000)
                     prompt_check = gr.HTML()
-                    gr.Examples([[x] for x in EXAMPLE_IMAGE_PROMPTS + EXAMPLE_VIDEO_PROMPTS], inputs=[prompt],
-                                label="Example prompts (image, then video)")
+                    examples = gr.Examples([[x] for x in EXAMPLE_IMAGE_PROMPTS], inputs=[prompt],
+                                           label="Example prompts")  # the preset's own: set with the preset
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="Seed")
                         steps = gr.Number(value=None, precision=0, label="Steps (0 = preset's)")
@@ -381,7 +382,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
 
                 build_spotcheck_tab(db_path=settings.spotcheck_db, tabs=tabs, tab_id="spotcheck")
 
-        described = [info, chosen, prompt, video_box, frames_plot, b_weights]
+        described = [info, chosen, prompt, video_box, frames_plot, b_weights, examples.dataset]
         preset.change(describe_preset, preset, described, api_name="preset_info")
         demo.load(describe_preset, preset, described, api_name=False)
         prompt.change(check_prompt_words, [preset, prompt], prompt_check, api_name="check_prompt",

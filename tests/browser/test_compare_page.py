@@ -54,9 +54,15 @@ def test_unknown_word_is_flagged_before_running(page):
 
 
 def test_video_compare_plays_side_by_side(page):
+    from studio.tiny.language import EXAMPLE_IMAGE_PROMPTS, EXAMPLE_VIDEO_PROMPTS
+
+    sync_api.expect(page.get_by_text(EXAMPLE_IMAGE_PROMPTS[1], exact=True)).to_be_visible()
     page.get_by_label("Model preset").click()
     page.get_by_role("option", name=re.compile("video", re.I)).first.click()
     sync_api.expect(page.get_by_text(re.compile(r"· video ·"))).to_be_visible(timeout=30_000)
+    # the examples are the preset's own: a video prompt on the image model is refused (motions are video-only)
+    sync_api.expect(page.get_by_text(EXAMPLE_VIDEO_PROMPTS[1], exact=True)).to_be_visible(timeout=10_000)
+    assert not page.get_by_text(EXAMPLE_IMAGE_PROMPTS[1], exact=True).is_visible()
     _set_prompt(page, "a large red circle at the left moving right")
     page.get_by_role("button", name="Generate").click()
     # the previous run's status also says Done: wait for this run's clips (animated GIFs) in every card

@@ -11,7 +11,7 @@ from studio.ui import app
 
 
 def _weights_choices(preset: str) -> list[str]:
-    update = app.describe_preset(preset)[-1]
+    update = app.describe_preset(preset)[5]  # info, variants, prompt, clip, chart, builder weights, examples
     return [c[0] if isinstance(c, (tuple, list)) else c for c in update["choices"]]
 
 
