@@ -12,6 +12,7 @@ Endpoints: bench_preset (choices for a preset), bench_run (streams progress, the
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from studio.bench.history import list_runs, load_run
 from studio.bench.prompts import BUILTIN_SETS, FILE_KINDS, builtin_set_names
 from studio.presets import REPO_ROOT, list_presets, load_preset
 from studio.ui.presets_ui import preset_choices, preset_or_error
@@ -64,7 +66,8 @@ def _number(value, name: str, low: float, high: float, whole: bool = False, opti
 def _fmt(value, spec: str) -> str:
     if value is None:
         return "–"
-    return "∞" if value == float("inf") else format(value, spec)
+    # summary.json spells infinity "inf" (strict JSON): a reopened bench has it as text
+    return "∞" if value in (float("inf"), "inf") else format(value, spec)
 
 
 def summary_table(summary: dict) -> list[list]:
@@ -140,11 +143,35 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
         if update.error or update.summary is None:
             yield _status(update), *empty, None, gr.skip()
             return
-        s = update.summary
-        files = [str(out_dir / f) for f in DOWNLOADS if (out_dir / f).is_file()]
-        yield (_status(update), str(out_dir / "pareto.png"), summary_table(s), worst_gallery(s, out_dir),
-               f"**Recommendation:** {s['recommendation']['reason']}", files, None, str(out_dir))
+        yield _status(update), *results_view(out_dir, update.summary), None, str(out_dir)
     return bench_run
+
+
+def results_view(out_dir: Path, summary: dict) -> tuple:
+    """A finished bench's chart, table, worst-prompt gallery, recommendation and downloads."""
+    files = [str(out_dir / f) for f in DOWNLOADS if (out_dir / f).is_file()]
+    return (str(out_dir / "pareto.png"), summary_table(summary), worst_gallery(summary, out_dir),
+            f"**Recommendation:** {summary['recommendation']['reason']}", files)
+
+
+def earlier_choices(out_root: Path):
+    """The picker's choices: finished benches under `out_root`, newest first."""
+    return gr.update(choices=[(r.label, r.name) for r in list_runs(out_root)], value=None)
+
+
+def make_open_handler(out_root: Path):
+    def open_bench(name: str | None):
+        """Show an earlier bench's results as when it finished (and make it the spot-check's source)."""
+        if not name:
+            raise gr.Error("Pick a bench from the list first.")
+        try:
+            folder, summary = load_run(out_root, name)
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        status = (f"**Opened** the bench in `{folder}`: {summary['prompts']} prompts, "
+                  f"{len(summary['variants'])} variants.")
+        return status, *results_view(folder, summary), str(folder)
+    return open_bench
 
 
 def cancel_message(running_dir: str | None) -> str:
@@ -192,6 +219,13 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
             with gr.Row():
                 run = gr.Button("Run benchmark", variant="primary")
                 stop = gr.Button("Cancel", variant="stop")
+            with gr.Accordion("Earlier benches", open=False):
+                # custom values: an API caller may name a bench newer than this page's list; load_run checks it
+                earlier = gr.Dropdown([(r.label, r.name) for r in list_runs(out_root)], value=None,
+                                      label="A finished bench (newest first)", allow_custom_value=True)
+                with gr.Row():
+                    open_button = gr.Button("Open", size="sm")
+                    refresh = gr.Button("Refresh the list", size="sm")
         with gr.Column(scale=2):
             status = gr.Markdown("Ready.")
             recommendation = gr.Markdown()
@@ -212,6 +246,11 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
                        budget_mean, budget_p95, gpu_price],
                       [status, chart, table, gallery, recommendation, downloads, running_dir, finished_dir],
                       api_name="bench_run", concurrency_id="gpu", concurrency_limit=1)
+    list_earlier = functools.partial(earlier_choices, out_root)
+    event.then(list_earlier, None, earlier, api_name=False)  # the new bench joins the list
+    refresh.click(list_earlier, None, earlier, api_name=False, queue=False)
+    open_button.click(make_open_handler(out_root), earlier,
+                      [status, chart, table, gallery, recommendation, downloads, finished_dir], api_name="bench_open")
     spotcheck_button.click(make_create_from_bench(spotcheck_db), finished_dir, spotcheck_message,
                            api_name="bench_spotcheck")
     stop.click(cancel_message, running_dir, status, api_name="bench_cancel", cancels=[event], queue=False)

@@ -1,6 +1,7 @@
 """The Bench tab through gradio_client: named endpoints, a small real run, and a clear error for bad input."""
 
 import re
+from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
@@ -52,6 +53,25 @@ def test_small_bench_through_the_api(client, server):
     assert f"?spotcheck={session_id}" in message
     session = VoteStore(server[1] / "spotcheck.sqlite3").get_session(session_id)
     assert sorted(p.prompt for p in session.pairs) == sorted(row[1] for row in _first_prompts(server[1]))
+
+
+def test_an_earlier_bench_reopens_with_its_results(client, server):
+    # after test_small_bench_through_the_api: its folder is in the list and opens as it finished
+    (bench,) = [d.name for d in server[1].iterdir() if (d / "bench.jsonl").is_file()][:1]
+    status, chart, table, gallery, recommendation, downloads = client.predict(bench, api_name="/bench_open")
+    assert status.startswith("**Opened**") and bench in status and "2 prompts, 2 variants" in status
+    assert [row[0].split(" ")[0] for row in table["data"]] == ["baseline", "naive4"] and chart.endswith(".png")
+    assert len(gallery) == 4 and "Recommendation" in recommendation and len(downloads) >= 5
+    with pytest.raises(AppError, match="Pick a bench"):
+        client.predict(None, api_name="/bench_open")
+
+
+def test_only_listed_benches_open():
+    from studio.bench.history import list_runs, load_run
+
+    assert list_runs(Path("/nonexistent")) == []
+    with pytest.raises(ValueError, match="no finished bench named '../etc'"):
+        load_run(Path(__file__).parent, "../etc")
 
 
 def _first_prompts(out_root):
