@@ -9,6 +9,20 @@ from __future__ import annotations
 import io
 
 
+def label_offsets(points: dict[str, tuple[float, float]], y_span: float) -> dict[str, tuple[int, int]]:
+    """Text offsets (points) for each name: above-right, or below-right when the previous point (by speedup) is
+    close enough for their names to overlap (int8 and the baseline both sit near 1x, LPIPS 0)."""
+    import math
+
+    offsets, previous, below = {}, None, False
+    for name, (x, y) in sorted(points.items(), key=lambda item: item[1]):
+        near = previous is not None and abs(math.log(x / previous[0])) < 0.15 and abs(y - previous[1]) < 0.08 * y_span
+        below = not below if near else False
+        offsets[name] = (6, -11) if below else (6, 5)
+        previous = (x, y)
+    return offsets
+
+
 def pareto_chart_png(variants: dict[str, dict], front: list[str], recommended: str | None,
                      budget_mean_lpips: float | None = None) -> bytes:
     """Speedup (x; log scale when it spans more than 8x) vs mean LPIPS (y); the front joined and highlighted."""
@@ -21,11 +35,13 @@ def pareto_chart_png(variants: dict[str, dict], front: list[str], recommended: s
     fig = Figure(figsize=(7, 4.5), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    ys = [p[1] for p in points.values()]
+    offsets = label_offsets(points, (max(ys) - min(ys)) or 1.0) if points else {}
     for name, (x, y) in points.items():
         on_front = name in front
         ax.scatter([x], [y], s=70 if on_front else 40, color="#d9480f" if on_front else "#868e96", zorder=3,
                    marker="*" if name == recommended else "o", edgecolors="black" if name == recommended else "none")
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 5), fontsize=8)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=offsets[name], fontsize=8)
     line = sorted((points[n] for n in front if n in points), key=lambda p: p[0])
     if len(line) > 1:
         ax.plot([p[0] for p in line], [p[1] for p in line], color="#d9480f", linewidth=1.5, zorder=2,
