@@ -253,4 +253,6 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
                       [status, chart, table, gallery, recommendation, downloads, finished_dir], api_name="bench_open")
     spotcheck_button.click(make_create_from_bench(spotcheck_db), finished_dir, spotcheck_message,
                            api_name="bench_spotcheck")
+    for shown_changes in (run, open_button):  # a session message belongs to the bench it was made from
+        shown_changes.click(lambda: "", None, spotcheck_message, api_name=False, queue=False)
     stop.click(cancel_message, running_dir, status, api_name="bench_cancel", cancels=[event], queue=False)
