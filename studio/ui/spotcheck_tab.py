@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +186,13 @@ class _Handlers:
         summary = summarize(self.store(), check_session_id(session_id))
         return _results_markdown(summary), _results_rows(summary)
 
+    def export(self, session_id: str):
+        """The session's votes as CSV (what `spotcheck export` writes), shown for download."""
+        session_id = check_session_id(session_id)
+        path = Path(tempfile.mkdtemp(prefix="spotcheck-export-")) / f"spotcheck-{session_id}-votes.csv"
+        self.store().export_csv(session_id, path)
+        return gr.update(value=str(path), visible=True)
+
     # --- plain-data API (gradio_client) ---------------------------------------------------------------------
     def api_next(self, session_id: str, rater: str) -> dict:
         """The rater's next blind pair (no identities), or done=True with the reveal after the last vote."""
@@ -296,6 +304,10 @@ def build_spotcheck_tab(db_path: str | Path | None = None, tabs: gr.Tabs | None 
         summary_md = gr.Markdown()
         table = gr.Dataframe(headers=RESULT_HEADERS, label="Per variant vs its reference", interactive=False,
                              wrap=True, elem_id="spotcheck-results-table")
+        with gr.Row():
+            export = gr.Button("Download the votes (CSV)", size="sm", scale=0, min_width=220)
+            export_file = gr.File(label="Votes: one row per vote, identities revealed", interactive=False,
+                                  height=60, visible=False)
 
     page_outputs = [status, progress, left_img, right_img, left_vid, right_vid, pair, *buttons.values(), comment,
                     reveal]
@@ -311,6 +323,7 @@ def build_spotcheck_tab(db_path: str | Path | None = None, tabs: gr.Tabs | None 
         button.click(_errors_to_gradio(vote), [session, rater, pair, comment], page_outputs,
                      api_name=f"spotcheck_vote_{choice}", trigger_mode="once")
     show.click(_errors_to_gradio(h.results), session, [summary_md, table], api_name="spotcheck_results")
+    export.click(_errors_to_gradio(h.export), session, export_file, api_name="spotcheck_export")
 
     def open_link(request: gr.Request):
         params = getattr(request, "query_params", {}) or {}

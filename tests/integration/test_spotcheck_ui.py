@@ -1,5 +1,6 @@
 """The spot-check tab through gradio_client: blind rating flow, results, 20 concurrent clients, errors."""
 
+import csv
 import socket
 import threading
 
@@ -41,7 +42,7 @@ def test_endpoints_have_names(app):
     names = set(Client(app[0], verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert {"/spotcheck_start", "/spotcheck_vote_left", "/spotcheck_vote_right", "/spotcheck_vote_tie",
             "/spotcheck_vote_both_bad", "/spotcheck_results", "/spotcheck_next", "/spotcheck_vote",
-            "/spotcheck_summary"} <= names
+            "/spotcheck_summary", "/spotcheck_export"} <= names
 
 
 def test_blind_rating_flow_then_reveal(app):
@@ -104,6 +105,11 @@ def test_results_view_shows_verdicts(app):
     assert rows["teacache"][2:7] == [0, 4, 0, 0, 4] and rows["teacache"][9] == "indistinguishable from baseline"
     summary = client.predict(session.id, api_name="/spotcheck_summary")
     assert summary["agreement"]["percent"] == 1.0
+    # the raw votes, as `spotcheck export` writes them: a hosted app's owner has no shell
+    shown = client.predict(session.id, api_name="/spotcheck_export")
+    with open(shown["value"] if isinstance(shown, dict) else shown, encoding="utf-8") as f:
+        votes = list(csv.DictReader(f))
+    assert len(votes) == 8 and {v["rater"] for v in votes} == {"r1", "r2"} and {v["choice"] for v in votes} == {"tie"}
 
 
 def test_twenty_concurrent_raters_through_the_server(app):
