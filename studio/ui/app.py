@@ -319,7 +319,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                                               label="Variants (baseline always runs)")
                     with gr.Accordion("Variant builder: stack your own", open=False):
                         with gr.Row():
-                            b_weights = gr.Dropdown(["base"], value="base", label="Weights")
+                            # the preset's weights are set on load; build_variant checks what an API caller sends
+                            b_weights = gr.Dropdown(["base"], value="base", label="Weights", allow_custom_value=True)
                             b_quant = gr.Dropdown(["none", "int8wo", "int8dq", "int4wo", "fp8wo", "fp8dqrow"],
                                                   value="none", label="Quantization")
                         with gr.Row():

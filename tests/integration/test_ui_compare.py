@@ -112,6 +112,8 @@ def test_unknown_words_are_flagged_before_running(client):
 def test_variant_builder_appends_a_stack_slug(client):
     slug = client.predict("tiny-image", "base", "int8wo", "tea", 0.2, 6, "s4", api_name="/build_variant")
     assert slug == "s4, int8wo-tea0.2-s6"
+    stack = client.predict("tiny-image", "student", "int8wo", "none", 0.2, 4, "", api_name="/build_variant")
+    assert stack == "student-int8wo-s4"  # an API caller names the preset's weights without loading the page
 
 
 def test_ten_concurrent_clients_are_served_in_queue_order(studio_server):
