@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.presets import PresetError, preset_path
+from studio.presets import REPO_ROOT, PresetError, preset_path
 from studio.spotcheck.store import default_db_path
+from studio.storage import spaces_persistent_dir
 
 DEFAULT_PRESET = "tiny-image"
 DEFAULT_PORT = 7860
@@ -51,6 +52,7 @@ class Settings:
     concurrency: int = 1
     session_capacity: int = DEFAULT_SESSION_CAPACITY  # browser sessions whose state the server keeps
     spotcheck_db: Path = field(default_factory=lambda: Path.home() / ".cache" / "speedup-studio" / "spotcheck.sqlite3")
+    runs_dir: Path = field(default_factory=lambda: REPO_ROOT / ".runs")  # the app's benches (Benchmark tab)
     offline: bool = False
     hf_token: str | None = field(default=None, repr=False)  # never printed; doctor reports only its presence
     on_spaces: bool = False
@@ -79,6 +81,7 @@ class Settings:
             session_capacity=_int(env, "STUDIO_SESSION_CAPACITY", DEFAULT_SESSION_CAPACITY, 1, MAX_SESSION_CAPACITY),
             spotcheck_db=(_path(env, "STUDIO_SPOTCHECK_DB")
                           or default_db_path({**env, "XDG_CACHE_HOME": str(xdg_cache)})),  # the CLI's default too
+            runs_dir=_path(env, "STUDIO_RUNS_DIR") or _default_runs_dir(env),
             offline=_flag(env, "STUDIO_OFFLINE") or _flag(env, "HF_HUB_OFFLINE"),
             hf_token=(env.get("HF_TOKEN") or "").strip() or None,
             on_spaces=on_spaces,
@@ -94,6 +97,7 @@ class Settings:
             "port": self.port, "cache_dir": str(self.cache_dir), "hf_home": str(self.hf_home),
             "hub_cache": str(self.hub_cache), "concurrency": self.concurrency,
             "session_capacity": self.session_capacity, "spotcheck_db": str(self.spotcheck_db),
+            "runs_dir": str(self.runs_dir),
             "offline": self.offline, "hf_token_set": self.hf_token is not None, "on_spaces": self.on_spaces,
             "cpu_bf16": "auto" if self.cpu_bf16 is None else self.cpu_bf16,
             "cpu_threads": "auto" if self.cpu_threads is None else self.cpu_threads,
@@ -134,6 +138,12 @@ def _int(env: Mapping[str, str], name: str, default: int | None, low: int, high:
     if not low <= value <= high:
         raise ConfigError(f"{name}={value} is out of range; use a whole number from {low} to {high}")
     return value
+
+
+def _default_runs_dir(env: Mapping[str, str]) -> Path:
+    """Benches must outlive a restart: on a Space with persistent storage keep them there, else in the checkout."""
+    persistent = spaces_persistent_dir(env)
+    return persistent / "runs" if persistent is not None else REPO_ROOT / ".runs"
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:

@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-# A Space's persistent storage, when its owner attaches some; everything else on a Space is lost at a restart.
-SPACES_PERSISTENT_DIR = Path("/data")
+from studio.storage import spaces_persistent_dir
+
 DB_ENV = "STUDIO_SPOTCHECK_DB"
 # Stored choices name identities (resolved from left/right by the server), so stats never need the layout.
 CHOICES = ("variant", "reference", "tie", "both_bad")
@@ -114,8 +114,9 @@ def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     if env.get(DB_ENV):
         return Path(env[DB_ENV]).expanduser()
-    if env.get("SPACE_ID") and SPACES_PERSISTENT_DIR.is_dir() and os.access(SPACES_PERSISTENT_DIR, os.W_OK):
-        return SPACES_PERSISTENT_DIR / "speedup-studio" / "spotcheck.sqlite3"
+    persistent = spaces_persistent_dir(env)
+    if persistent is not None:
+        return persistent / "spotcheck.sqlite3"
     cache = Path(env.get("XDG_CACHE_HOME") or Path(env.get("HOME") or Path.home()) / ".cache").expanduser()
     return cache / "speedup-studio" / "spotcheck.sqlite3"
 

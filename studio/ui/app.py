@@ -377,7 +377,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
             with gr.Tab("Benchmark", id="bench"):
                 from studio.ui.bench_tab import build_bench_tab
 
-                build_bench_tab(spotcheck_db=settings.spotcheck_db)
+                build_bench_tab(out_root=settings.runs_dir / "bench", spotcheck_db=settings.spotcheck_db)
             with gr.Tab("Spot-check", id="spotcheck"):
                 from studio.ui.spotcheck_tab import build_spotcheck_tab
 

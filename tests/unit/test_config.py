@@ -17,6 +17,7 @@ def test_defaults_from_an_empty_environment(tmp_path):
     assert s.hf_home == tmp_path / ".cache" / "huggingface"
     assert s.hub_cache == tmp_path / ".cache" / "huggingface" / "hub"
     assert s.spotcheck_db == tmp_path / ".cache" / "speedup-studio" / "spotcheck.sqlite3"
+    assert s.runs_dir == Path(__file__).resolve().parents[2] / ".runs"
     assert s.hf_token is None and not s.on_spaces
     assert s.session_capacity == 200
     assert s.cpu_bf16 is None and s.public_dict()["cpu_bf16"] == "auto"
@@ -36,7 +37,7 @@ def test_every_variable_is_read(tmp_path):
         "STUDIO_PORT": "8080", "STUDIO_CACHE_DIR": str(tmp_path / "c"), "HF_HOME": str(tmp_path / "hf"),
         "STUDIO_CONCURRENCY": "2", "STUDIO_SPOTCHECK_DB": str(tmp_path / "votes.db"), "STUDIO_OFFLINE": "yes",
         "HF_TOKEN": " hf_secret ", "STUDIO_SESSION_CAPACITY": "25", "STUDIO_CPU_BF16": "off",
-        "STUDIO_CPU_THREADS": "3", "STUDIO_PREWARM": "no",
+        "STUDIO_CPU_THREADS": "3", "STUDIO_PREWARM": "no", "STUDIO_RUNS_DIR": str(tmp_path / "runs"),
     }
     s = Settings.from_env(env)
     assert (s.default_preset, s.memory_budget_gb, s.host, s.port) == (preset, 40.5, "0.0.0.0", 8080)
@@ -44,7 +45,7 @@ def test_every_variable_is_read(tmp_path):
     assert s.hf_home == tmp_path / "hf" and s.hub_cache == tmp_path / "hf" / "hub"
     assert (s.concurrency, s.offline, s.hf_token, s.session_capacity) == (2, True, "hf_secret", 25)
     assert s.cpu_bf16 is False and s.public_dict()["cpu_bf16"] is False
-    assert (s.cpu_threads, s.prewarm) == (3, False)
+    assert (s.cpu_threads, s.prewarm) == (3, False) and s.runs_dir == tmp_path / "runs"
 
 
 def test_token_never_appears_in_repr_or_public_dict(tmp_path):
@@ -130,16 +131,18 @@ def test_home_expansion(tmp_path):
     assert s.cache_dir == Path("~/x").expanduser()
 
 
-def test_votes_go_to_a_spaces_persistent_storage_when_it_is_attached(tmp_path, monkeypatch):
+def test_votes_and_benches_go_to_a_spaces_persistent_storage_when_it_is_attached(tmp_path, monkeypatch):
     import studio.spotcheck.store as store
+    import studio.storage as storage
 
     data = tmp_path / "data"
-    monkeypatch.setattr(store, "SPACES_PERSISTENT_DIR", data)
+    monkeypatch.setattr(storage, "SPACES_PERSISTENT_DIR", data)
     space = {"HOME": str(tmp_path), "SPACE_ID": "me/studio"}
     default = tmp_path / ".cache" / "speedup-studio" / "spotcheck.sqlite3"
     assert Settings.from_env(space).spotcheck_db == default  # no storage attached: lost at a restart, but works
     data.mkdir()
     assert Settings.from_env(space).spotcheck_db == data / "speedup-studio" / "spotcheck.sqlite3"
+    assert Settings.from_env(space).runs_dir == data / "speedup-studio" / "runs"  # the app's benches too
     assert Settings.from_env({"HOME": str(tmp_path)}).spotcheck_db == default  # not a Space: never /data
     given = {**space, "STUDIO_SPOTCHECK_DB": str(tmp_path / "mine.sqlite3")}
     assert Settings.from_env(given).spotcheck_db == tmp_path / "mine.sqlite3"  # the variable always wins
