@@ -112,6 +112,12 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
                   budget_mean, budget_p95, gpu_price):
         """Validate, start the bench job, stream its progress, then show the results."""
         from studio.bench.job import BenchJob, BenchRequest, shared_engine
+        from studio.deploy.zerogpu import MAX_SECONDS, on_zerogpu
+
+        if on_zerogpu():  # the job's thread never holds ZeroGPU's per-call GPU; a bench outlives one call anyway
+            raise gr.Error(f"A bench needs a GPU for all its runs, and ZeroGPU lends one only while a single "
+                           f"comparison runs (at most {MAX_SECONDS} s). Use the Compare tab here, or run the bench "
+                           f"on a Space with a dedicated GPU, in Docker, or with `python -m studio bench`.")
 
         names = list(variants or []) + [s for s in (extra or "").split(",") if s.strip()]
         request = BenchRequest(

@@ -115,3 +115,16 @@ def test_gpu_duration_applies_the_safety_factor_and_the_bounds():
     many = [Variant(f"v{i}", compile=True) for i in range(4)]
     assert zg.gpu_duration(FLUX, many, repeats=5) == zg.MAX_SECONDS
     assert isinstance(zg.gpu_duration(FLUX, variants, steps=20, repeats=2), int)
+
+
+def test_the_bench_tab_refuses_on_zerogpu_instead_of_failing_midway(monkeypatch, tmp_path):
+    import gradio as gr
+
+    from studio.ui.bench_tab import make_run_handler
+
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    run = make_run_handler(None, tmp_path)("tiny-image", "Built-in set", "held-out", None, 2, 0, 0,
+                                           ["baseline", "naive4"], "", "", 0.1, 0.2, 0)
+    with pytest.raises(gr.Error, match="ZeroGPU lends one only while a single comparison runs"):
+        next(run)
+    assert not any(tmp_path.iterdir())  # nothing was started
