@@ -9,15 +9,19 @@ Example:
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from studio.bench.outputs import write_outputs
 from studio.bench.plan import plan_variants, resolve_prompts
 from studio.bench.runner import run_bench
 from studio.presets import load_preset
+
+REQUEST_FILE = "request.json"  # the page's request, kept in the bench's folder so the bench can be resumed
 
 
 def shared_engine(preset_name: str):
@@ -43,6 +47,30 @@ class BenchRequest:
     budget_p95_lpips: float = 0.2
     gpu_price: float | None = None
     worst_k: int = 4
+
+    def save(self, folder: Path) -> None:
+        """Write the request into the bench's folder, with a copy of a local prompts file (an upload's temporary
+        file does not last), so the bench can be resumed there later."""
+        saved = dict(vars(self))
+        if self.prompts_file and Path(self.prompts_file).is_file():
+            copy = folder / f"prompts{Path(self.prompts_file).suffix}"
+            if Path(self.prompts_file).resolve() != copy.resolve():
+                shutil.copyfile(self.prompts_file, copy)
+            saved["prompts_file"] = copy.name
+        (folder / REQUEST_FILE).write_text(json.dumps(saved, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> BenchRequest:
+        """The request a bench in `folder` was started with; ValueError if it was not started from the page."""
+        path = folder / REQUEST_FILE
+        if not path.is_file():
+            raise ValueError(f"'{folder.name}' has no {REQUEST_FILE} (it was not started from this page); resume it "
+                             f"with `python -m studio bench --out {folder}` and its original options")
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("prompts_file") and not Path(saved["prompts_file"]).is_absolute():
+            saved["prompts_file"] = str(folder / saved["prompts_file"])
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in known})
 
 
 @dataclass
@@ -77,6 +105,8 @@ class BenchJob:
         self._state = BenchUpdate(0, len(self.prompts.prompts) * len(self.variants), "starting", out_dir=self.out_dir,
                                   note=self.plan.note() if self.plan else "")
         self._thread = threading.Thread(target=self._run, daemon=True, name="bench")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        request.save(self.out_dir)
 
     @classmethod
     def start(cls, request: BenchRequest, out_dir: Path, get_engine: Callable = shared_engine) -> BenchJob:

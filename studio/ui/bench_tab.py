@@ -111,13 +111,9 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
     def bench_run(preset_name, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
                   budget_mean, budget_p95, gpu_price):
         """Validate, start the bench job, stream its progress, then show the results."""
-        from studio.bench.job import BenchJob, BenchRequest, shared_engine
-        from studio.deploy.zerogpu import MAX_SECONDS, on_zerogpu
+        from studio.bench.job import BenchRequest
 
-        if on_zerogpu():  # the job's thread never holds ZeroGPU's per-call GPU; a bench outlives one call anyway
-            raise gr.Error(f"A bench needs a GPU for all its runs, and ZeroGPU lends one only while a single "
-                           f"comparison runs (at most {MAX_SECONDS} s). Use the Compare tab here, or run the bench "
-                           f"on a Space with a dedicated GPU, in Docker, or with `python -m studio bench`.")
+        _refuse_on_zerogpu()
 
         names = list(variants or []) + [s for s in (extra or "").split(",") if s.strip()]
         request = BenchRequest(
@@ -135,22 +131,56 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
         if source == SOURCES[1] and not prompts_file:
             raise gr.Error(f"upload a prompts file ({', '.join(FILE_KINDS)}) or pick a built-in set")
         out_dir = out_root / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-        try:
-            job = BenchJob.start(request, out_dir, get_engine or shared_engine)
-        except ValueError as e:  # prompts file, sweep, variants: the message says what is allowed
-            raise gr.Error(str(e)) from None
-        empty = (None, None, [], "", None)  # chart, table, gallery, recommendation, downloads
-        try:
-            for update in job.updates():
-                if not update.finished:  # the running job's folder, for Cancel to name
-                    yield _status(update), *empty, str(out_dir), gr.skip()
-        finally:
-            job.cancel()  # the page went away or Cancel was pressed: stop after the current result
-        if update.error or update.summary is None:
-            yield _status(update), *empty, None, gr.skip()
-            return
-        yield _status(update), *results_view(out_dir, update.summary), None, str(out_dir)
+        yield from _run_job(request, out_dir, get_engine)
     return bench_run
+
+
+def _refuse_on_zerogpu() -> None:
+    from studio.deploy.zerogpu import MAX_SECONDS, on_zerogpu
+
+    if on_zerogpu():  # the job's thread never holds ZeroGPU's per-call GPU; a bench outlives one call anyway
+        raise gr.Error(f"A bench needs a GPU for all its runs, and ZeroGPU lends one only while a single "
+                       f"comparison runs (at most {MAX_SECONDS} s). Use the Compare tab here, or run the bench "
+                       f"on a Space with a dedicated GPU, in Docker, or with `python -m studio bench`.")
+
+
+def _run_job(request, out_dir: Path, get_engine: Callable | None):
+    """Start the bench job in `out_dir` (results already there are kept: a resume), stream its progress, then
+    show the results. Outputs: status, chart, table, gallery, recommendation, downloads, running and finished dir."""
+    from studio.bench.job import BenchJob, shared_engine
+
+    try:
+        job = BenchJob.start(request, out_dir, get_engine or shared_engine)
+    except ValueError as e:  # prompts file, sweep, variants: the message says what is allowed
+        raise gr.Error(str(e)) from None
+    empty = (None, None, [], "", None)  # chart, table, gallery, recommendation, downloads
+    try:
+        for update in job.updates():
+            if not update.finished:  # the running job's folder, for Cancel to name
+                yield _status(update), *empty, str(out_dir), gr.skip()
+    finally:
+        job.cancel()  # the page went away or Cancel was pressed: stop after the current result
+    if update.error or update.summary is None:
+        yield _status(update), *empty, None, gr.skip()
+        return
+    yield _status(update), *results_view(out_dir, update.summary), None, str(out_dir)
+
+
+def make_resume_handler(get_engine: Callable | None, out_root: Path):
+    def bench_resume(name: str | None):
+        """Run what an earlier (cancelled) bench has not finished, in its folder, with its own settings."""
+        from studio.bench.job import BenchRequest
+
+        _refuse_on_zerogpu()
+        if not name:
+            raise gr.Error("Pick a bench from the list first.")
+        try:
+            folder, _ = load_run(out_root, name)
+            request = BenchRequest.load(folder)
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        yield from _run_job(request, folder, get_engine)
+    return bench_resume
 
 
 def results_view(out_dir: Path, summary: dict) -> tuple:
@@ -231,6 +261,7 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
                                       label="A finished bench (newest first)", allow_custom_value=True)
                 with gr.Row():
                     open_button = gr.Button("Open", size="sm")
+                    resume = gr.Button("Resume (run what it has not finished)", size="sm")
                     refresh = gr.Button("Refresh the list", size="sm")
         with gr.Column(scale=2):
             status = gr.Markdown("Ready.")
@@ -252,6 +283,9 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
                        budget_mean, budget_p95, gpu_price],
                       [status, chart, table, gallery, recommendation, downloads, running_dir, finished_dir],
                       api_name="bench_run", concurrency_id="gpu", concurrency_limit=1)
+    resume_event = resume.click(make_resume_handler(get_engine, out_root), earlier,
+                                [status, chart, table, gallery, recommendation, downloads, running_dir, finished_dir],
+                                api_name="bench_resume", concurrency_id="gpu", concurrency_limit=1)
     list_earlier = functools.partial(earlier_choices, out_root)
     event.then(list_earlier, None, earlier, api_name=False)  # the new bench joins the list
     refresh.click(list_earlier, None, earlier, api_name=False, queue=False)
@@ -259,6 +293,7 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
                       [status, chart, table, gallery, recommendation, downloads, finished_dir], api_name="bench_open")
     spotcheck_button.click(make_create_from_bench(spotcheck_db), finished_dir, spotcheck_message,
                            api_name="bench_spotcheck")
-    for shown_changes in (run, open_button):  # a session message belongs to the bench it was made from
+    for shown_changes in (run, open_button, resume):  # a session message belongs to the bench it was made from
         shown_changes.click(lambda: "", None, spotcheck_message, api_name=False, queue=False)
-    stop.click(cancel_message, running_dir, status, api_name="bench_cancel", cancels=[event], queue=False)
+    stop.click(cancel_message, running_dir, status, api_name="bench_cancel", cancels=[event, resume_event],
+               queue=False)

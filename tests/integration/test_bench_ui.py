@@ -57,7 +57,7 @@ def test_small_bench_through_the_api(client, server):
 
 def test_an_earlier_bench_reopens_with_its_results(client, server):
     # after test_small_bench_through_the_api: its folder is in the list and opens as it finished
-    (bench,) = [d.name for d in server[1].iterdir() if (d / "bench.jsonl").is_file()][:1]
+    bench = _small_bench(server[1]).name
     status, chart, table, gallery, recommendation, downloads = client.predict(bench, api_name="/bench_open")
     assert status.startswith("**Opened**") and bench in status and "2 prompts, 2 variants" in status
     assert [row[0].split(" ")[0] for row in table["data"]] == ["baseline", "naive4"] and chart.endswith(".png")
@@ -66,12 +66,41 @@ def test_an_earlier_bench_reopens_with_its_results(client, server):
         client.predict(None, api_name="/bench_open")
 
 
+def test_a_cut_short_bench_resumes_in_its_folder(client, server):
+    # the small bench of test_small_bench_through_the_api, cut back to its first result as if cancelled there
+    import json
+    import shutil
+
+    out_root = server[1]
+    bench = _small_bench(out_root)
+    assert json.loads((bench / "request.json").read_text())["variants"] == ["baseline", "naive4"]
+    first, *_ = (bench / "bench.jsonl").read_text().splitlines()
+    (bench / "bench.jsonl").write_text(first + "\n")
+    status, *_ = client.predict(bench.name, api_name="/bench_resume")
+    assert status.startswith("**Done:** 4 of 4 results"), status
+    rows = (bench / "bench.jsonl").read_text().splitlines()
+    assert len(rows) == 4 and rows[0] == first  # the kept result was not redone
+    # a bench folder the page did not start (the CLI's) has no request to resume with
+    cli_bench = out_root / "from-the-cli"
+    cli_bench.mkdir()
+    shutil.copy(bench / "summary.json", cli_bench / "summary.json")
+    with pytest.raises(AppError, match="has no request.json"):
+        client.predict("from-the-cli", api_name="/bench_resume")
+    shutil.rmtree(cli_bench)
+
+
 def test_only_listed_benches_open():
     from studio.bench.history import list_runs, load_run
 
     assert list_runs(Path("/nonexistent")) == []
     with pytest.raises(ValueError, match="no finished bench named '../etc'"):
         load_run(Path(__file__).parent, "../etc")
+
+
+def _small_bench(out_root):
+    """The folder of test_small_bench_through_the_api's bench: the first this module started."""
+    return min((d for d in out_root.iterdir() if (d / "request.json").is_file()),
+               key=lambda d: (d / "request.json").stat().st_mtime_ns)
 
 
 def _first_prompts(out_root):
