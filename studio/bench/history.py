@@ -38,7 +38,8 @@ def list_runs(root: Path) -> list[RunInfo]:
         try:
             s = _summary(folder)
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime((folder / "summary.json").stat().st_mtime))
-            label = f"{s['preset']} · {when} · {s['prompts']} prompts · {len(s['variants'])} variants"
+            label = (f"{s['preset']} · {when} · {s['prompts']} prompts · {len(s['variants'])} variants"
+                     + (" · cancelled" if s.get("stopped") else ""))
         except (OSError, ValueError, KeyError, TypeError):
             continue
         runs.append(RunInfo(folder.name, label))

@@ -129,7 +129,7 @@ class BenchJob:
             if run.rows:
                 summary = write_outputs(self.out_dir, self.preset, run.rows, self.variants,
                                         (r.budget_mean_lpips, r.budget_p95_lpips), r.gpu_price, self.plan, r.steps,
-                                        worst_k=r.worst_k)
+                                        worst_k=r.worst_k, stopped=run.stopped)
             self._set(finished=True, cancelled=run.stopped, summary=summary, label="cancelled" if run.stopped
                       else "done")
         except Exception as e:  # noqa: BLE001 - reported to the user as the job's error, never swallowed

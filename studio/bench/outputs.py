@@ -67,7 +67,7 @@ def grid_image(out_dir: Path, rows: list[dict], variants: list[Variant], summary
 def write_outputs(out_dir: Path, preset: Preset, rows: list[dict], variants: list[Variant],
                   budget: tuple[float, float] = (0.1, 0.2), gpu_price: float | None = None,
                   sweep: SweepPlan | None = None, base_steps: int | None = None, command: str = "",
-                  worst_k: int = 4) -> dict:
+                  worst_k: int = 4, stopped: bool = False) -> dict:
     """Write summary.json/.csv, results.csv, report.html, recommended.py, grid.png, pareto.png; returns the summary.
 
     The summary holds the aggregates, the Pareto front and the recommendation.
@@ -76,7 +76,8 @@ def write_outputs(out_dir: Path, preset: Preset, rows: list[dict], variants: lis
     summary = summarize(rows, gpu_price=gpu_price, worst_k=worst_k, order=[v.slug for v in variants])
     front = pareto_front(summary["variants"])
     recommendation = recommend(summary["variants"], *budget)
-    summary.update(pareto_front=front, recommendation=recommendation, base_steps=base_steps, command=command)
+    summary.update(pareto_front=front, recommendation=recommendation, base_steps=base_steps, command=command,
+                   stopped=stopped)  # cancelled before its last result: a page can offer to resume it
     chart = pareto_chart_png(summary["variants"], front, recommendation["variant"], budget[0])
     (out_dir / "pareto.png").write_bytes(chart)
     buffer = io.BytesIO()

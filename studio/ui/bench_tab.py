@@ -287,7 +287,8 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
                                 [status, chart, table, gallery, recommendation, downloads, running_dir, finished_dir],
                                 api_name="bench_resume", concurrency_id="gpu", concurrency_limit=1)
     list_earlier = functools.partial(earlier_choices, out_root)
-    event.then(list_earlier, None, earlier, api_name=False)  # the new bench joins the list
+    for finished in (event, resume_event):  # a new bench joins the list; a resumed one loses "cancelled"
+        finished.then(list_earlier, None, earlier, api_name=False)
     refresh.click(list_earlier, None, earlier, api_name=False, queue=False)
     open_button.click(make_open_handler(out_root), earlier,
                       [status, chart, table, gallery, recommendation, downloads, finished_dir], api_name="bench_open")

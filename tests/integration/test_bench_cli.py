@@ -116,9 +116,13 @@ def test_job_cancel_keeps_finished_results_and_a_new_job_completes_them(tmp_path
     assert 1 <= update.done < 8 and update.summary is not None  # partial reports are still written
     kept = read_rows(out / "bench.jsonl")
     assert len(kept) == update.done
+    from studio.bench.history import list_runs
+
+    assert update.summary["stopped"] and list_runs(tmp_path)[0].label.endswith(" · cancelled")  # resumable
 
     final = list(BenchJob.start(request, out, get_engine=lambda name: engine).updates(every_s=0.05))[-1]
     assert final.error is None and not final.cancelled and final.done == final.total == 8
     rows = read_rows(out / "bench.jsonl")
     assert len(rows) == 8 and rows[:len(kept)] == kept
     assert final.summary["variants"]["naive4"]["prompts"] == 4
+    assert not final.summary["stopped"] and "cancelled" not in list_runs(tmp_path)[0].label
