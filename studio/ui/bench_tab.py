@@ -7,7 +7,8 @@ Mount it inside an open `gr.Blocks` (the lead's app does, in a tab):
             build_bench_tab()
 
 Handlers call studio.bench only (a BenchJob runs in a background thread; the handler streams its progress).
-Endpoints: bench_preset (choices for a preset), bench_run (streams progress, then results), bench_cancel.
+Endpoints: bench_preset (choices for a preset), bench_run (streams progress, then results), bench_cancel,
+bench_open and bench_resume (an earlier bench by folder name), bench_spotcheck (a session from the shown bench).
 """
 
 from __future__ import annotations
