@@ -87,7 +87,8 @@ class BenchUpdate:
 
 
 class BenchJob:
-    """Checks the request at once (errors raise before any thread starts), then runs in a daemon thread."""
+    """Checks the request at once (errors raise before any thread starts) and keeps it in the output folder (for a
+    resume), then runs in a daemon thread."""
 
     def __init__(self, request: BenchRequest, out_dir: Path, get_engine: Callable = shared_engine):
         self.request, self.out_dir, self.get_engine = request, Path(out_dir), get_engine

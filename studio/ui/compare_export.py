@@ -16,11 +16,18 @@ import gradio as gr
 from studio.engine.report import write_compare_folder
 
 
-def download_comparison(state: dict | None):
-    """Write the last finished comparison to a temporary folder and zip it; shows the zip for download."""
+def finished_report(state: dict | None, what: str) -> dict:
+    """The page's last comparison report (`state` is the Compare page's view state), once the run has finished;
+    else a message saying `what` needs a finished run."""
     report = (state or {}).get("report")
     if not report or not report.get("complete"):
-        raise gr.Error("Run a comparison first: it can be downloaded once it has finished.")
+        raise gr.Error(f"Run a comparison first: {what} once it has finished.")
+    return report
+
+
+def download_comparison(state: dict | None):
+    """Write the last finished comparison to a temporary folder and zip it; shows the zip for download."""
+    report = finished_report(state, "it can be downloaded")
     words = re.sub(r"[^a-z0-9]+", "-", report["prompt"].lower()).strip("-")[:40] or "prompt"
     folder = Path(tempfile.mkdtemp(prefix="studio-download-")) / f"{report['preset']}-{words}-seed{report['seed']}"
     write_compare_folder(folder, report, state["outputs"])

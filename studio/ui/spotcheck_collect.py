@@ -15,6 +15,7 @@ import gradio as gr
 
 from studio.engine.report import write_compare_folder
 from studio.spotcheck import SpotcheckError, create_session_from_folders, session_link
+from studio.ui.compare_export import finished_report
 from studio.ui.spotcheck_tab import base_url, store_for
 
 MAX_COLLECTED = 50  # comparisons in one session: a rater's evening, not a benchmark
@@ -34,9 +35,7 @@ def make_collect(root: Path):
     def collect(state: dict | None, collected: list[dict] | None):
         """Save the finished comparison's outputs and add it to this browser's collection."""
         collected = list(collected or [])
-        report = (state or {}).get("report")
-        if not report or not report.get("complete"):
-            raise gr.Error("Run a comparison first: its results can be collected once it has finished.")
+        report = finished_report(state, "its results can be collected")
         finished = [v for v in report["variants"] if v["slug"] in state["outputs"]]
         if not any(v["kind"] == "baseline" for v in finished):
             raise gr.Error("This comparison has no baseline output (it failed), so raters would have nothing to "
