@@ -48,11 +48,6 @@ class BenchRun:
     failed: list[str] = field(default_factory=list)  # "slug on prompt i: error"
 
 
-def device_name(engine: Engine) -> str:
-    """'cpu', or the GPU's name (the price table is keyed by it)."""
-    return hardware_name(engine.device)
-
-
 def _check_resumable(rows: list[dict], preset: Preset, prompts: PromptSet, device: str, steps: int | None) -> None:
     """Rows on disk must come from the same preset, prompts, device and steps, or the comparison is meaningless."""
     by_index = {p.index: p for p in prompts.prompts}
@@ -100,7 +95,7 @@ def run_bench(engine: Engine, prompts: PromptSet, variants: list[Variant], out_d
     preset, out_dir = engine.preset, Path(out_dir)
     variants = bench_variants(preset, variants)
     baseline = variants[0]
-    device, threads = device_name(engine), torch.get_num_threads()
+    device, threads = hardware_name(engine.device), torch.get_num_threads()
     run = BenchRun(rows=[])
     with ResultStore(out_dir / RESULTS_FILE) as store:
         rows = store.rows()

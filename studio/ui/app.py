@@ -395,7 +395,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                              [state, collected], [collected, collection], api_name="spotcheck_collect")
         create_button.click(spotcheck_collect.make_create(settings.spotcheck_db), collected, [collected, collection],
                             api_name="spotcheck_create")
-        clear_button.click(spotcheck_collect.clear, collected, [collected, collection], api_name="spotcheck_clear")
+        clear_button.click(spotcheck_collect.clear, None, [collected, collection], api_name="spotcheck_clear")
         b_add.click(build_variant, [preset, b_weights, b_quant, b_cache, b_value, b_steps, custom], custom,
                     api_name="build_variant")
         event = run.click(compare, [preset, prompt, seed, steps, chosen, custom, price, budget, repeats],

@@ -96,5 +96,6 @@ def make_create_from_bench(db_path: Path | None):
     return create_from_bench
 
 
-def clear(collected: list[dict] | None):
-    return [], "Nothing collected yet."
+def clear():
+    """Empty this browser's collection (the saved media stay on disk)."""
+    return [], collection_text([])

@@ -89,3 +89,7 @@ def test_a_finished_comparison_downloads_as_a_compare_folder(page, tmp_path):
     teacache = next(v for v in report["variants"] if v["name"] == "teacache")
     assert teacache["media"] == ["teacache.png"] and teacache["metrics"]["lpips"] >= 0  # figures travel with media
     assert sorted(o.variant for o in read_outputs(tmp_path)) == ["baseline", "naive4", "teacache"]  # CLI-readable
+    client.predict(api_name="/spotcheck_collect")
+    assert client.predict(api_name="/spotcheck_clear") == "Nothing collected yet."
+    with pytest.raises(AppError, match="Nothing collected yet"):  # cleared: nothing to make a session of
+        client.predict(api_name="/spotcheck_create")
