@@ -56,13 +56,15 @@ def _cmd_presets(args) -> int:
 def _cmd_variants(args) -> int:
     preset = load_preset(args.preset)
     for name, v in preset.variants.items():
-        print(f"{name:14s} {v.slug:28s} {v.kind(preset.steps):10s} {preset.notes.get(name, '')}")
+        chosen = "*" if name in preset.default_variants else " "
+        print(f"{chosen}{name:14s} {v.slug:28s} {v.kind(preset.steps):10s} {preset.notes.get(name, '')}")
+    print("* selected by default (the preset's default_variants)")
     return 0
 
 
 def _cmd_compare(args) -> int:
     preset = runnable_preset(args.preset)
-    variants = parse_variants(preset, args.variants.split(","))
+    variants = parse_variants(preset, args.variants.split(",") if args.variants else list(preset.default_variants))
     check_prompt(preset, args.prompt)
     if args.video and preset.media != "video":
         raise UsageError(f"--video given but preset '{preset.name}' makes images; use a video preset")
@@ -148,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", required=True)
     p.add_argument("--prompt", required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--variants", default="baseline,int8,teacache,fbc,naive4")
+    p.add_argument("--variants", help="named variants or slugs, comma separated (default: the preset's "
+                   "default_variants, as the page selects them)")
     p.add_argument("--steps", type=int, default=None, help="baseline steps (default: the preset's)")
     p.add_argument("--repeats", type=int, default=1,
                    help="timed runs per variant, in rounds over all variants (a drift in machine load hits all "

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from studio.variant import (
@@ -67,6 +67,8 @@ class Preset:
     weights: dict[str, WeightsSpec] = field(default_factory=dict)
     variants: dict[str, Variant] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # recommended settings per variant, in words
+    # what Compare and Bench select at first: the comparison a newcomer sees on the first click
+    default_variants: tuple[str, ...] = ()
 
     @property
     def is_local(self) -> bool:
@@ -136,7 +138,10 @@ _TOP_KEYS = {
     "steps": int, "guidance": float, "width": int, "height": int, "frames": int, "caches": list,
     "quantizations": list, "requirements": str, "download_gb": float, "teacache_coefficients": list,
     "trust_remote_code": bool, "cpu_vae_dtype": str, "weights": dict, "variants": dict, "notes": dict,
+    "default_variants": list,
 }
+# selected at first where a preset names none (those it defines): cheap to run, each kind of speed-up once
+FALLBACK_DEFAULT_VARIANTS = ("baseline", "int8", "teacache", "naive4")
 _REQUIRED = ("title", "family", "pipeline", "source", "media", "steps", "width", "height")
 _VARIANT_KEYS = {"weights": str, "quant": str, "quant_checkpoint": str, "cache": dict, "steps": int,
                  "scheduler": str, "schedule": str, "guidance": float, "compile": bool}
@@ -222,7 +227,20 @@ def parse_preset(data: dict, name: str) -> Preset:
         preset.variants[vname] = _parse_variant(preset, vname, spec)
     if "baseline" not in preset.variants:
         preset.variants["baseline"] = Variant("baseline")
-    return preset
+    return replace(preset, default_variants=_default_variants(where, data.get("default_variants"), preset.variants))
+
+
+def _default_variants(where: str, names: list | None, variants: dict[str, Variant]) -> tuple[str, ...]:
+    """The preset's `default_variants` (each one it defines; the baseline first, always), or the fallback."""
+    if names is None:
+        chosen = [v for v in FALLBACK_DEFAULT_VARIANTS if v in variants]
+        return tuple(chosen or list(variants)[:1])
+    unknown = [n for n in names if n not in variants]
+    if unknown or not names:
+        raise PresetError(f"{where}: default_variants must name variants this preset defines; "
+                          f"{'unknown: ' + ', '.join(map(str, unknown)) if unknown else 'it is empty'}; "
+                          f"defined: {', '.join(variants)}")
+    return tuple(dict.fromkeys(["baseline", *names]))
 
 
 def _parse_variant(preset: Preset, vname: str, spec: dict) -> Variant:

@@ -16,13 +16,12 @@ from pathlib import Path
 from studio.pricing import MAX_PRICE
 from studio.usage import UsageError
 
-DEFAULT_VARIANTS = "baseline,int8,teacache,fbc,naive4"
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="benchmark variants on many prompts: aggregates, Pareto chart, recommendation")
     p.add_argument("--preset", required=True)
-    p.add_argument("--variants", default=DEFAULT_VARIANTS, help="named variants or slugs, comma separated")
+    p.add_argument("--variants", help="named variants or slugs, comma separated (default: the preset's "
+                   "default_variants, as Compare selects them)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--prompts", help="a .txt/.csv/.tsv/.jsonl file, or hf:OWNER/NAME (a Hub dataset, online)")
     source.add_argument("--prompt-set", help="a built-in set of the embedded presets: held-out (default), examples")
@@ -103,6 +102,7 @@ def run(args) -> int:
 
     _check_numbers(args)
     preset = load_preset(args.preset)
+    args.variants = args.variants or ",".join(preset.default_variants)  # written out in the recorded command
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out '{args.out}' exists and is not a folder")

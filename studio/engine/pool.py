@@ -34,7 +34,7 @@ def engine_for(name: str):
         return _engines[name]
 
 
-def prewarm(name: str, prepare_lpips: bool = False, variants: tuple[str, ...] = ()) -> threading.Thread:
+def prewarm(name: str, prepare_lpips: bool = False) -> threading.Thread:
     """Load a preset's base pipeline and the LPIPS model in the background, so the first request is fast.
 
     `prepare_lpips` first fetches and converts the LPIPS weights (a Space has no build step to do it).
@@ -52,9 +52,8 @@ def prewarm(name: str, prepare_lpips: bool = False, variants: tuple[str, ...] = 
             from studio.metrics.lpips_offline import get_lpips_model
 
             get_lpips_model()
-            for variant in variants:  # quantized copies etc. of the variants a first visitor will run
-                if variant in engine.preset.variants:
-                    engine.pipeline_for(engine.preset.variants[variant])
+            for variant in engine.preset.default_variants:  # quantized copies etc. a first visitor will run
+                engine.pipeline_for(engine.preset.variants[variant])
             import studio.engine.stream  # noqa: F401  (imports the request path needs, off the request)
         except Exception as e:  # the request path reports problems properly; this is only a head start
             print(f"prewarm of {name} skipped: {type(e).__name__}: {e}")
@@ -64,7 +63,6 @@ def prewarm(name: str, prepare_lpips: bool = False, variants: tuple[str, ...] = 
     return thread
 
 
-WARM_VARIANTS = ("baseline", "int8", "teacache", "naive4")  # what the page runs by default
 EMBEDDED_PRESETS = ("tiny-image", "tiny-video")
 
 
@@ -73,4 +71,4 @@ def warm_up(settings) -> None:
     if not settings.prewarm:
         return
     name = settings.default_preset if settings.default_preset in EMBEDDED_PRESETS else "tiny-image"
-    prewarm(name, prepare_lpips=settings.on_spaces, variants=WARM_VARIANTS)
+    prewarm(name, prepare_lpips=settings.on_spaces)

@@ -19,13 +19,12 @@ import pandas as pd
 from studio import pricing
 from studio.config import Settings
 from studio.deploy.zerogpu import gpu_task
-from studio.engine.pool import WARM_VARIANTS, engine_for, runnable_here, warm_up
+from studio.engine.pool import engine_for, runnable_here, warm_up
 from studio.inputs import InputError, check_prompt, check_repeats, check_seed, check_steps, parse_variants
 from studio.presets import PresetError, list_presets, load_preset
-from studio.ui import compare_export, readouts, spotcheck_collect
+from studio.ui import compare_export, links, readouts, spotcheck_collect
 from studio.ui.presets_ui import preset_choices, preset_or_error
 
-DEFAULT_VARIANTS = list(WARM_VARIANTS)
 STATUS_EVERY_S = 0.25  # at most four progress refreshes a second: enough to feel live, cheap to send
 _cancel_flags: dict[str, threading.Event] = {}
 
@@ -53,7 +52,6 @@ def describe_preset(name: str):
     if p.pipeline == "tiny":
         lines.append(f"**Prompt language:** {vocabulary_text()}")
     choices = list(p.variants)
-    chosen = [v for v in DEFAULT_VARIANTS if v in p.variants] or list(p.variants)[:1]
     lines.append("<details><summary>What each variant is</summary>\n\n" + "\n".join(
         f"- **{v}** `{variant.slug}`" + (f": {p.notes[v]}" if v in p.notes else "")
         for v, variant in p.variants.items()) + "\n</details>")
@@ -62,7 +60,40 @@ def describe_preset(name: str):
     video = gr.update(visible=p.media == "video")  # the side-by-side clip and the per-frame chart
     weights = gr.update(choices=["base", *p.weights], value="base")  # the builder offers this preset's weights
     samples = gr.Dataset(samples=[[x] for x in examples] if p.pipeline == "tiny" else [], visible=p.pipeline == "tiny")
-    return "\n\n".join(lines), gr.update(choices=choices, value=chosen), prompt, video, video, weights, samples
+    chosen = gr.update(choices=choices, value=list(p.default_variants))
+    return "\n\n".join(lines), chosen, prompt, video, video, weights, samples
+
+
+def open_setup(name: str, request: gr.Request = None):
+    """On page load: describe the preset, with a shared setup link's inputs filled in (and what it left out said).
+
+    Outputs: the preset, describe_preset's seven, then seed, steps, custom variants and the status."""
+    setup = links.read_setup(getattr(request, "query_params", None) or {}, name)
+    if setup is None:
+        return gr.skip(), *describe_preset(name), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    info, chosen, prompt, *rest = describe_preset(setup.preset)
+    custom = gr.skip()
+    if setup.variants:
+        named, custom = setup.chosen_and_custom(load_preset(setup.preset).variants)
+        chosen = gr.update(choices=chosen["choices"], value=named)
+    message = "Opened a shared setup: press Generate to run it."
+    if setup.problems:
+        message += " Left out of the link: " + "; ".join(setup.problems) + "."
+    return (setup.preset, info, chosen, setup.prompt or prompt, *rest,
+            gr.skip() if setup.seed is None else setup.seed, gr.skip() if setup.steps is None else setup.steps,
+            custom, readouts.status_html(message))
+
+
+def share_setup(name: str, prompt: str, seed, steps, chosen: list[str], custom: str, request: gr.Request = None):
+    """A link that opens Compare with these inputs, and the same comparison as a command."""
+    try:
+        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom)
+    except (InputError, PresetError) as e:
+        raise gr.Error(str(e)) from None
+    link = links.setup_link(setup, links.base_url(request))
+    return gr.update(visible=True, value=(
+        f"**Link to this setup** (opens Compare with these inputs; nothing runs until Generate is pressed): "
+        f"[{link}]({link})\n\nThe same comparison from the command line:\n```\n{links.setup_command(setup)}\n```"))
 
 
 def check_prompt_words(name: str, prompt: str) -> str:
@@ -315,8 +346,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                         steps = gr.Number(value=None, precision=0, label="Steps (0 = preset's)")
                         repeats = gr.Number(value=1, precision=0, minimum=1, maximum=5,
                                             label="Repeats (rounds, medians)")
-                    chosen = gr.CheckboxGroup(all_variant_names(), value=DEFAULT_VARIANTS,
-                                              label="Variants (baseline always runs)")
+                    first = list(load_preset(start_preset).default_variants)
+                    chosen = gr.CheckboxGroup(all_variant_names(), value=first, label="Variants (baseline always runs)")
                     with gr.Accordion("Variant builder: stack your own", open=False):
                         with gr.Row():
                             # the preset's weights are set on load; build_variant checks what an API caller sends
@@ -348,6 +379,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                                                     min_width=240)
                         download = gr.File(label="Comparison: report.json and each variant's media",
                                            interactive=False, height=60, visible=False)  # shown once made
+                        share_button = gr.Button("Link to this setup", size="sm", scale=0, min_width=180)
+                    shared = gr.Markdown(visible=False)
                     with gr.Column(visible=False) as video_box:  # a label badge would cover the first clips' names
                         gr.Markdown("**Videos side by side** (one clip: always in sync)")
                         video = gr.Video(show_label=False, autoplay=True, loop=True, height=260)
@@ -384,8 +417,11 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                 build_spotcheck_tab(db_path=settings.spotcheck_db, tabs=tabs, tab_id="spotcheck")
 
         described = [info, chosen, prompt, video_box, frames_plot, b_weights, examples.dataset]
-        preset.change(describe_preset, preset, described, api_name="preset_info")
-        demo.load(describe_preset, preset, described, api_name=False)
+        # .input, not .change: a setup link sets the preset on load, and must keep the link's prompt and variants
+        preset.input(describe_preset, preset, described, api_name="preset_info")
+        demo.load(open_setup, preset, [preset, *described, seed, steps, custom, status], api_name=False)
+        share_button.click(share_setup, [preset, prompt, seed, steps, chosen, custom], shared, api_name="share_setup",
+                           queue=False)
         prompt.change(check_prompt_words, [preset, prompt], prompt_check, api_name="check_prompt",
                       show_progress="hidden")
         gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")

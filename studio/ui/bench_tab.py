@@ -27,7 +27,6 @@ from studio.presets import REPO_ROOT, list_presets, load_preset
 from studio.ui.presets_ui import preset_choices, preset_or_error
 from studio.ui.spotcheck_collect import make_create_from_bench
 
-DEFAULT_VARIANTS = ["baseline", "int8", "teacache", "fbc", "naive4"]
 DOWNLOADS = ("report.html", "summary.json", "summary.csv", "results.csv", "recommended.py", "grid.png", "bench.jsonl")
 TABLE_HEADERS = ["variant", "slug", "p50 s", "p95 s", "speedup", "gen/hour", "$/1000", "LPIPS mean", "LPIPS p95",
                  "PSNR med. dB", "SSIM", "adherence", "fidelity", "errors"]
@@ -38,10 +37,9 @@ def preset_options(name: str):
     """Variant choices and built-in prompt sets of a preset."""
     p = preset_or_error(name)
     sets = builtin_set_names(p)
-    chosen = [v for v in DEFAULT_VARIANTS if v in p.variants] or list(p.variants)[:1]
     hint = ("Built-in sets: " + "; ".join(f"**{s}**: {BUILTIN_SETS[s]}" for s in sets)) if sets else \
         f"This preset has no built-in sets: upload a prompts file ({', '.join(FILE_KINDS)})."
-    return (gr.update(choices=list(p.variants), value=chosen),
+    return (gr.update(choices=list(p.variants), value=list(p.default_variants)),
             gr.update(choices=sets, value=sets[0] if sets else None),
             gr.update(value=SOURCES[0] if sets else SOURCES[1]), hint)
 
@@ -244,7 +242,7 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
                 count = gr.Number(value=20, precision=0, minimum=1, label="Prompts (first N)")
                 seed = gr.Number(value=0, precision=0, minimum=0, label="Base seed")
                 steps = gr.Number(value=0, precision=0, minimum=0, label="Baseline steps (0: preset's)")
-            variants = gr.CheckboxGroup(list(p.variants), value=[v for v in DEFAULT_VARIANTS if v in p.variants],
+            variants = gr.CheckboxGroup(list(p.variants), value=list(p.default_variants),
                                         label="Variants (the baseline always runs)")
             extra = gr.Textbox(label="More variants (slugs, comma-separated)", placeholder="e.g. int8wo-tea0.1, s8")
             sweep = gr.Textbox(label="Sweep (one or two axes, ';' between)",

@@ -16,7 +16,8 @@ import gradio as gr
 from studio.engine.report import write_compare_folder
 from studio.spotcheck import SpotcheckError, create_session_from_folders, session_link
 from studio.ui.compare_export import finished_report
-from studio.ui.spotcheck_tab import base_url, store_for
+from studio.ui.links import base_url
+from studio.ui.spotcheck_tab import store_for
 
 MAX_COLLECTED = 50  # comparisons in one session: a rater's evening, not a benchmark
 

@@ -35,6 +35,7 @@ from studio.spotcheck import (
 )
 from studio.spotcheck.media import blind_copy
 from studio.spotcheck.store import check_session_id
+from studio.ui.links import base_url
 
 CHOICE_LABELS = {  # choice -> (button text, keys that press it)
     "left": ("⬅ Left is better  [1]", ("1", "ArrowLeft")),
@@ -215,16 +216,6 @@ class _Handlers:
 
     def api_summary(self, session_id: str) -> dict:
         return summarize(self.store(), check_session_id(session_id))
-
-
-def base_url(request: gr.Request | None) -> str:
-    """The app's address as the browser reached it (behind a proxy: the forwarded host), for share links."""
-    if request is None:
-        return ""
-    headers = getattr(request, "headers", {}) or {}
-    host = headers.get("x-forwarded-host") or headers.get("host")
-    proto = headers.get("x-forwarded-proto") or getattr(getattr(request, "url", None), "scheme", "http")
-    return f"{proto}://{host}/" if host else ""
 
 
 def _results_rows(summary: dict) -> list[list]:

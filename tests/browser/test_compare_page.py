@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from studio.presets import load_preset
 from tests.fixtures.browser import CHROMIUM, open_page, screenshot_if_asked
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -34,8 +35,9 @@ def test_image_compare_shows_grid_and_readouts(page):
     status = page.locator(".status").first
     sync_api.expect(status).to_contain_text("Done", timeout=240_000)
     cards = page.locator("#result-grid .card")
-    assert cards.count() == 4
-    assert page.locator("#result-grid .card img.media").count() == 4
+    ticked = load_preset("tiny-image").default_variants  # what the page selects at first
+    assert cards.count() == len(ticked) and "distilled" in ticked
+    assert page.locator("#result-grid .card img.media").count() == len(ticked)
     text = page.locator("#result-grid").inner_text()
     assert re.search(r"end-to-end\s+\d+\.\d{3} s", text) and "LPIPS" in text and "$ / 1k gen" in text
     assert re.search(r"×\d+\.\d\d", text)  # a measured speedup
@@ -66,7 +68,9 @@ def test_video_compare_plays_side_by_side(page):
     _set_prompt(page, "a large red circle at the left moving right")
     page.get_by_role("button", name="Generate").click()
     # the previous run's status also says Done: wait for this run's clips (animated GIFs) in every card
-    page.wait_for_function("() => document.querySelectorAll('#result-grid img[src^=\"data:image/gif\"]').length == 4"
+    clips = len(load_preset("tiny-video").default_variants)
+    page.wait_for_function("() => document.querySelectorAll('#result-grid img[src^=\"data:image/gif\"]').length == "
+                           f"{clips}"
                            " && document.querySelector('.status').innerText.includes('Done')", timeout=300_000)
     video = page.locator("video").first
     sync_api.expect(video).to_be_visible(timeout=60_000)
@@ -79,6 +83,6 @@ def test_video_compare_plays_side_by_side(page):
     sync_api.expect(page.get_by_text("Per-frame difference vs baseline")).to_be_visible()
     chart = page.get_by_text("Per-frame difference vs baseline").locator(
         "xpath=ancestor::div[contains(@class,'block')][1]")
-    for name in ("int8", "teacache", "naive4"):  # every variant's series, not only the first to finish
+    for name in load_preset("tiny-video").default_variants[1:]:  # every variant's series, not only the first to finish
         sync_api.expect(chart.get_by_text(f"{name} (LPIPS)")).to_be_visible(timeout=10_000)
     screenshot_if_asked(page, "STUDIO_SCREENSHOTS", "compare-video.png")

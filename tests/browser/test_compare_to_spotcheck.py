@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from studio.config import Settings
+from studio.presets import load_preset
 from tests.fixtures.browser import CHROMIUM, open_page, screenshot_if_asked
 from tests.fixtures.studio_app import serve
 
@@ -47,7 +48,8 @@ def test_collect_two_runs_create_a_session_and_rate_its_first_pair(tmp_path):
                                                                                          timeout=60_000)
             page.get_by_label("Your name").fill("Ana")
             page.get_by_role("button", name="Start / resume").click()
-            sync_api.expect(page.get_by_text("Pair 1 of 6")).to_be_visible(timeout=30_000)  # 2 prompts x 3 variants
+            pairs = 2 * (len(load_preset("tiny-image").default_variants) - 1)  # each variant against the baseline
+            sync_api.expect(page.get_by_text(f"Pair 1 of {pairs}")).to_be_visible(timeout=30_000)
             assert page.locator(".spotcheck-media img").count() == 2
             screenshot_if_asked(page, "STUDIO_SCREENSHOTS", "spotcheck-from-compare.png")
     finally:

@@ -106,10 +106,28 @@ BASE = {"title": "t", "family": "f", "pipeline": "tiny", "source": "assets/tiny-
     ({"variants": {"x": {"speed": 3}}}, "unknown key 'speed'"),
     ({"variants": {"x": {"weights": "distilled"}}}, "not defined"),
     ({"variants": {"x": {"steps": 4, "schedule": "karras"}}}, "schedule must be one of uniform"),
+    ({"default_variants": ["int8"]}, "default_variants must name variants this preset defines; unknown: int8"),
+    ({"default_variants": []}, "default_variants must name .* it is empty"),
+    ({"default_variants": "baseline"}, "'default_variants' must be list"),
 ])
 def test_malformed_presets_are_rejected(change, message):
     with pytest.raises(PresetError, match=message):
         parse_preset({**BASE, **change}, "test")
+
+
+def test_default_variants_come_from_the_preset_baseline_first():
+    preset = parse_preset({**BASE, "variants": {"n4": {"steps": 4}, "int8": {"quant": "int8wo"}},
+                           "default_variants": ["n4", "baseline"]}, "test")
+    assert preset.default_variants == ("baseline", "n4")
+    # none named: the fallback's variants that the preset defines
+    assert parse_preset({**BASE, "variants": {"int8": {"quant": "int8wo"}, "n2": {"steps": 2}}},
+                        "test").default_variants == ("baseline", "int8")
+
+
+@pytest.mark.parametrize("name", ["tiny-image", "tiny-video"])
+def test_embedded_presets_show_the_student_beside_naive_few_step_at_first(name):
+    """The studio's point on the first click: a distilled 4-step student against the base model run for 4 steps."""
+    assert {"baseline", "naive4", "distilled"} <= set(load_preset(name).default_variants)
 
 
 def test_malformed_toml_file_is_rejected(tmp_path):

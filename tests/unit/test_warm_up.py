@@ -7,7 +7,7 @@ from studio.config import Settings
 
 def test_warm_up_prepares_lpips_on_a_space_only(monkeypatch):
     calls = []
-    monkeypatch.setattr(pool, "prewarm", lambda name, prepare_lpips, variants: calls.append((name, prepare_lpips)))
+    monkeypatch.setattr(pool, "prewarm", lambda name, prepare_lpips: calls.append((name, prepare_lpips)))
     pool.warm_up(Settings(on_spaces=True))
     pool.warm_up(Settings(on_spaces=False))
     pool.warm_up(Settings(on_spaces=True, prewarm=False))  # STUDIO_PREWARM=0: nothing at all
@@ -27,3 +27,23 @@ def test_prewarm_fetches_missing_weights_before_loading(monkeypatch):
     pool.prewarm("tiny-image", prepare_lpips=True).join(timeout=30)
     pool.prewarm("tiny-image", prepare_lpips=False).join(timeout=30)
     assert order == ["prepare", "engine tiny-image", "engine tiny-image"]
+
+
+def test_prewarm_builds_what_the_page_selects_at_first(monkeypatch):
+    from studio.presets import load_preset
+
+    built = []
+
+    class Engine:
+        preset = load_preset("tiny-image")
+
+        def base_pipeline(self):
+            built.append("base")
+
+        def pipeline_for(self, variant):
+            built.append(variant.name)
+
+    monkeypatch.setattr(pool, "engine_for", lambda name: Engine())
+    monkeypatch.setattr("studio.metrics.lpips_offline.get_lpips_model", lambda: None)
+    pool.prewarm("tiny-image").join(timeout=30)
+    assert built == ["base", *Engine.preset.default_variants] and "distilled" in built

@@ -1,0 +1,117 @@
+"""Links to the page: the app's own address, and Compare setups shared as a link.
+
+A setup link (`?preset=tiny-video&prompt=…&seed=3&variants=baseline,distilled`) opens the Compare page with those
+inputs filled in, so a team looks at exactly what a colleague compared; it never runs anything by itself (the
+receiver presses Generate). What a link gets wrong is left out and said, never guessed.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from studio.inputs import MAX_PROMPT_CHARS, MAX_VARIANTS, InputError, check_seed, check_steps, parse_variants
+from studio.presets import PresetError, load_preset
+
+SETUP_KEYS = ("preset", "prompt", "seed", "steps", "variants")
+
+
+def base_url(request) -> str:
+    """The app's address as the browser reached it (behind a proxy: the forwarded host); "" when unknown."""
+    if request is None:
+        return ""
+    headers = getattr(request, "headers", {}) or {}
+    host = headers.get("x-forwarded-host") or headers.get("host")
+    proto = headers.get("x-forwarded-proto") or getattr(getattr(request, "url", None), "scheme", "http")
+    return f"{proto}://{host}/" if host else ""
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Compare inputs: a preset, and what a link set of the rest (None: the preset's own)."""
+
+    preset: str
+    prompt: str | None = None
+    seed: int | None = None
+    steps: int | None = None
+    variants: tuple[str, ...] | None = None  # named variants and slugs, in order
+    problems: tuple[str, ...] = field(default=())  # what was left out of a link, and why
+
+    def chosen_and_custom(self, named: Mapping) -> tuple[list[str], str]:
+        """Split the variants into the preset's named ones (ticked) and slugs (the custom field)."""
+        variants = self.variants or ()
+        return [v for v in variants if v in named], ", ".join(v for v in variants if v not in named)
+
+
+def _names(chosen, custom) -> list[str]:
+    return [n.strip() for n in [*(chosen or []), *(custom or "").split(",")] if n and n.strip()]
+
+
+def validated_setup(preset: str, prompt: str, seed, steps, chosen, custom) -> Setup:
+    """The page's inputs as a Setup, checked as a run checks them (raises InputError or PresetError)."""
+    p = load_preset(preset)
+    if not prompt or not prompt.strip():
+        raise InputError("the prompt is empty; describe what to generate")
+    variants = parse_variants(p, _names(chosen, custom))
+    return Setup(p.name, prompt.strip(), check_seed(seed), check_steps(steps), tuple(v.name for v in variants))
+
+
+def setup_link(setup: Setup, base: str = "") -> str:
+    """The address that opens the Compare page with `setup` filled in."""
+    params = {"preset": setup.preset, "prompt": setup.prompt, "seed": setup.seed, "steps": setup.steps,
+              "variants": ",".join(setup.variants) if setup.variants else None}
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return f"{base.split('?')[0].split('#')[0]}?{query}"
+
+
+def setup_command(setup: Setup) -> str:
+    """The same comparison from the command line (`python -m studio compare`)."""
+    parts = ["python", "-m", "studio", "compare", "--preset", setup.preset, "--prompt", setup.prompt or "",
+             "--seed", str(setup.seed or 0)]
+    if setup.steps:
+        parts += ["--steps", str(setup.steps)]
+    if setup.variants:
+        parts += ["--variants", ",".join(setup.variants)]
+    return shlex.join(parts)
+
+
+def read_setup(params: Mapping, default_preset: str) -> Setup | None:
+    """The setup a link asks for (None: the address has none of SETUP_KEYS); each bad part is left out and named
+    in `problems` with what is allowed, and the rest is kept."""
+    if not any(key in params for key in SETUP_KEYS):
+        return None
+    problems = []
+    name = str(params.get("preset") or default_preset)
+    try:
+        preset = load_preset(name)
+    except PresetError as e:
+        problems.append(f"preset: {e}")
+        preset = load_preset(default_preset)
+    prompt = params.get("prompt")
+    if prompt is not None and not (0 < len(prompt.strip()) <= MAX_PROMPT_CHARS):
+        problems.append(f"prompt: it must have 1 to {MAX_PROMPT_CHARS} characters")
+        prompt = None
+    seed = steps = None
+    try:
+        seed = check_seed(params["seed"]) if "seed" in params else None
+    except (InputError, ValueError):
+        problems.append(f"seed: {params['seed']!r} is not a whole number from 0 to 2^31-1")
+    try:
+        steps = check_steps(params["steps"]) if "steps" in params else None
+    except (InputError, ValueError):
+        problems.append(f"steps: {params['steps']!r} is not a whole number from 1 to 1000")
+    variants = None
+    if "variants" in params:
+        kept = []
+        for v in dict.fromkeys(_names(str(params["variants"]).split(","), "")):
+            try:
+                parse_variants(preset, [v])
+                kept.append(v)
+            except InputError as e:
+                problems.append(f"variant: {e}")
+        if len(kept) > MAX_VARIANTS:
+            problems.append(f"variants: {len(kept)} given; the first {MAX_VARIANTS} kept")
+        variants = tuple(kept[:MAX_VARIANTS]) or None
+    return Setup(preset.name, prompt.strip() if prompt else None, seed, steps, variants, tuple(problems))
