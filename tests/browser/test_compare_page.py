@@ -65,7 +65,7 @@ def test_video_compare_plays_side_by_side(page):
     # the examples are the preset's own: a video prompt on the image model is refused (motions are video-only)
     sync_api.expect(page.get_by_text(EXAMPLE_VIDEO_PROMPTS[1], exact=True)).to_be_visible(timeout=10_000)
     assert not page.get_by_text(EXAMPLE_IMAGE_PROMPTS[1], exact=True).is_visible()
-    _set_prompt(page, "a large red circle at the left moving right")
+    _set_prompt(page, EXAMPLE_VIDEO_PROMPTS[1])  # one the baseline draws right: this run is the README's screenshot
     page.get_by_role("button", name="Generate").click()
     # the previous run's status also says Done: wait for this run's clips (animated GIFs) in every card
     clips = len(load_preset("tiny-video").default_variants)
