@@ -265,7 +265,9 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
         with gr.Column(scale=2):
             status = gr.Markdown("Ready.")
             recommendation = gr.Markdown()
-            chart = gr.Image(label="Pareto chart: speedup vs mean LPIPS", type="filepath", interactive=False)
+            # no label badge: it covered the chart's own title, which names the recommendation
+            chart = gr.Image(label="Pareto chart: speedup vs mean LPIPS", show_label=False, type="filepath",
+                             interactive=False)
             table = gr.Dataframe(headers=TABLE_HEADERS, label="Per variant", interactive=False, wrap=True)
             gallery = gr.Gallery(label="Worst prompts: baseline | variant", columns=4, height="auto")
             downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)

@@ -39,6 +39,11 @@ def test_default_fields_run_and_cost_is_priced(bench_page):
     for row in rows:
         cells = [c for c in row.split() if c != "★"]  # the recommended variant's name carries a star
         assert float(cells[6]) > 0, row  # $/1000, priced from the device table
+    chart = page.locator("img[src*='pareto']").first
+    sync_api.expect(chart).to_be_visible(timeout=30_000)
+    block = chart.locator("xpath=ancestor::div[contains(@class,'block')][1]")
+    badge = block.get_by_test_id("block-label")  # it once covered the chart's own title
+    assert badge.count() == 0 or (badge.bounding_box() or {"height": 0})["height"] < 4
     screenshot_if_asked(page, "STUDIO_SCREENSHOTS", "bench-tab.png")
 
 
