@@ -67,10 +67,10 @@ def describe_preset(name: str):
 def open_setup(name: str, request: gr.Request = None):
     """On page load: describe the preset, with a shared setup link's inputs filled in (and what it left out said).
 
-    Outputs: the preset, describe_preset's seven, then seed, steps, custom variants and the status."""
+    Outputs: the preset, describe_preset's seven, then seed, steps, repeats, custom variants and the status."""
     setup = links.read_setup(getattr(request, "query_params", None) or {}, name)
     if setup is None:
-        return gr.skip(), *describe_preset(name), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return gr.skip(), *describe_preset(name), *[gr.skip()] * 5
     info, chosen, prompt, *rest = describe_preset(setup.preset)
     custom = gr.skip()
     if setup.variants:
@@ -80,14 +80,15 @@ def open_setup(name: str, request: gr.Request = None):
     if setup.problems:
         message += " Left out of the link: " + "; ".join(setup.problems) + "."
     return (setup.preset, info, chosen, setup.prompt or prompt, *rest,
-            gr.skip() if setup.seed is None else setup.seed, gr.skip() if setup.steps is None else setup.steps,
+            *[gr.skip() if value is None else value for value in (setup.seed, setup.steps, setup.repeats)],
             custom, readouts.status_html(message))
 
 
-def share_setup(name: str, prompt: str, seed, steps, chosen: list[str], custom: str, request: gr.Request = None):
+def share_setup(name: str, prompt: str, seed, steps, chosen: list[str], custom: str, repeats=1,
+                request: gr.Request = None):
     """A link that opens Compare with these inputs, and the same comparison as a command."""
     try:
-        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom)
+        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom, repeats)
     except (InputError, PresetError) as e:
         raise gr.Error(str(e)) from None
     link = links.setup_link(setup, links.base_url(request))
@@ -419,9 +420,9 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         described = [info, chosen, prompt, video_box, frames_plot, b_weights, examples.dataset]
         # .input, not .change: a setup link sets the preset on load, and must keep the link's prompt and variants
         preset.input(describe_preset, preset, described, api_name="preset_info")
-        demo.load(open_setup, preset, [preset, *described, seed, steps, custom, status], api_name=False)
-        share_button.click(share_setup, [preset, prompt, seed, steps, chosen, custom], shared, api_name="share_setup",
-                           queue=False)
+        demo.load(open_setup, preset, [preset, *described, seed, steps, repeats, custom, status], api_name=False)
+        share_button.click(share_setup, [preset, prompt, seed, steps, chosen, custom, repeats], shared,
+                           api_name="share_setup", queue=False)
         prompt.change(check_prompt_words, [preset, prompt], prompt_check, api_name="check_prompt",
                       show_progress="hidden")
         gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")

@@ -12,10 +12,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from studio.inputs import MAX_PROMPT_CHARS, MAX_VARIANTS, InputError, check_seed, check_steps, parse_variants
+from studio.inputs import (
+    MAX_PAGE_REPEATS,
+    MAX_PROMPT_CHARS,
+    MAX_VARIANTS,
+    InputError,
+    check_repeats,
+    check_seed,
+    check_steps,
+    parse_variants,
+)
 from studio.presets import PresetError, load_preset
 
-SETUP_KEYS = ("preset", "prompt", "seed", "steps", "variants")
+SETUP_KEYS = ("preset", "prompt", "seed", "steps", "repeats", "variants")
 
 
 def base_url(request) -> str:
@@ -37,6 +46,7 @@ class Setup:
     seed: int | None = None
     steps: int | None = None
     variants: tuple[str, ...] | None = None  # named variants and slugs, in order
+    repeats: int | None = None
     problems: tuple[str, ...] = field(default=())  # what was left out of a link, and why
 
     def chosen_and_custom(self, named: Mapping) -> tuple[list[str], str]:
@@ -49,18 +59,20 @@ def _names(chosen, custom) -> list[str]:
     return [n.strip() for n in [*(chosen or []), *(custom or "").split(",")] if n and n.strip()]
 
 
-def validated_setup(preset: str, prompt: str, seed, steps, chosen, custom) -> Setup:
+def validated_setup(preset: str, prompt: str, seed, steps, chosen, custom, repeats=1) -> Setup:
     """The page's inputs as a Setup, checked as a run checks them (raises InputError or PresetError)."""
     p = load_preset(preset)
     if not prompt or not prompt.strip():
         raise InputError("the prompt is empty; describe what to generate")
     variants = parse_variants(p, _names(chosen, custom))
-    return Setup(p.name, prompt.strip(), check_seed(seed), check_steps(steps), tuple(v.name for v in variants))
+    return Setup(p.name, prompt.strip(), check_seed(seed), check_steps(steps), tuple(v.name for v in variants),
+                 repeats=check_repeats(repeats))
 
 
 def setup_link(setup: Setup, base: str = "") -> str:
     """The address that opens the Compare page with `setup` filled in."""
     params = {"preset": setup.preset, "prompt": setup.prompt, "seed": setup.seed, "steps": setup.steps,
+              "repeats": setup.repeats if setup.repeats and setup.repeats > 1 else None,
               "variants": ",".join(setup.variants) if setup.variants else None}
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{base.split('?')[0].split('#')[0]}?{query}"
@@ -72,6 +84,8 @@ def setup_command(setup: Setup) -> str:
              "--seed", str(setup.seed or 0)]
     if setup.steps:
         parts += ["--steps", str(setup.steps)]
+    if setup.repeats and setup.repeats > 1:
+        parts += ["--repeats", str(setup.repeats)]
     if setup.variants:
         parts += ["--variants", ",".join(setup.variants)]
     return shlex.join(parts)
@@ -93,7 +107,7 @@ def read_setup(params: Mapping, default_preset: str) -> Setup | None:
     if prompt is not None and not (0 < len(prompt.strip()) <= MAX_PROMPT_CHARS):
         problems.append(f"prompt: it must have 1 to {MAX_PROMPT_CHARS} characters")
         prompt = None
-    seed = steps = None
+    seed = steps = repeats = None
     try:
         seed = check_seed(params["seed"]) if "seed" in params else None
     except (InputError, ValueError):
@@ -102,6 +116,10 @@ def read_setup(params: Mapping, default_preset: str) -> Setup | None:
         steps = check_steps(params["steps"]) if "steps" in params else None
     except (InputError, ValueError):
         problems.append(f"steps: {params['steps']!r} is not a whole number from 1 to 1000")
+    try:
+        repeats = check_repeats(params["repeats"]) if "repeats" in params else None
+    except (InputError, ValueError):
+        problems.append(f"repeats: {params['repeats']!r} is not a whole number from 1 to {MAX_PAGE_REPEATS}")
     variants = None
     if "variants" in params:
         kept = []
@@ -114,4 +132,4 @@ def read_setup(params: Mapping, default_preset: str) -> Setup | None:
         if len(kept) > MAX_VARIANTS:
             problems.append(f"variants: {len(kept)} given; the first {MAX_VARIANTS} kept")
         variants = tuple(kept[:MAX_VARIANTS]) or None
-    return Setup(preset.name, prompt.strip() if prompt else None, seed, steps, variants, tuple(problems))
+    return Setup(preset.name, prompt.strip() if prompt else None, seed, steps, variants, repeats, tuple(problems))

@@ -14,12 +14,12 @@ def _params(link: str) -> dict:
 
 def test_a_setup_survives_the_round_trip_through_its_link():
     setup = validated_setup("tiny-video", " a small blue square at the left moving right ", 7, 20,
-                            ["baseline", "distilled"], "int8wo-tea0.2, s8")
+                            ["baseline", "distilled"], "int8wo-tea0.2, s8", repeats=3)
     link = setup_link(setup, "https://team.hf.space/?spotcheck=x#top")
     assert link.startswith("https://team.hf.space/?preset=tiny-video&prompt=a+small+blue")
     back = read_setup(_params(link), "tiny-image")
     assert back == Setup("tiny-video", "a small blue square at the left moving right", 7, 20,
-                         ("baseline", "distilled", "int8wo-tea0.2", "s8"))
+                         ("baseline", "distilled", "int8wo-tea0.2", "s8"), repeats=3)
     assert back.chosen_and_custom({"baseline": 0, "distilled": 0}) == (["baseline", "distilled"], "int8wo-tea0.2, s8")
 
 
@@ -27,6 +27,7 @@ def test_the_command_runs_the_same_comparison():
     setup = validated_setup("tiny-image", "a red circle", 3, 0, ["baseline", "naive4"], "")
     assert setup_command(setup) == ("python -m studio compare --preset tiny-image --prompt 'a red circle' --seed 3 "
                                     "--variants baseline,naive4")
+    assert "--repeats 2" in setup_command(validated_setup("tiny-image", "a red circle", 3, 0, ["baseline"], "", 2))
 
 
 @pytest.mark.parametrize("args, says", [
@@ -34,6 +35,7 @@ def test_the_command_runs_the_same_comparison():
     (("tiny-image", "a red circle", -1, 0, ["baseline"], ""), "seed must be"),
     (("tiny-image", "a red circle", 0, 0, [], "tea9"), "out of range"),
     (("tiny-image", "a red circle", 0, 0, [], ""), "no variants chosen"),
+    (("tiny-image", "a red circle", 0, 0, ["baseline"], "", 9), "repeats must be"),
 ])
 def test_sharing_refuses_what_a_run_would_refuse(args, says):
     with pytest.raises(InputError, match=says):
@@ -47,12 +49,13 @@ def test_an_address_without_a_setup_changes_nothing():
 
 def test_each_bad_part_is_left_out_and_named_and_the_rest_kept():
     setup = read_setup({"preset": "nope", "prompt": "a green triangle", "seed": "x1", "steps": "5000",
-                        "variants": "baseline,warp9,naive4"}, "tiny-image")
-    assert (setup.preset, setup.prompt, setup.seed, setup.steps) == ("tiny-image", "a green triangle", None, None)
+                        "repeats": "0", "variants": "baseline,warp9,naive4"}, "tiny-image")
+    assert (setup.preset, setup.prompt, setup.seed, setup.steps, setup.repeats) == \
+        ("tiny-image", "a green triangle", None, None, None)
     assert setup.variants == ("baseline", "naive4")
     said = " | ".join(setup.problems)
     assert "preset: unknown preset 'nope'" in said and "seed: 'x1'" in said and "steps: '5000'" in said
-    assert "variant:" in said and "warp9" in said
+    assert "variant:" in said and "warp9" in said and "repeats: '0'" in said
 
 
 def test_an_overlong_prompt_or_too_many_variants_are_bounded():
