@@ -22,7 +22,23 @@ from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
 
 from studio.engine.region_cache import RegionCacheConfig, apply_region_cache, remove_region_cache
 from studio.engine.teacache import TeaCacheConfig, apply_teacache, remove_teacache
-from studio.variant import REGION_SCORES, CacheSpec
+from studio.variant import CACHE_KINDS, REGION_SCORES, CacheSpec
+
+STEP_SKIPPING = ("teacache", "fbc", "magcache", "taylorseer")  # caches whose saving is whole steps not computed
+FEW_STEPS = 8  # at or under this many steps a step cache seldom finds one to skip (the issue's "4 steps")
+
+
+def idle_cache_note(spec: CacheSpec, steps: int, reused: int) -> str | None:
+    """Why a step cache saved nothing: it reused none of the run's steps. None when it reused some, or for caches
+    that save within a step (region, PAB, FasterCache), whose timeline shows every step computed anyway."""
+    if reused or spec.kind not in STEP_SKIPPING:
+        return None
+    if steps <= FEW_STEPS:
+        return (f"reused none of the {steps} steps: nothing saved (on so few steps each one changes the sample too "
+                f"much to skip; usual for distilled and few-step variants)")
+    _, main, table = CACHE_KINDS[spec.kind]
+    value = spec.resolved()[main]
+    return f"reused none of the {steps} steps at {main} {value:g}: nothing saved (raising {main}: {table[main][4]})"
 
 
 def _current_timestep(pipe):

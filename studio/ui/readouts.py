@@ -132,7 +132,9 @@ def card_html(r: dict, uri: str | None, price_per_hour: float, best: bool, lpips
     table = "".join(f'<tr><td>{k}</td><td class="v">{v}</td></tr>' for k, v in rows)
     media = (f'<img class="media" src="{uri}" alt="{name} output">' if uri else "")
     turn = (mem.get("turn") or {}).get("sentence")  # the memory budget made it wait or made others wait
-    turn_html = f'<div class="turn">memory budget: {html.escape(turn)}</div>' if turn else ""
+    notes_html = f'<div class="turn">memory budget: {html.escape(turn)}</div>' if turn else ""
+    if cache and cache.get("note"):  # a cache that saved nothing says why (few steps: nothing to skip)
+        notes_html += f'<div class="turn cache-note">cache: {html.escape(cache["note"])}</div>'
     overlay = (f'<details class="regions" open><summary>where the region cache recomputed (tinted: recomputed; '
                f'last row: how often)</summary>'
                f'<img src="{overlay_uri}" alt="{name} recomputed regions per step"></details>'
@@ -140,7 +142,7 @@ def card_html(r: dict, uri: str | None, price_per_hour: float, best: bool, lpips
     classes = f'card {quality_class} {"best" if best else ""} {"wide" if overlay else ""}'
     return (f'<div class="{classes}"><div class="card-title">{name} {badge}'
             f'</div><code class="slug">{slug}</code>{media}<table class="readout">{table}</table>'
-            f'{turn_html}{timeline_html(r)}{overlay}</div>')
+            f'{notes_html}{timeline_html(r)}{overlay}</div>')
 
 
 def pending_card_html(name: str, slug: str, note: str) -> str:

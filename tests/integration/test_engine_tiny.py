@@ -130,6 +130,8 @@ def test_every_variant_kind_runs_on_the_embedded_video_model():
     results = Engine(preset).compare(request, [preset.variant(n) for n in names])
     assert [r.error for r in results] == [None] * len(names)
     assert {np.asarray(r.output).shape for r in results} == {(8, 64, 64, 3)}
+    for cached in results[2], results[-1]:  # teacache at 3 steps, the stack at 4: a cache that saved nothing says so
+        assert (cached.cache["reused_steps"] == 0) == ("note" in cached.cache), cached.cache
 
 
 def test_a_derived_pipeline_keeps_the_pipelines_own_settings():

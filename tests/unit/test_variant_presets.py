@@ -154,3 +154,4 @@ def test_a_schedule_needs_a_pipeline_that_takes_sigmas():
     with pytest.raises(ValueError, match="sigmas=, which NoSigmas does not take"):
         check_takes_sigmas(NoSigmas(), "uniform")
     check_takes_sigmas(NoSigmas(), None)  # no schedule: nothing to check
+
