@@ -54,6 +54,13 @@ def recommend(variants: dict[str, dict], budget_mean_lpips: float, budget_p95_lp
         notes.append(f"failed on some prompts, not considered: {', '.join(failed)}")
     if no_lpips:
         notes.append(f"no LPIPS (run `python -m studio.metrics.prepare`), not considered: {', '.join(no_lpips)}")
+    idle: dict[str, list[str]] = {}  # a cache's note -> the variants whose cache saved nothing on every prompt
+    for n, s in candidates.items():
+        if s.get("cache_note"):
+            idle.setdefault(s["cache_note"], []).append(n)
+    for note, names in idle.items():
+        whose = f"{names[0]}'s cache" if len(names) == 1 else f"the caches of {', '.join(names)}"
+        notes.append(f"on every prompt, {whose} {note}")
     result = {"variant": None, "budget": {"mean_lpips": budget_mean_lpips, "p95_lpips": budget_p95_lpips},
               "within_budget": sorted(within, key=lambda n: -within[n]["speedup"]),
               "over_budget": sorted(over, key=lambda n: -over[n]["speedup"])}

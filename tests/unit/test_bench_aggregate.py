@@ -102,3 +102,14 @@ def test_recommend_when_nothing_qualifies(variants):
     assert "the closest is e (0.80x, mean LPIPS 0.010" in none["reason"]
     with pytest.raises(ValueError, match="mean LPIPS budget must be a number from 0 to 1"):
         recommend(variants, 2, 0.1)
+
+
+def test_a_cache_that_saved_nothing_on_every_prompt_is_named_in_the_recommendation():
+    note = "reused none of the 4 steps: nothing saved (on so few steps …)"
+    idle = [dict(r, cache_note=note) for r in _rows("stack", "stacked", [0.1, 0.1], lpips=[0.01, 0.02])]
+    once = _rows("tea", "cached", [0.5, 0.5], lpips=[0.01, 0.02])
+    once[0]["cache_note"] = note  # it skipped steps on the other prompt: no note
+    summary = summarize(_rows("baseline", "baseline", [1.0, 1.0]) + idle + once)
+    assert summary["variants"]["stack"]["cache_note"] == note and summary["variants"]["tea"]["cache_note"] is None
+    reason = recommend(summary["variants"], 0.1, 0.2)["reason"]
+    assert f"On every prompt, stack's cache {note}." in reason and "tea's cache" not in reason
