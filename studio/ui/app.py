@@ -158,14 +158,22 @@ def _validated(name, prompt, seed, steps, chosen, custom):
     return p, prompt, seed, steps, variants
 
 
-def _per_frame_rows(reports: list[dict]) -> list[list]:
-    rows = []
+PER_FRAME_COLUMNS = ["frame", "difference vs baseline", "variant"]
+FRAME_TICKS_UP_TO = 16  # up to this many frames, one tick per frame (numbers would get 0.5 ticks); more: numbers
+
+
+def per_frame_chart(reports: list[dict]) -> gr.LinePlot:
+    """Each variant's per-frame LPIPS (SSIM without it) against the baseline, one line per variant."""
+    series = []
     for r in reports:
         per_frame = (r.get("metrics") or {}).get("per_frame") or {}
         values = per_frame.get("lpips") or per_frame.get("ssim") or []
-        metric = "LPIPS" if per_frame.get("lpips") else "SSIM"
-        rows += [[i + 1, float(v), f"{r['name']} ({metric})"] for i, v in enumerate(values)]
-    return rows
+        series.append((f"{r['name']} ({'LPIPS' if per_frame.get('lpips') else 'SSIM'})", values))
+    frames = max((len(values) for _, values in series), default=0)
+    label = str if frames <= FRAME_TICKS_UP_TO else int  # text frames are categories: sorted by `sort` below
+    rows = [[label(i + 1), float(v), name] for name, values in series for i, v in enumerate(values)]
+    return gr.LinePlot(value=pd.DataFrame(rows, columns=PER_FRAME_COLUMNS),
+                       sort=[label(i + 1) for i in range(frames)] if label is str else None)
 
 
 def _gpu_seconds(name, prompt, seed, steps, chosen, custom, price=None, budget=None, repeats=1, *_rest, **_kw) -> int:
@@ -227,8 +235,7 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
         choices = [r["name"] for r in reports if r["slug"] in outputs and r["kind"] != "baseline"]
         # Gradio's LinePlot keeps the series (colours, legend) of the first data it draws until it is emptied, so
         # the chart stays empty while a run streams and is drawn once, complete, at the end
-        frames = pd.DataFrame(_per_frame_rows(reports) if p.media == "video" else [],
-                              columns=["frame", "value", "variant"]) if final else None
+        frames = per_frame_chart(reports if p.media == "video" else []) if final else None
         view_state = {"outputs": outputs, "names": {r["name"]: r["slug"] for r in reports}, "media": p.media,
                       "report": report}  # the report too: a finished run can be collected for a spot-check
         ab = ab_view(choices[0], False, view_state) if final and choices else None
@@ -391,7 +398,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                             heat = gr.Checkbox(label="Show the difference heatmap instead")
                             slider = gr.ImageSlider(label="baseline | variant", height=400, type="numpy")
                         with gr.Column():
-                            frames_plot = gr.LinePlot(x="frame", y="value", color="variant",
+                            frames_plot = gr.LinePlot(x=PER_FRAME_COLUMNS[0], y=PER_FRAME_COLUMNS[1], color="variant",
                                                       label="Per-frame difference vs baseline (video)")
                     with gr.Accordion("Blind spot-check of these results", open=False):
                         gr.Markdown("Collect finished comparisons (several prompts, the same variants), then create "
