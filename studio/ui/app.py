@@ -94,7 +94,8 @@ def share_setup(name: str, prompt: str, seed, steps, chosen: list[str], custom: 
     link = links.setup_link(setup, links.base_url(request))
     return gr.update(visible=True, value=(
         f"**Link to this setup** (opens Compare with these inputs; nothing runs until Generate is pressed): "
-        f"[{link}]({link})\n\nThe same comparison from the command line:\n```\n{links.setup_command(setup)}\n```"))
+        f"[{link}]({link})\n\nThe same comparison from the command line:\n"
+        + links.code_block(links.setup_command(setup))))
 
 
 def check_prompt_words(name: str, prompt: str) -> str:

@@ -7,6 +7,7 @@ receiver presses Generate). What a link gets wrong is left out and said, never g
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,6 +90,14 @@ def setup_command(setup: Setup) -> str:
     if setup.variants:
         parts += ["--variants", ",".join(setup.variants)]
     return shlex.join(parts)
+
+
+def code_block(text: str) -> str:
+    """`text` as a Markdown code block whose fence is longer than any run of backticks in it (a prompt may hold
+    some), so the text cannot close the block early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
 
 
 def read_setup(params: Mapping, default_preset: str) -> Setup | None:

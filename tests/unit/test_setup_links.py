@@ -70,3 +70,11 @@ def test_base_url_follows_the_proxy():
         headers = {"host": "10.0.0.5:7860", "x-forwarded-host": "team.hf.space", "x-forwarded-proto": "https"}
     assert base_url(Request()) == "https://team.hf.space/"
     assert base_url(None) == ""
+
+
+def test_a_prompt_with_backticks_cannot_close_the_command_block():
+    from studio.ui.links import code_block
+
+    block = code_block("python -m studio compare --prompt 'a ``` b ```` c'")
+    assert block.startswith("`````\n") and block.endswith("\n`````")
+    assert code_block("plain").startswith("```\n")
