@@ -159,22 +159,10 @@ def _validated(name, prompt, seed, steps, chosen, custom):
     return p, prompt, seed, steps, variants
 
 
-PER_FRAME_COLUMNS = ["frame", "difference vs baseline", "variant"]
-FRAME_TICKS_UP_TO = 16  # up to this many frames, one tick per frame (numbers would get 0.5 ticks); more: numbers
-
-
 def per_frame_chart(reports: list[dict]) -> gr.LinePlot:
-    """Each variant's per-frame LPIPS (SSIM without it) against the baseline, one line per variant."""
-    series = []
-    for r in reports:
-        per_frame = (r.get("metrics") or {}).get("per_frame") or {}
-        values = per_frame.get("lpips") or per_frame.get("ssim") or []
-        series.append((f"{r['name']} ({'LPIPS' if per_frame.get('lpips') else 'SSIM'})", values))
-    frames = max((len(values) for _, values in series), default=0)
-    label = str if frames <= FRAME_TICKS_UP_TO else int  # text frames are categories: sorted by `sort` below
-    rows = [[label(i + 1), float(v), name] for name, values in series for i, v in enumerate(values)]
-    return gr.LinePlot(value=pd.DataFrame(rows, columns=PER_FRAME_COLUMNS),
-                       sort=[label(i + 1) for i in range(frames)] if label is str else None)
+    """Each variant's per-frame difference against the baseline, one line per variant (empty for images)."""
+    rows, order = readouts.per_frame_rows(reports)
+    return gr.LinePlot(value=pd.DataFrame(rows, columns=readouts.PER_FRAME_COLUMNS), sort=order)
 
 
 def _gpu_seconds(name, prompt, seed, steps, chosen, custom, price=None, budget=None, repeats=1, *_rest, **_kw) -> int:
@@ -399,7 +387,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                             heat = gr.Checkbox(label="Show the difference heatmap instead")
                             slider = gr.ImageSlider(label="baseline | variant", height=400, type="numpy")
                         with gr.Column():
-                            frames_plot = gr.LinePlot(x=PER_FRAME_COLUMNS[0], y=PER_FRAME_COLUMNS[1], color="variant",
+                            frame, difference, _ = readouts.PER_FRAME_COLUMNS
+                            frames_plot = gr.LinePlot(x=frame, y=difference, color="variant",
                                                       label="Per-frame difference vs baseline (video)")
                     with gr.Accordion("Blind spot-check of these results", open=False):
                         gr.Markdown("Collect finished comparisons (several prompts, the same variants), then create "

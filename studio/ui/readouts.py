@@ -154,6 +154,24 @@ def grid_html(cards: list[str]) -> str:
     return f'<div class="grid">{"".join(cards)}</div>'
 
 
+PER_FRAME_COLUMNS = ["frame", "difference vs baseline", "variant"]
+FRAME_TICKS_UP_TO = 16  # up to this many frames, one tick per frame (numbers would get 0.5 ticks); more: numbers
+
+
+def per_frame_rows(reports: list[dict]) -> tuple[list[list], list[str] | None]:
+    """The per-frame chart's rows (frame, LPIPS or SSIM without it, variant) and its frame order: short clips
+    label frames as text, which a chart takes as categories drawn in that order; long ones keep numbers (None)."""
+    series = []
+    for r in reports:
+        per_frame = (r.get("metrics") or {}).get("per_frame") or {}
+        values = per_frame.get("lpips") or per_frame.get("ssim") or []
+        series.append((f"{r['name']} ({'LPIPS' if per_frame.get('lpips') else 'SSIM'})", values))
+    frames = max((len(values) for _, values in series), default=0)
+    label = str if frames <= FRAME_TICKS_UP_TO else int
+    rows = [[label(i + 1), float(v), name] for name, values in series for i, v in enumerate(values)]
+    return rows, ([label(i + 1) for i in range(frames)] if label is str else None)
+
+
 def lpips_note(reports: list[dict]) -> str:
     """Why the cards say LPIPS n/a (weights not prepared, say), for the status line; empty when LPIPS ran."""
     errors = [(r.get("metrics") or {}).get("lpips_error") for r in reports]

@@ -1,6 +1,7 @@
 """The per-frame chart: one tick per frame on short clips (numbers drew 1, 1.5, 2, …), numbers on long ones."""
 
-from studio.ui.app import FRAME_TICKS_UP_TO, per_frame_chart
+from studio.ui.app import per_frame_chart
+from studio.ui.readouts import FRAME_TICKS_UP_TO
 
 
 def _report(name: str, lpips: list[float]) -> dict:
