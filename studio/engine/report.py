@@ -66,7 +66,7 @@ def run_comparison(preset: Preset, variants: list[Variant], prompt: str, seed: i
         else:
             note = (r.cache or {}).get("note")
             log(f"{r.name:12s} {r.slug:24s} {r.timings['end_to_end_s']:.3f} s  x{r.speedup or 1:.2f}"
-                + (f"  (cache {note})" if note else ""))
+                + (f"  cache: {note}" if note else ""))
 
     results = engine.compare(request, variants, on_result=on_result)
     try:
