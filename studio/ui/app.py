@@ -451,5 +451,7 @@ MAX_UPLOAD = "5mb"
 def launch_kwargs(settings: Settings | None = None) -> dict:
     """Arguments for demo.launch(): the page's look, and the bound on per-session state (see Settings)."""
     settings = settings or Settings.from_env()
+    # show_error: an API caller's wrong-typed input fails in gradio's own checks before any handler, and without it
+    # the caller reads only "the app raised an exception"; our handlers' own refusals are gr.Error either way
     return {"css": readouts.CSS, "theme": gr.themes.Soft(), "state_session_capacity": settings.session_capacity,
-            "max_file_size": MAX_UPLOAD}
+            "max_file_size": MAX_UPLOAD, "show_error": True}

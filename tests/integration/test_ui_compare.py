@@ -84,6 +84,9 @@ def test_region_cache_card_shows_where_it_recomputed(client):
     ({"repeats": 9}, "greater than maximum value 5"),  # the page's own bound, before the handler's check
     ({"custom": "warp9"}, "warp9"),
     ({"preset": "flux1-dev", "prompt": "a fox"}, "no CUDA GPU"),
+    # wrong types from an API caller fail in gradio's own input checks: the message names the field and the type
+    ({"seed": "abc"}, "a `number` component"),
+    ({"steps": "many"}, "a `number` component"),
 ])
 def test_bad_input_gets_a_clear_message_and_the_next_request_runs(client, kwargs, message):
     with pytest.raises(gradio_client.exceptions.AppError) as err:
