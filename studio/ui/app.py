@@ -159,10 +159,9 @@ def _validated(name, prompt, seed, steps, chosen, custom):
     return p, prompt, seed, steps, variants
 
 
-def per_frame_chart(reports: list[dict]) -> gr.LinePlot:
+def per_frame_chart(reports: list[dict]) -> pd.DataFrame:
     """Each variant's per-frame difference against the baseline, one line per variant (empty for images)."""
-    rows, order = readouts.per_frame_rows(reports)
-    return gr.LinePlot(value=pd.DataFrame(rows, columns=readouts.PER_FRAME_COLUMNS), sort=order)
+    return pd.DataFrame(readouts.per_frame_rows(reports), columns=readouts.PER_FRAME_COLUMNS)
 
 
 def _gpu_seconds(name, prompt, seed, steps, chosen, custom, price=None, budget=None, repeats=1, *_rest, **_kw) -> int:

@@ -158,18 +158,22 @@ PER_FRAME_COLUMNS = ["frame", "difference vs baseline", "variant"]
 FRAME_TICKS_UP_TO = 16  # up to this many frames, one tick per frame (numbers would get 0.5 ticks); more: numbers
 
 
-def per_frame_rows(reports: list[dict]) -> tuple[list[list], list[str] | None]:
-    """The per-frame chart's rows (frame, LPIPS or SSIM without it, variant) and its frame order: short clips
-    label frames as text, which a chart takes as categories drawn in that order; long ones keep numbers (None)."""
+def per_frame_rows(reports: list[dict]) -> list[list]:
+    """The per-frame chart's rows (frame, LPIPS or SSIM without it, variant). Short clips label frames as text,
+    which the chart draws as one category each, in text order: zero-padded ("01" … "16") so that is frame order.
+    Long clips keep numbers."""
     series = []
     for r in reports:
         per_frame = (r.get("metrics") or {}).get("per_frame") or {}
         values = per_frame.get("lpips") or per_frame.get("ssim") or []
         series.append((f"{r['name']} ({'LPIPS' if per_frame.get('lpips') else 'SSIM'})", values))
     frames = max((len(values) for _, values in series), default=0)
-    label = str if frames <= FRAME_TICKS_UP_TO else int
-    rows = [[label(i + 1), float(v), name] for name, values in series for i, v in enumerate(values)]
-    return rows, ([label(i + 1) for i in range(frames)] if label is str else None)
+    width = len(str(frames))
+
+    def label(frame: int) -> str | int:
+        return f"{frame:0{width}d}" if frames <= FRAME_TICKS_UP_TO else frame
+
+    return [[label(i + 1), float(v), name] for name, values in series for i, v in enumerate(values)]
 
 
 def lpips_note(reports: list[dict]) -> str:
