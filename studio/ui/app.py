@@ -419,6 +419,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         demo.load(open_setup, preset, [preset, *described, seed, steps, repeats, custom, status], api_name=False)
         share_button.click(share_setup, [preset, prompt, seed, steps, chosen, custom, repeats], shared,
                            api_name="share_setup", queue=False)
+        gr.on([c.change for c in (preset, prompt, seed, steps, chosen, custom, repeats)],  # a shown link is stale now
+              lambda: gr.update(visible=False), None, shared, api_visibility="private", queue=False)
         prompt.change(check_prompt_words, [preset, prompt], prompt_check, api_name="check_prompt",
                       show_progress="hidden")
         gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
