@@ -126,3 +126,15 @@ def test_job_cancel_keeps_finished_results_and_a_new_job_completes_them(tmp_path
     assert len(rows) == 8 and rows[:len(kept)] == kept
     assert final.summary["variants"]["naive4"]["prompts"] == 4
     assert not final.summary["stopped"] and "cancelled" not in list_runs(tmp_path)[0].label
+
+
+def test_without_variants_the_bench_runs_the_presets_defaults_and_records_them(tmp_path, capsys):
+    from studio.presets import load_preset
+
+    out = tmp_path / "bench"
+    assert main(["bench", "--preset", "tiny-image", "--count", "1", "--steps", "2", "--no-progress",
+                 "--out", str(out)]) == 0
+    defaults = load_preset("tiny-image").default_variants
+    summary = json.loads((out / "summary.json").read_text())
+    assert tuple(summary["variants"]) == defaults and "distilled" in defaults
+    assert f"--variants {','.join(defaults)}" in summary["command"]  # a resume runs the same list
