@@ -89,6 +89,15 @@ def test_a_scheduled_variant_samples_at_its_levels(engine):
     assert levels == {"s4": [1000, 667, 334, 1], "s4-uniform": [1000, 750, 500, 250]}
 
 
+def test_compare_cli_without_variants_runs_the_presets_defaults(tmp_path):
+    from studio.cli import main
+
+    assert main(["compare", "--preset", "tiny-video", "--prompt", "a green triangle at the center", "--steps", "2",
+                 "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert tuple(v["name"] for v in report["variants"]) == load_preset("tiny-video").default_variants
+
+
 def test_compare_cli_writes_report(tmp_path):
     out = tmp_path / "cmp"
     p = _cli("compare", "--preset", "tiny-image", "--prompt", "a green triangle at the center", "--steps", "6",
