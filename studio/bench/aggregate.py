@@ -74,8 +74,9 @@ def summarize_variant(rows: list[dict], baseline_p50: float | None, price: float
         "peak_bytes": max(_metric(ok, "peak_bytes"), default=None),
         "weights_bytes": max(_metric(ok, "weights_bytes"), default=None),
         "computed_steps_mean": _mean(_metric(ok, "computed_steps")),
-        # set only when the cache saved nothing on every prompt (each row's note says why)
-        "cache_note": ok[0].get("cache_note") if ok and all(r.get("cache_note") for r in ok) else None,
+        # set only when the cache saved nothing on every prompt (why, from the first row)
+        "cache_idle_reason": ok[0].get("cache_idle_reason") if ok and all(r.get("cache_idle_reason") for r in ok)
+        else None,
         "lpips_mean": _mean(_metric(ok, "lpips")), "lpips_p95": percentile(_metric(ok, "lpips"), 95),
         "psnr_median": _median_with_inf(psnr),
         "ssim_mean": _mean(_metric(ok, "ssim")),

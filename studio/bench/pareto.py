@@ -54,13 +54,13 @@ def recommend(variants: dict[str, dict], budget_mean_lpips: float, budget_p95_lp
         notes.append(f"failed on some prompts, not considered: {', '.join(failed)}")
     if no_lpips:
         notes.append(f"no LPIPS (run `python -m studio.metrics.prepare`), not considered: {', '.join(no_lpips)}")
-    idle: dict[str, list[str]] = {}  # a cache's note -> the variants whose cache saved nothing on every prompt
+    idle: dict[str, list[str]] = {}  # why -> the variants whose cache reused no step on any prompt
     for n, s in candidates.items():
-        if s.get("cache_note"):
-            idle.setdefault(s["cache_note"], []).append(n)
-    for note, names in idle.items():
+        if s.get("cache_idle_reason"):
+            idle.setdefault(s["cache_idle_reason"], []).append(n)
+    for reason, names in idle.items():
         whose = f"{names[0]}'s cache" if len(names) == 1 else f"the caches of {', '.join(names)}"
-        notes.append(f"on every prompt, {whose} {note}")
+        notes.append(f"{whose} reused no step on any prompt: nothing saved ({reason})")
     result = {"variant": None, "budget": {"mean_lpips": budget_mean_lpips, "p95_lpips": budget_p95_lpips},
               "within_budget": sorted(within, key=lambda n: -within[n]["speedup"]),
               "over_budget": sorted(over, key=lambda n: -over[n]["speedup"])}
@@ -69,7 +69,7 @@ def recommend(variants: dict[str, dict], budget_mean_lpips: float, budget_p95_lp
         s = faster[best]
         reason = (f"{best} is the fastest variant within the budget ({budget}): {s['speedup']:.2f}x the baseline's "
                   f"speed (p50 {s['latency_p50_s']:.3f} s), mean LPIPS {s['lpips_mean']:.3f} and p95 "
-                  f"{s['lpips_p95']:.3f} over {s['prompts']} prompts.")
+                  f"{s['lpips_p95']:.3f} over {s['prompts']} prompt{'s' if s['prompts'] != 1 else ''}.")
         quicker = [n for n in result["over_budget"] if over[n]["speedup"] > s["speedup"]]
         if quicker:
             reason += " Faster but over budget: " + "; ".join(_figures(n, over[n]) for n in quicker) + "."

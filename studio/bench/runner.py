@@ -76,7 +76,7 @@ def _row(preset: Preset, p: BenchPrompt, r: VariantResult, device: str, threads:
         "latency_s": r.timings.get("end_to_end_s"), "denoise_s": r.timings.get("denoise_s"),
         "peak_bytes": r.memory.get("peak_bytes"), "weights_bytes": r.memory.get("weights_bytes"),
         "computed_steps": (r.cache or {}).get("computed_steps", r.steps if not r.error else None),
-        "cache_note": (r.cache or {}).get("note"),  # a step cache that reused no step says why
+        "cache_idle_reason": (r.cache or {}).get("idle_reason"),  # a step cache that reused no step says why
         **metrics, "lpips_error": r.metrics.get("lpips_error"),
         "media": media, "error": r.error, "device": device, "threads": threads,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -28,17 +28,20 @@ STEP_SKIPPING = ("teacache", "fbc", "magcache", "taylorseer")  # caches whose sa
 FEW_STEPS = 8  # at or under this many steps a step cache seldom finds one to skip (the issue's "4 steps")
 
 
-def idle_cache_note(spec: CacheSpec, steps: int, reused: int) -> str | None:
-    """Why a step cache saved nothing: it reused none of the run's steps. None when it reused some, or for caches
+def idle_cache_reason(spec: CacheSpec, steps: int, reused: int) -> str | None:
+    """Why a step cache that reused none of a run's steps saved nothing. None when it reused some, or for caches
     that save within a step (region, PAB, FasterCache), whose timeline shows every step computed anyway."""
     if reused or spec.kind not in STEP_SKIPPING:
         return None
     if steps <= FEW_STEPS:
-        return (f"reused none of the {steps} steps: nothing saved (on so few steps each one changes the sample too "
-                f"much to skip; usual for distilled and few-step variants)")
+        return "on so few steps each one changes the sample too much to skip; usual for distilled and few-step variants"
     _, main, table = CACHE_KINDS[spec.kind]
-    value = spec.resolved()[main]
-    return f"reused none of the {steps} steps at {main} {value:g}: nothing saved (raising {main}: {table[main][4]})"
+    return f"at {main} {spec.resolved()[main]:g}; raising {main}: {table[main][4]}"
+
+
+def idle_cache_note(steps: int, reason: str) -> str:
+    """The card's and the log's sentence for a cache that saved nothing (`reason` from idle_cache_reason)."""
+    return f"reused none of the {steps} steps: nothing saved ({reason})"
 
 
 def _current_timestep(pipe):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from studio.engine.budget import MemoryBudget, Turn
-from studio.engine.caches import cache_applied, denoiser_of, idle_cache_note
+from studio.engine.caches import cache_applied, denoiser_of, idle_cache_note, idle_cache_reason
 from studio.engine.cpu_precision import vae_dtype_name
 from studio.engine.loading import (
     derive_pipeline,
@@ -382,9 +382,9 @@ class Engine:
             timeline = median["computed"]
             result.cache = {"computed_steps": sum(timeline), "reused_steps": len(timeline) - sum(timeline),
                             "timeline": ["computed" if c else "reused" for c in timeline]}
-            note = idle_cache_note(variant.cache, result.steps, result.cache["reused_steps"])
-            if note:
-                result.cache["note"] = note
+            reason = idle_cache_reason(variant.cache, result.steps, result.cache["reused_steps"])
+            if reason:  # a cache that saved nothing says why (few steps: nothing to skip)
+                result.cache.update(idle_reason=reason, note=idle_cache_note(result.steps, reason))
             if median["region"]:  # region cache: per-step token activity (grid, fractions, masks)
                 result.cache["region"] = median["region"]
         result.output = median["output"]

@@ -105,11 +105,14 @@ def test_recommend_when_nothing_qualifies(variants):
 
 
 def test_a_cache_that_saved_nothing_on_every_prompt_is_named_in_the_recommendation():
-    note = "reused none of the 4 steps: nothing saved (on so few steps …)"
-    idle = [dict(r, cache_note=note) for r in _rows("stack", "stacked", [0.1, 0.1], lpips=[0.01, 0.02])]
+    why = "on so few steps each one changes the sample too much to skip"
+    idle = [dict(r, cache_idle_reason=why) for r in _rows("stack", "stacked", [0.1, 0.1], lpips=[0.01, 0.02])]
+    idle += [dict(r, cache_idle_reason=why) for r in _rows("stack2", "stacked", [0.1, 0.1], lpips=[0.01, 0.02])]
     once = _rows("tea", "cached", [0.5, 0.5], lpips=[0.01, 0.02])
-    once[0]["cache_note"] = note  # it skipped steps on the other prompt: no note
+    once[0]["cache_idle_reason"] = why  # it skipped steps on the other prompt: nothing to say
     summary = summarize(_rows("baseline", "baseline", [1.0, 1.0]) + idle + once)
-    assert summary["variants"]["stack"]["cache_note"] == note and summary["variants"]["tea"]["cache_note"] is None
-    reason = recommend(summary["variants"], 0.1, 0.2)["reason"]
-    assert f"On every prompt, stack's cache {note}." in reason and "tea's cache" not in reason
+    variants = summary["variants"]
+    assert variants["stack"]["cache_idle_reason"] == why and variants["tea"]["cache_idle_reason"] is None
+    reason = recommend(variants, 0.1, 0.2)["reason"]
+    assert f"The caches of stack, stack2 reused no step on any prompt: nothing saved ({why})." in reason
+    assert "tea" not in reason.split("The caches of")[1]
