@@ -70,6 +70,11 @@ def check_steps(steps) -> int | None:
     return int(steps)
 
 
+def variant_names(ticked: list[str] | None, typed: str | None) -> list[str]:
+    """The pages' variant choice as one list: the ticked names, then the comma-separated slugs typed beside them."""
+    return [n.strip() for n in [*(ticked or []), *(typed or "").split(",")] if n and n.strip()]
+
+
 def parse_variants(preset: Preset, names: list[str]) -> list[Variant]:
     """Named variants or full slugs, de-duplicated in order; at least one, at most MAX_VARIANTS."""
     names = [n.strip() for n in names if n and n.strip()]

@@ -20,7 +20,15 @@ from studio import pricing
 from studio.config import Settings
 from studio.deploy.zerogpu import gpu_task
 from studio.engine.pool import engine_for, runnable_here, warm_up
-from studio.inputs import InputError, check_prompt, check_repeats, check_seed, check_steps, parse_variants
+from studio.inputs import (
+    InputError,
+    check_prompt,
+    check_repeats,
+    check_seed,
+    check_steps,
+    parse_variants,
+    variant_names,
+)
 from studio.presets import PresetError, list_presets, load_preset
 from studio.ui import compare_export, links, readouts, spotcheck_collect
 from studio.ui.presets_ui import preset_choices, preset_or_error
@@ -74,7 +82,7 @@ def open_setup(name: str, request: gr.Request = None):
     info, chosen, prompt, *rest = describe_preset(setup.preset)
     custom = gr.skip()
     if setup.variants:
-        named, custom = setup.chosen_and_custom(load_preset(setup.preset).variants)
+        named, custom = setup.chosen_and_custom(chosen["choices"])
         chosen = gr.update(choices=chosen["choices"], value=named)
     message = "Opened a shared setup: press Generate to run it."
     if setup.problems:
@@ -152,8 +160,7 @@ def _validated(name, prompt, seed, steps, chosen, custom):
         prompt = check_prompt(p, prompt)
         seed = check_seed(seed)
         steps = check_steps(steps)
-        names = list(chosen or []) + [s for s in (custom or "").split(",") if s.strip()]
-        variants = parse_variants(p, names)
+        variants = parse_variants(p, variant_names(chosen, custom))
     except InputError as e:
         raise gr.Error(str(e)) from None
     return p, prompt, seed, steps, variants
@@ -170,8 +177,8 @@ def _gpu_seconds(name, prompt, seed, steps, chosen, custom, price=None, budget=N
 
     try:
         p = load_preset(name)
-        names = list(chosen or []) + [x for x in (custom or "").split(",") if x.strip()]
-        return gpu_duration(p, parse_variants(p, names), steps=check_steps(steps), repeats=check_repeats(repeats))
+        return gpu_duration(p, parse_variants(p, variant_names(chosen, custom)), steps=check_steps(steps),
+                            repeats=check_repeats(repeats))
     except Exception:  # bad input is reported by the handler itself; ask for the most time here
         return MAX_SECONDS
 

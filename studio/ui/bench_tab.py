@@ -23,6 +23,7 @@ import gradio as gr
 
 from studio.bench.history import list_runs, load_run
 from studio.bench.prompts import BUILTIN_SETS, FILE_KINDS, builtin_set_names
+from studio.inputs import variant_names
 from studio.presets import REPO_ROOT, list_presets, load_preset
 from studio.ui.presets_ui import preset_choices, preset_or_error
 from studio.ui.spotcheck_collect import make_create_from_bench
@@ -114,7 +115,7 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
 
         _refuse_on_zerogpu()
 
-        names = list(variants or []) + [s for s in (extra or "").split(",") if s.strip()]
+        names = variant_names(variants, extra)
         request = BenchRequest(
             preset=preset_name, variants=names,
             prompts_file=prompts_file if source == SOURCES[1] else None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -18,10 +18,12 @@ from studio.inputs import (
     MAX_PROMPT_CHARS,
     MAX_VARIANTS,
     InputError,
+    check_prompt,
     check_repeats,
     check_seed,
     check_steps,
     parse_variants,
+    variant_names,
 )
 from studio.presets import PresetError, load_preset
 
@@ -50,24 +52,18 @@ class Setup:
     repeats: int | None = None
     problems: tuple[str, ...] = field(default=())  # what was left out of a link, and why
 
-    def chosen_and_custom(self, named: Mapping) -> tuple[list[str], str]:
+    def chosen_and_custom(self, named: Collection[str]) -> tuple[list[str], str]:
         """Split the variants into the preset's named ones (ticked) and slugs (the custom field)."""
         variants = self.variants or ()
         return [v for v in variants if v in named], ", ".join(v for v in variants if v not in named)
 
 
-def _names(chosen, custom) -> list[str]:
-    return [n.strip() for n in [*(chosen or []), *(custom or "").split(",")] if n and n.strip()]
-
-
 def validated_setup(preset: str, prompt: str, seed, steps, chosen, custom, repeats=1) -> Setup:
     """The page's inputs as a Setup, checked as a run checks them (raises InputError or PresetError)."""
     p = load_preset(preset)
-    if not prompt or not prompt.strip():
-        raise InputError("the prompt is empty; describe what to generate")
-    variants = parse_variants(p, _names(chosen, custom))
-    return Setup(p.name, prompt.strip(), check_seed(seed), check_steps(steps), tuple(v.name for v in variants),
-                 repeats=check_repeats(repeats))
+    variants = parse_variants(p, variant_names(chosen, custom))
+    return Setup(p.name, check_prompt(p, prompt), check_seed(seed), check_steps(steps),
+                 tuple(v.name for v in variants), repeats=check_repeats(repeats))
 
 
 def setup_link(setup: Setup, base: str = "") -> str:
@@ -132,7 +128,7 @@ def read_setup(params: Mapping, default_preset: str) -> Setup | None:
     variants = None
     if "variants" in params:
         kept = []
-        for v in dict.fromkeys(_names(str(params["variants"]).split(","), "")):
+        for v in dict.fromkeys(variant_names([], str(params["variants"]))):
             try:
                 parse_variants(preset, [v])
                 kept.append(v)

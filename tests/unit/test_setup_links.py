@@ -32,6 +32,7 @@ def test_the_command_runs_the_same_comparison():
 
 @pytest.mark.parametrize("args, says", [
     (("tiny-image", "  ", 0, 0, ["baseline"], ""), "prompt is empty"),
+    (("tiny-image", "a pink dragon", 0, 0, ["baseline"], ""), "unknown word"),
     (("tiny-image", "a red circle", -1, 0, ["baseline"], ""), "seed must be"),
     (("tiny-image", "a red circle", 0, 0, [], "tea9"), "out of range"),
     (("tiny-image", "a red circle", 0, 0, [], ""), "no variants chosen"),
