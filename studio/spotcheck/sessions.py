@@ -52,9 +52,9 @@ def parse_pairs(text: str | None) -> list[tuple[str, str]] | None:
     for item in (t.strip() for t in text.split(",")):
         parts = [p.strip() for p in item.split(":")]
         if len(parts) != 2 or not all(parts):
-            raise SpotcheckError(f"--pairs item {item!r} is malformed; write VARIANT:REFERENCE, e.g. teacache:baseline")
+            raise SpotcheckError(f"pairs: {item!r} is malformed; write VARIANT:REFERENCE, e.g. distilled:naive4")
         if parts[0] == parts[1]:
-            raise SpotcheckError(f"--pairs item {item!r} compares a variant with itself")
+            raise SpotcheckError(f"pairs: {item!r} compares a variant with itself")
         pairs.append((parts[0], parts[1]))
     return list(dict.fromkeys(pairs))
 
@@ -74,7 +74,7 @@ def build_pairs(source: SessionSource, wanted: list[tuple[str, str]] | None = No
     if wanted:
         unknown = sorted({n for pair in wanted for n in pair} - set(names))
         if unknown:
-            raise SpotcheckError(f"--pairs names unknown variants {', '.join(unknown)}; known: {', '.join(names)}")
+            raise SpotcheckError(f"the pairs name unknown variants {', '.join(unknown)}; known: {', '.join(names)}")
     pairs: list[Pair] = []
     for (prompt, seed), group in source.groups().items():
         if wanted is None:
@@ -92,7 +92,7 @@ def build_pairs(source: SessionSource, wanted: list[tuple[str, str]] | None = No
         raise SpotcheckError("no pair found: the requested variants never share a prompt and seed"
                              if wanted else "only the baseline has outputs; compare it with at least one variant")
     if len(pairs) > MAX_PAIRS:
-        raise SpotcheckError(f"{len(pairs)} pairs; at most {MAX_PAIRS} per session (narrow --pairs)")
+        raise SpotcheckError(f"{len(pairs)} pairs; at most {MAX_PAIRS} per session (name fewer pairs)")
     return pairs
 
 

@@ -401,6 +401,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                                     "a session: raters vote on each variant against the baseline without knowing "
                                     "which is which, on the Spot-check tab.")
                         collection = gr.Markdown(spotcheck_collect.collection_text([]))
+                        pairs = gr.Textbox(label=spotcheck_collect.PAIRS_LABEL,
+                                           placeholder=spotcheck_collect.PAIRS_HINT)
                         with gr.Row():
                             collect_button = gr.Button("Collect this comparison", size="sm")
                             create_button = gr.Button("Create session", variant="primary", size="sm")
@@ -435,8 +437,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         run.click(lambda: gr.update(value=None, visible=False), None, download, api_name=False, queue=False)  # stale
         collect_button.click(spotcheck_collect.make_collect(settings.spotcheck_db.parent / "spotcheck-media"),
                              [state, collected], [collected, collection], api_name="spotcheck_collect")
-        create_button.click(spotcheck_collect.make_create(settings.spotcheck_db), collected, [collected, collection],
-                            api_name="spotcheck_create")
+        create_button.click(spotcheck_collect.make_create(settings.spotcheck_db), [collected, pairs],
+                            [collected, collection], api_name="spotcheck_create")
         clear_button.click(spotcheck_collect.clear, None, [collected, collection], api_name="spotcheck_clear")
         b_add.click(build_variant, [preset, b_weights, b_quant, b_cache, b_value, b_steps, custom], custom,
                     api_name="build_variant")

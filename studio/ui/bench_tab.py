@@ -26,7 +26,7 @@ from studio.bench.prompts import BUILTIN_SETS, FILE_KINDS, builtin_set_names
 from studio.inputs import variant_names
 from studio.presets import REPO_ROOT, list_presets, load_preset
 from studio.ui.presets_ui import preset_choices, preset_or_error
-from studio.ui.spotcheck_collect import make_create_from_bench
+from studio.ui.spotcheck_collect import PAIRS_HINT, PAIRS_LABEL, make_create_from_bench
 
 DOWNLOADS = ("report.html", "summary.json", "summary.csv", "results.csv", "recommended.py", "grid.png", "bench.jsonl")
 TABLE_HEADERS = ["variant", "slug", "p50 s", "p95 s", "speedup", "gen/hour", "$/1000", "LPIPS mean", "LPIPS p95",
@@ -273,7 +273,8 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
             gallery = gr.Gallery(label="Worst prompts: baseline | variant", columns=4, height="auto")
             downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
             with gr.Row():
-                spotcheck_button = gr.Button("Blind spot-check of this bench", size="sm")
+                spotcheck_pairs = gr.Textbox(label=PAIRS_LABEL, placeholder=PAIRS_HINT, scale=3)
+                spotcheck_button = gr.Button("Blind spot-check of this bench", size="sm", scale=1)
             spotcheck_message = gr.Markdown()
             running_dir = gr.State(None)  # the output folder while a bench runs, else None
             finished_dir = gr.State(None)  # the last finished bench's folder: a spot-check session's source
@@ -294,7 +295,7 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
     refresh.click(list_earlier, None, earlier, api_name=False, queue=False)
     open_button.click(make_open_handler(out_root), earlier,
                       [status, chart, table, gallery, recommendation, downloads, finished_dir], api_name="bench_open")
-    spotcheck_button.click(make_create_from_bench(spotcheck_db), finished_dir, spotcheck_message,
+    spotcheck_button.click(make_create_from_bench(spotcheck_db), [finished_dir, spotcheck_pairs], spotcheck_message,
                            api_name="bench_spotcheck")
     for shown_changes in (run, open_button, resume):  # a session message belongs to the bench it was made from
         shown_changes.click(lambda: "", None, spotcheck_message, api_name=False, queue=False)

@@ -69,13 +69,18 @@ def created_message(session, request: gr.Request | None, after: str = "") -> str
             f"too.{after}")
 
 
+PAIRS_LABEL = "Pairs to rate (optional; VARIANT:REFERENCE, comma-separated)"
+PAIRS_HINT = "default: each variant against the baseline; e.g. distilled:naive4 for the student against naive few-step"
+
+
 def make_create(db_path: Path | None):
-    def create(collected: list[dict] | None, request: gr.Request = None):
-        """A blind session from the collected comparisons: every variant against the baseline, per prompt."""
+    def create(collected: list[dict] | None, pairs: str | None = None, request: gr.Request = None):
+        """A blind session from the collected comparisons: every variant against the baseline per prompt, or the
+        named pairs (e.g. "distilled:naive4")."""
         if not collected:
             raise gr.Error("Nothing collected yet: run a comparison, then press 'Collect this comparison'.")
         try:
-            session = create_session_from_folders(store_for(db_path), [c["folder"] for c in collected])
+            session = create_session_from_folders(store_for(db_path), [c["folder"] for c in collected], pairs)
         except SpotcheckError as e:
             raise gr.Error(str(e)) from None
         return [], created_message(session, request, " Nothing is collected now.")
@@ -84,12 +89,13 @@ def make_create(db_path: Path | None):
 
 
 def make_create_from_bench(db_path: Path | None):
-    def create_from_bench(bench_dir: str | None, request: gr.Request = None) -> str:
-        """A blind session from the last finished bench: every variant against the baseline on every prompt."""
+    def create_from_bench(bench_dir: str | None, pairs: str | None = None, request: gr.Request = None) -> str:
+        """A blind session from the last finished bench: every variant against the baseline on every prompt, or
+        the named pairs."""
         if not bench_dir:
             raise gr.Error("Run a benchmark first: a session is made from its finished results.")
         try:
-            session = create_session_from_folders(store_for(db_path), [bench_dir])
+            session = create_session_from_folders(store_for(db_path), [bench_dir], pairs)
         except SpotcheckError as e:
             raise gr.Error(str(e)) from None
         return created_message(session, request)

@@ -53,6 +53,11 @@ def test_small_bench_through_the_api(client, server):
     assert f"?spotcheck={session_id}" in message
     session = VoteStore(server[1] / "spotcheck.sqlite3").get_session(session_id)
     assert sorted(p.prompt for p in session.pairs) == sorted(row[1] for row in _first_prompts(server[1]))
+    # named pairs, here the other way round: the reference shown is naive4
+    message = client.predict("baseline:naive4", api_name="/bench_spotcheck")
+    assert "2 pairs (baseline vs naive4)" in message
+    with pytest.raises(AppError, match="pairs: 'naive4' is malformed; write VARIANT:REFERENCE"):
+        client.predict("naive4", api_name="/bench_spotcheck")
 
 
 def test_an_earlier_bench_reopens_with_its_results(client, server):

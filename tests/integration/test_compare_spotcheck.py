@@ -68,6 +68,16 @@ def test_collected_comparisons_become_a_blind_session(page):
     with pytest.raises(AppError, match="Nothing collected yet"):  # creating empties the collection
         client.predict(api_name="/spotcheck_create")
 
+    # named pairs: two variants head to head (the student against naive few-step, say), no baseline shown
+    _compare(client, "tiny-image", PROMPTS[1])
+    client.predict(api_name="/spotcheck_collect")
+    with pytest.raises(AppError, match="unknown variants int8; known: baseline, naive4, teacache"):
+        client.predict("teacache:int8", api_name="/spotcheck_create")
+    message = client.predict("teacache:naive4", api_name="/spotcheck_create")  # the failed try kept the collection
+    session_id = re.search(r"Session `([\w-]+)` created", message).group(1)
+    pairs = VoteStore(settings.spotcheck_db).get_session(session_id).pairs
+    assert [(p.variant, p.reference) for p in pairs] == [("teacache", "naive4")] and "1 pair " in message
+
 
 def test_a_finished_comparison_downloads_as_a_compare_folder(page, tmp_path):
     import json
