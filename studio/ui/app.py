@@ -398,8 +398,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                                                       label="Per-frame difference vs baseline (video)")
                     with gr.Accordion("Blind spot-check of these results", open=False):
                         gr.Markdown("Collect finished comparisons (several prompts, the same variants), then create "
-                                    "a session: raters vote on each variant against the baseline without knowing "
-                                    "which is which, on the Spot-check tab.")
+                                    "a session: raters vote on each variant against the baseline (or on the pairs "
+                                    "you name) without knowing which is which, on the Spot-check tab.")
                         collection = gr.Markdown(spotcheck_collect.collection_text([]))
                         pairs = gr.Textbox(label=spotcheck_collect.PAIRS_LABEL,
                                            placeholder=spotcheck_collect.PAIRS_HINT)
