@@ -32,6 +32,28 @@ def best_within_budget(reports: list[dict], lpips_budget: float) -> str | None:
     return best
 
 
+CLOSE_CALL = 1.15  # two speedups within this ratio may swap places between single runs on a shared machine
+
+
+def pick_text(reports: list[dict], lpips_budget: float, repeats: int) -> str:
+    """One sentence for the status once a run is done: which variant the star marks and why, or that none
+    qualifies; with one repeat, a warning when the runner-up within budget is too close to call."""
+    within = sorted((r for r in reports if not r.get("error") and r["kind"] != "baseline"
+                     and (r.get("metrics") or {}).get("lpips") is not None
+                     and r["metrics"]["lpips"] <= lpips_budget and (r.get("speedup") or 0) > 1),
+                    key=lambda r: -r["speedup"])
+    if not within:
+        scored = any((r.get("metrics") or {}).get("lpips") is not None for r in reports if r["kind"] != "baseline")
+        return f" No variant is both faster than the baseline and within LPIPS ≤ {lpips_budget:g}." if scored else ""
+    best = within[0]
+    text = (f" Fastest within LPIPS ≤ {lpips_budget:g}: {best['name']}, ×{best['speedup']:.2f} "
+            f"(LPIPS {best['metrics']['lpips']:.3f}).")
+    if repeats == 1 and len(within) > 1 and best["speedup"] / within[1]["speedup"] < CLOSE_CALL:
+        text += (f" {within[1]['name']} (×{within[1]['speedup']:.2f}) is within {CLOSE_CALL - 1:.0%} of it on one "
+                 f"run: raise Repeats to tell them apart.")
+    return text
+
+
 def _fmt(value, pattern: str, missing: str = "–") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return missing
@@ -180,7 +202,7 @@ def lpips_note(reports: list[dict]) -> str:
     """Why the cards say LPIPS n/a (weights not prepared, say), for the status line; empty when LPIPS ran."""
     errors = [(r.get("metrics") or {}).get("lpips_error") for r in reports]
     error = next((e for e in errors if e), None)
-    return f". {error}" if error else ""
+    return f" {error.rstrip('.')}." if error else ""
 
 
 def status_html(text: str, fraction: float | None = None) -> str:
