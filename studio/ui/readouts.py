@@ -20,16 +20,18 @@ SUMMARY_COLUMNS = ["variant", "slug", "kind", "steps", "end-to-end s", "speedup 
                    "weights MB", "$ / 1k gen", "LPIPS", "PSNR dB", "SSIM", "adherence", "computed steps", "error"]
 
 
+def within_budget(reports: list[dict], lpips_budget: float) -> list[dict]:
+    """The variants faster than the baseline whose LPIPS to it is within budget, fastest first."""
+    return sorted((r for r in reports if not r.get("error") and r["kind"] != "baseline"
+                   and (r.get("metrics") or {}).get("lpips") is not None
+                   and r["metrics"]["lpips"] <= lpips_budget and (r.get("speedup") or 0) > 1),
+                  key=lambda r: -r["speedup"])
+
+
 def best_within_budget(reports: list[dict], lpips_budget: float) -> str | None:
     """Slug of the fastest non-baseline variant whose LPIPS to the baseline is within budget (None if none)."""
-    best, best_speed = None, 1.0
-    for r in reports:
-        lpips = (r.get("metrics") or {}).get("lpips")
-        if r.get("error") or r["kind"] == "baseline" or lpips is None or lpips > lpips_budget:
-            continue
-        if (r.get("speedup") or 0) > best_speed:
-            best, best_speed = r["slug"], r["speedup"]
-    return best
+    within = within_budget(reports, lpips_budget)
+    return within[0]["slug"] if within else None
 
 
 CLOSE_CALL = 1.15  # two speedups within this ratio may swap places between single runs on a shared machine
@@ -38,10 +40,7 @@ CLOSE_CALL = 1.15  # two speedups within this ratio may swap places between sing
 def pick_text(reports: list[dict], lpips_budget: float, repeats: int) -> str:
     """One sentence for the status once a run is done: which variant the star marks and why, or that none
     qualifies; with one repeat, a warning when the runner-up within budget is too close to call."""
-    within = sorted((r for r in reports if not r.get("error") and r["kind"] != "baseline"
-                     and (r.get("metrics") or {}).get("lpips") is not None
-                     and r["metrics"]["lpips"] <= lpips_budget and (r.get("speedup") or 0) > 1),
-                    key=lambda r: -r["speedup"])
+    within = within_budget(reports, lpips_budget)
     if not within:
         scored = any((r.get("metrics") or {}).get("lpips") is not None for r in reports if r["kind"] != "baseline")
         return f" No variant is both faster than the baseline and within LPIPS ≤ {lpips_budget:g}." if scored else ""
