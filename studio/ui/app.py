@@ -7,6 +7,7 @@ limit 1, so requests queue in order.
 
 from __future__ import annotations
 
+import html
 import tempfile
 import threading
 import time
@@ -113,14 +114,14 @@ def check_prompt_words(name: str, prompt: str) -> str:
         return ""
     from studio.tiny.language import unknown_words
 
-    unknown = unknown_words(prompt)
+    unknown = unknown_words(prompt)  # the words come from the prompt, which a shared link can set: escaped
     if unknown:
-        return (f'<span class="unknown">Unknown to the embedded model: <b>{", ".join(unknown)}</b> — '
+        return (f'<span class="unknown">Unknown to the embedded model: <b>{html.escape(", ".join(unknown))}</b> — '
                 "use the words listed above.</span>")
     try:
         check_prompt(p, prompt)
     except InputError as e:
-        return f'<span class="unknown">{e}</span>'
+        return f'<span class="unknown">{html.escape(str(e))}</span>'
     return "✓ every word is in the prompt language"
 
 
