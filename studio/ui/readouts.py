@@ -135,16 +135,17 @@ def card_html(r: dict, uri: str | None, price_per_hour: float, best: bool, lpips
     quality_class = "" if lpips is None else ("good" if lpips <= lpips_budget else "over")
     badge = '<span class="badge">★ fastest within budget</span>' if best else ""
     speed = "reference" if r["kind"] == "baseline" else f"×{_fmt(r.get('speedup'), '{:.2f}')}"
+    # a no-break space keeps each number with its unit when a narrow card wraps a value
     rows = [
-        ("end-to-end", f"{t['end_to_end_s']:.3f} s"),
+        ("end-to-end", f"{t['end_to_end_s']:.3f}\u00a0s"),
         ("speedup", speed),
-        ("per step", f"{t['per_step_ms']:.1f} ms × {r['steps']}"),
-        ("peak memory", f"{mem.get('peak_bytes', 0) / 1e6:.0f} MB"),
-        ("weights", f"{mem.get('weights_bytes', 0) / 1e6:.2f} MB"),
+        ("per step", f"{t['per_step_ms']:.1f}\u00a0ms ×\u00a0{r['steps']}"),
+        ("peak memory", f"{mem.get('peak_bytes', 0) / 1e6:.0f}\u00a0MB"),
+        ("weights", f"{mem.get('weights_bytes', 0) / 1e6:.2f}\u00a0MB"),
         ("$ / 1k gen", f"${cost_per_1000(t['end_to_end_s'], price_per_hour):.4f}"),
     ]
     if r["kind"] != "baseline":
-        rows += [("LPIPS", _fmt(lpips, "{:.4f}", "n/a")), ("PSNR", _fmt(m.get("psnr"), "{:.1f} dB")),
+        rows += [("LPIPS", _fmt(lpips, "{:.4f}", "n/a")), ("PSNR", _fmt(m.get("psnr"), "{:.1f}\u00a0dB")),
                  ("SSIM", _fmt(m.get("ssim"), "{:.3f}"))]
     if "adherence" in m:
         rows.append(("adherence", f"{m['adherence']:.0%}"))
@@ -212,20 +213,21 @@ def status_html(text: str, fraction: float | None = None) -> str:
 
 
 CSS = """
-.card.wide {width:590px;}
+.card.wide {flex:0 0 590px; max-width:590px;}
 .regions img {max-width:100%; image-rendering:pixelated;}
 .regions summary {font-size:0.8em;}
 .turn {font-size:0.8em; color:#8a5a00; margin-top:4px;}
 .grid {display:flex; flex-wrap:wrap; gap:10px;}
-.card {border:1px solid var(--border-color-primary); border-radius:10px; padding:8px; width:186px;
-       background:var(--block-background-fill); font-size:13px;}
+/* cards grow to 186px and shrink to 150px, so the five default variants share one row on a laptop screen */
+.card {border:1px solid var(--border-color-primary); border-radius:10px; padding:8px; flex:1 1 150px;
+       max-width:186px; background:var(--block-background-fill); font-size:13px;}
 .card.best {border:2px solid #16a34a; box-shadow:0 0 0 3px rgba(22,163,74,.15);}
 .card.failed {border:2px solid #dc2626;}
 .card.pending {opacity:.6;}
 .card-title {font-weight:600; font-size:15px; margin-bottom:2px;}
 .card .slug {font-size:11px; color:var(--body-text-color-subdued);}
-.card img.media {width:170px; height:170px; image-rendering:pixelated; border-radius:6px; margin:6px 0;
-                 display:block;}
+.card img.media {width:100%; max-width:170px; aspect-ratio:1/1; height:auto; image-rendering:pixelated;
+                 border-radius:6px; margin:6px 0; display:block;}
 .card .readout {width:100%; border-collapse:collapse; border:none !important; margin:0;}
 .card .readout td {padding:0 2px !important; border:none !important; background:none !important; font-size:12px;}
 .card .readout td.v {text-align:right; font-variant-numeric:tabular-nums;}

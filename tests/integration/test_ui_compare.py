@@ -37,7 +37,7 @@ def test_full_image_compare_streams_cards_table_and_report(client):
     for slug in ("int8wo", "tea0.1", "s4-uniform"):
         lpips = by_slug[slug]["metrics"]["lpips"]
         assert 0 <= lpips < 1, f"{slug}: LPIPS {lpips} out of range"
-        assert f"{by_slug[slug]['timings']['end_to_end_s']:.3f} s" in grid  # the card shows the measured time
+        assert f"{by_slug[slug]['timings']['end_to_end_s']:.3f}\u00a0s" in grid  # the card shows the measured time
     assert summary["headers"][0] == "variant" and len(summary["data"]) == 4
 
 
