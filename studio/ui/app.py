@@ -25,7 +25,6 @@ from studio.inputs import (
     InputError,
     check_prompt,
     check_repeats,
-    check_seed,
     check_steps,
     parse_variants,
     variant_names,
@@ -152,19 +151,18 @@ def cancel(request: gr.Request = None) -> str:
     return readouts.status_html("Cancelling: the current step finishes, then the lane is free.")
 
 
-def _validated(name, prompt, seed, steps, chosen, custom):
+def _validated(name, prompt, seed, steps, chosen, custom, repeats):
+    """The preset (refused where this machine cannot run it), the checked inputs (the same checks a shared
+    setup link gets) and the variants to run."""
     p = preset_or_error(name)
     ok, why = runnable_here(p)
     if not ok:
         raise gr.Error(why)
     try:
-        prompt = check_prompt(p, prompt)
-        seed = check_seed(seed)
-        steps = check_steps(steps)
-        variants = parse_variants(p, variant_names(chosen, custom))
-    except InputError as e:
+        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom, repeats)
+    except (InputError, PresetError) as e:
         raise gr.Error(str(e)) from None
-    return p, prompt, seed, steps, variants
+    return p, setup, [p.variant(v) for v in setup.variants]
 
 
 def per_frame_chart(reports: list[dict]) -> pd.DataFrame:
@@ -191,7 +189,8 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     from studio.engine.runner import RunRequest
     from studio.engine.stream import Done, Finished, Progress, run_order, stream_compare
 
-    p, prompt, seed, steps, variants = _validated(name, prompt, seed, steps, chosen, custom)
+    p, setup, variants = _validated(name, prompt, seed, steps, chosen, custom, repeats)
+    prompt, seed, steps, repeats = setup.prompt, setup.seed, setup.steps, setup.repeats
     try:
         price = pricing.check_price(price)
     except ValueError as e:
@@ -199,10 +198,6 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     if budget is None or not 0 < float(budget) <= 1:
         raise gr.Error(f"the LPIPS budget must be above 0 and at most 1, got {budget!r}")
     budget = float(budget)
-    try:
-        repeats = check_repeats(repeats)
-    except InputError as e:
-        raise gr.Error(str(e)) from None
     flag = threading.Event()
     _cancel_flags[_cancel_key(request)] = flag
     engine = engine_for(p.name)
