@@ -77,9 +77,24 @@ if (!window.__spotcheckKeys) {
 }
 """.replace("__KEYMAP__", json.dumps(KEYMAP))
 
+_SCROLL_TO_PAIR_JS = "() => document.getElementById('spotcheck-progress')?.scrollIntoView({block: 'start'})"
+
+# On a phone gradio stacks a row's children, so "left" would be the top output and "right" the one a scroll below:
+# there the pair stays side by side (each output about 155 px wide on a 390 px screen, under its label) and the
+# left / right buttons share the row beneath it.
 _KEYS_HTML = """<style>
 .spotcheck-media img { width: 100% !important; height: 100% !important; object-fit: contain !important;
   image-rendering: pixelated; }
+@media (max-width: 640px) {
+  .spotcheck-pair {flex-wrap: nowrap !important;}
+  .spotcheck-pair > * {min-width: 0 !important;}
+  .spotcheck-pair > .block {height: auto !important;}
+  .spotcheck-pair .image-container {padding-top: 36px;}
+  .spotcheck-pair .image-container button, .spotcheck-pair .image-frame, .spotcheck-pair .spotcheck-media img,
+  .spotcheck-pair video {width: 100% !important; height: auto !important; max-height: none !important;}
+  .spotcheck-votes > * {flex: 1 1 40% !important; min-width: 0 !important;}
+  #spotcheck-left {order: 1;} #spotcheck-right {order: 2;} #spotcheck-tie {order: 3;} #spotcheck-both-bad {order: 4;}
+}
 </style>
 <div class="spotcheck-keys">Keys: <b>1</b> or ← left better · <b>2</b> or ↓ same · <b>3</b> or → right better ·
 <b>4</b> both bad. The sides are shuffled for every pair; names are revealed after your last vote.</div>"""
@@ -271,8 +286,8 @@ def build_spotcheck_tab(db_path: str | Path | None = None, tabs: gr.Tabs | None 
         rater = gr.Textbox(label="Your name", max_lines=1, max_length=64, elem_id="spotcheck-rater")
         start = gr.Button("Start / resume", variant="primary", elem_id="spotcheck-start")
     link = gr.Markdown()
-    progress = gr.Markdown()
-    with gr.Row(equal_height=True):
+    progress = gr.Markdown(elem_id="spotcheck-progress")
+    with gr.Row(equal_height=True, elem_classes="spotcheck-pair"):
         left_img = gr.Image(label="Left", type="filepath", interactive=False, height=360, buttons=["fullscreen"],
                             elem_id="spotcheck-left-image", elem_classes="spotcheck-media", visible=False)
         right_img = gr.Image(label="Right", type="filepath", interactive=False, height=360, buttons=["fullscreen"],
@@ -281,7 +296,7 @@ def build_spotcheck_tab(db_path: str | Path | None = None, tabs: gr.Tabs | None 
                             elem_id="spotcheck-left-video", visible=False)
         right_vid = gr.Video(label="Right", autoplay=True, loop=True, interactive=False, height=360,
                              elem_id="spotcheck-right-video", visible=False)
-    with gr.Row():
+    with gr.Row(elem_classes="spotcheck-votes"):
         buttons = {c: gr.Button(text, elem_id=BUTTON_IDS[c], interactive=False,
                                 variant="secondary" if c in ("tie", "both_bad") else "primary")
                    for c, (text, _) in CHOICE_LABELS.items()}
@@ -307,6 +322,8 @@ def build_spotcheck_tab(db_path: str | Path | None = None, tabs: gr.Tabs | None 
     start_event.then(lambda name: " ".join(str(name or "").split())[:64], rater, saved_rater,
                      api_visibility="private")
     start_event.then(_errors_to_gradio(h.link), session, link, api_name="spotcheck_link")
+    # the first pair sits below the session fields, under the fold of a phone: bring it into view
+    start_event.success(None, js=_SCROLL_TO_PAIR_JS, api_visibility="private", queue=False)
     for choice, button in buttons.items():
         def vote(session_id, rater_name, pair_index, comment_text, _choice=choice):
             return h.vote(_choice, session_id, rater_name, pair_index, comment_text)

@@ -108,3 +108,27 @@ def test_videos_play_in_sync(served):
     assert drift[0] < 0.25 and drift[1], drift
     screenshot_if_asked(page, "SPOTCHECK_SCREENSHOTS", "spotcheck-video.png")
     page.close()
+
+
+@pytest.mark.parametrize("kind, tag, folder", [("image", "img", "img/c0"), ("video", "video", "vid")])
+def test_a_phone_shows_the_pair_side_by_side_in_view(served, kind, tag, folder):
+    # Raters open the share link on phones too; gradio stacks a row there, which put "Right" a scroll below "Left".
+    url, store, root, browser = served
+    session = create_session_from_folders(store, [root / folder])
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    _start(page, url, session.id, "Dee")
+    sync_api.expect(page.get_by_text("Pair 1 of 1")).to_be_visible(timeout=30_000)
+    media = [page.locator(f"#spotcheck-{side}-{kind} {tag}").first for side in ("left", "right")]
+    for m in media:
+        sync_api.expect(m).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(500)  # the scroll to the pair
+    left, right = (m.bounding_box() for m in media)
+    vote_left, vote_right = (page.locator(f"#spotcheck-{side}").bounding_box() for side in ("left", "right"))
+    screenshot_if_asked(page, "SPOTCHECK_SCREENSHOTS", f"spotcheck-phone-{kind}.png")
+    assert abs(left["y"] - right["y"]) < 2 and left["x"] + left["width"] <= right["x"], (left, right)
+    assert right["x"] + right["width"] <= 390 and min(left["width"], right["width"]) >= 140, (left, right)
+    assert abs(vote_left["y"] - vote_right["y"]) < 2 and vote_left["x"] < vote_right["x"], (vote_left, vote_right)
+    # after Start the pair and its buttons are on screen without scrolling
+    assert left["y"] >= 0 and vote_left["y"] + vote_left["height"] <= 844, (left, vote_left)
+    context.close()
