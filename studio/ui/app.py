@@ -336,7 +336,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                 with gr.Column(scale=1, min_width=320):
                     preset = gr.Dropdown(preset_choices(), value=start_preset, label="Model preset")
                     info = gr.Markdown()
-                    prompt = gr.Textbox(label="Prompt", lines=2, max_length=2000)
+                    # one line that grows to four: Enter runs the comparison (in a two-line box it adds a newline)
+                    prompt = gr.Textbox(label="Prompt", lines=1, max_lines=4, max_length=2000)
                     prompt_check = gr.HTML()
                     examples = gr.Examples([[x] for x in EXAMPLE_IMAGE_PROMPTS], inputs=[prompt],
                                            label="Example prompts")  # the preset's own: set with the preset
@@ -430,7 +431,9 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                       show_progress="hidden")
         gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
         download_button.click(compare_export.download_comparison, state, download, api_name="download_comparison")
-        run.click(lambda: gr.update(value=None, visible=False), None, download, api_name=False, queue=False)  # stale
+        starts = [run.click, prompt.submit]  # Generate, or Enter in the prompt
+        gr.on(starts, lambda: gr.update(value=None, visible=False), None, download, api_name=False,
+              queue=False)  # the previous comparison's zip is stale now
         collect_button.click(spotcheck_collect.make_collect(settings.spotcheck_db.parent / "spotcheck-media"),
                              [state, collected], [collected, collection], api_name="spotcheck_collect")
         create_button.click(spotcheck_collect.make_create(settings.spotcheck_db), [collected, pairs],
@@ -438,9 +441,9 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         clear_button.click(spotcheck_collect.clear, None, [collected, collection], api_name="spotcheck_clear")
         b_add.click(build_variant, [preset, b_weights, b_quant, b_cache, b_value, b_steps, custom], custom,
                     api_name="build_variant")
-        event = run.click(compare, [preset, prompt, seed, steps, chosen, custom, price, budget, repeats],
-                          [status, grid, summary, report, ab_choice, video, frames_plot, slider, state],
-                          api_name="compare", concurrency_id="gpu", concurrency_limit=1)
+        event = gr.on(starts, compare, [preset, prompt, seed, steps, chosen, custom, price, budget, repeats],
+                      [status, grid, summary, report, ab_choice, video, frames_plot, slider, state],
+                      api_name="compare", concurrency_id="gpu", concurrency_limit=1)
         stop.click(cancel, None, status, api_name="cancel", cancels=[event], queue=False)
         gr.on([ab_choice.change, heat.change], ab_view, [ab_choice, heat, state], slider, api_name="ab_view")
     demo.queue(default_concurrency_limit=max(4, settings.concurrency))

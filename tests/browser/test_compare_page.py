@@ -30,9 +30,12 @@ def _set_prompt(page, text: str) -> None:
 
 def test_image_compare_shows_grid_and_readouts(page):
     sync_api.expect(page.get_by_text("Prompt language:")).to_be_visible(timeout=60_000)
-    _set_prompt(page, "a large yellow circle at the top left and a small blue square at the bottom right")
-    page.get_by_role("button", name="Generate").click()
+    box = page.get_by_label("Prompt", exact=True)
+    box.fill("a large yellow circle at the top left and a small blue square at the bottom right")
+    box.press("Enter")  # runs it, as Generate does (the video test clicks Generate)
     status = page.locator(".status").first
+    sync_api.expect(status).not_to_contain_text("Ready", timeout=10_000)
+    assert "\n" not in box.input_value()
     sync_api.expect(status).to_contain_text("Done", timeout=240_000)
     cards = page.locator("#result-grid .card")
     ticked = load_preset("tiny-image").default_variants  # what the page selects at first
