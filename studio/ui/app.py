@@ -165,6 +165,30 @@ def _validated(name, prompt, seed, steps, chosen, custom, repeats):
     return p, setup, [p.variant(v) for v in setup.variants]
 
 
+def _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats):
+    """Everything a comparison checks before it runs; the preset, setup, variants, price and budget."""
+    p, setup, variants = _validated(name, prompt, seed, steps, chosen, custom, repeats)
+    try:
+        price = pricing.check_price(price)
+    except ValueError as e:
+        raise gr.Error(f"$ per hour: {e}") from None
+    if budget is None or not 0 < float(budget) <= 1:
+        raise gr.Error(f"the LPIPS budget must be above 0 and at most 1, got {budget!r}")
+    return p, setup, variants, price, float(budget)
+
+
+def queued_status(*inputs):
+    """What the page shows between a click and the lane picking the run up (given the compare inputs): in the
+    status, why the run will be refused or that it waits its turn, rather than the previous run's words; the
+    previous comparison's download is hidden (stale)."""
+    try:
+        _checked(*inputs)
+        text = "Queued: one comparison runs at a time; yours starts when the lane is free."
+    except gr.Error as e:
+        text = f"Not run: {e.message}"
+    return readouts.status_html(text), gr.update(value=None, visible=False)
+
+
 def per_frame_chart(reports: list[dict]) -> pd.DataFrame:
     """Each variant's per-frame difference against the baseline, one line per variant (empty for images)."""
     return pd.DataFrame(readouts.per_frame_rows(reports), columns=readouts.PER_FRAME_COLUMNS)
@@ -189,15 +213,8 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     from studio.engine.runner import RunRequest
     from studio.engine.stream import Done, Finished, Progress, run_order, stream_compare
 
-    p, setup, variants = _validated(name, prompt, seed, steps, chosen, custom, repeats)
+    p, setup, variants, price, budget = _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats)
     prompt, seed, steps, repeats = setup.prompt, setup.seed, setup.steps, setup.repeats
-    try:
-        price = pricing.check_price(price)
-    except ValueError as e:
-        raise gr.Error(f"$ per hour: {e}") from None
-    if budget is None or not 0 < float(budget) <= 1:
-        raise gr.Error(f"the LPIPS budget must be above 0 and at most 1, got {budget!r}")
-    budget = float(budget)
     flag = threading.Event()
     _cancel_flags[_cancel_key(request)] = flag
     engine = engine_for(p.name)
@@ -432,8 +449,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
         download_button.click(compare_export.download_comparison, state, download, api_name="download_comparison")
         starts = [run.click, prompt.submit]  # Generate, or Enter in the prompt
-        gr.on(starts, lambda: gr.update(value=None, visible=False), None, download, api_name=False,
-              queue=False)  # the previous comparison's zip is stale now
+        compare_inputs = [preset, prompt, seed, steps, chosen, custom, price, budget, repeats]
+        gr.on(starts, queued_status, compare_inputs, [status, download], api_name=False, queue=False)
         collect_button.click(spotcheck_collect.make_collect(settings.spotcheck_db.parent / "spotcheck-media"),
                              [state, collected], [collected, collection], api_name="spotcheck_collect")
         create_button.click(spotcheck_collect.make_create(settings.spotcheck_db), [collected, pairs],
@@ -441,7 +458,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         clear_button.click(spotcheck_collect.clear, None, [collected, collection], api_name="spotcheck_clear")
         b_add.click(build_variant, [preset, b_weights, b_quant, b_cache, b_value, b_steps, custom], custom,
                     api_name="build_variant")
-        event = gr.on(starts, compare, [preset, prompt, seed, steps, chosen, custom, price, budget, repeats],
+        event = gr.on(starts, compare, compare_inputs,
                       [status, grid, summary, report, ab_choice, video, frames_plot, slider, state],
                       api_name="compare", concurrency_id="gpu", concurrency_limit=1)
         stop.click(cancel, None, status, api_name="cancel", cancels=[event], queue=False)

@@ -56,6 +56,9 @@ def test_image_compare_shows_grid_and_readouts(page):
 def test_unknown_word_is_flagged_before_running(page):
     _set_prompt(page, "a pink elephant at the left")
     sync_api.expect(page.locator(".unknown")).to_contain_text("pink", timeout=30_000)
+    page.get_by_label("Prompt", exact=True).press("Enter")  # the status says why it does not run, not "Done…"
+    sync_api.expect(page.locator(".status").first).to_contain_text("Not run: prompt: unknown word(s) 'pink'",
+                                                                   timeout=10_000)
 
 
 def test_video_compare_plays_side_by_side(page):

@@ -1,0 +1,31 @@
+"""Between a click on Generate and the lane picking the run up, the status says what will happen, not the last run."""
+
+import pytest
+
+from studio.ui import app
+
+GOOD = ("tiny-image", "a red circle", 0, 0, ["baseline", "int8"], "", 1.0, 0.1, 1)
+
+
+def _status(*inputs) -> str:
+    status, download = app.queued_status(*inputs)
+    assert download["visible"] is False and download["value"] is None  # the last comparison's zip is stale
+    return status
+
+
+def test_a_run_that_will_start_says_it_waits_its_turn():
+    assert "Queued: one comparison runs at a time" in _status(*GOOD)
+
+
+@pytest.mark.parametrize("position, value, words", [
+    (1, "a pink circle", "unknown word(s) &#x27;pink&#x27;"),
+    (4, ["baseline", "nope"], "nope"),
+    (6, -2.0, "$ per hour"),
+    (7, 0, "LPIPS budget"),
+    (8, 9, "repeats"),
+])
+def test_a_run_that_will_be_refused_says_why(position, value, words):
+    inputs = list(GOOD)
+    inputs[position] = value
+    status = _status(*inputs)
+    assert "Not run:" in status and words.lower() in status.lower(), status
