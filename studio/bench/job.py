@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -84,6 +85,8 @@ class BenchUpdate:
     error: str | None = None
     out_dir: Path | None = None
     note: str = ""  # what the plan left out and why (a threshold sweep skips uncached variants)
+    elapsed_s: float = 0.0  # since the job started
+    eta_s: float | None = None  # the time left at this run's pace so far (None before its first result)
 
 
 class BenchJob:
@@ -103,6 +106,8 @@ class BenchJob:
         self.variants, self.plan = plan_variants(self.preset, request.variants, request.sweeps)
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._started = self._last_result = time.monotonic()  # reset when the thread starts
+        self._resumed_from: int | None = None  # results already on disk when this run began (a resume)
         self._state = BenchUpdate(0, len(self.prompts.prompts) * len(self.variants), "starting", out_dir=self.out_dir,
                                   note=self.plan.note() if self.plan else "")
         self._thread = threading.Thread(target=self._run, daemon=True, name="bench")
@@ -119,12 +124,15 @@ class BenchJob:
         with self._lock:
             for k, v in changes.items():
                 setattr(self._state, k, v)
+            if changes.get("finished"):
+                self._state.elapsed_s, self._state.eta_s = time.monotonic() - self._started, 0.0
 
     def _run(self) -> None:
         r = self.request
+        self._started = self._last_result = time.monotonic()
         try:
             run = run_bench(self.get_engine(r.preset), self.prompts, self.variants, self.out_dir, steps=r.steps,
-                            progress=lambda done, total, label: self._set(done=done, total=total, label=label),
+                            progress=self._progress,
                             should_stop=self._stop.is_set, show_bar=False)
             summary = None
             if run.rows:
@@ -136,12 +144,28 @@ class BenchJob:
         except Exception as e:  # noqa: BLE001 - reported to the user as the job's error, never swallowed
             self._set(finished=True, error=f"{type(e).__name__}: {e}", label="failed")
 
+    def _progress(self, done: int, total: int, label: str) -> None:
+        now = time.monotonic()
+        if self._resumed_from is None:
+            self._resumed_from = done - 1
+        ran = done - self._resumed_from  # the pace counts only this run's results, not those a resume found
+        eta = (now - self._started) / ran * (total - done)
+        with self._lock:
+            self._last_result = now
+            self._state.done, self._state.total, self._state.label, self._state.eta_s = done, total, label, eta
+
     def cancel(self) -> None:
         self._stop.set()
 
     def snapshot(self) -> BenchUpdate:
         with self._lock:
-            return BenchUpdate(**vars(self._state))
+            update = BenchUpdate(**vars(self._state))
+            if not update.finished:  # the clock runs between results too
+                now = time.monotonic()
+                update.elapsed_s = now - self._started
+                if update.eta_s is not None:
+                    update.eta_s = max(0.0, update.eta_s - (now - self._last_result))
+        return update
 
     def updates(self, every_s: float = 0.5) -> Iterator[BenchUpdate]:
         """Snapshots while the job runs (at most one per `every_s`), ending with the finished one."""

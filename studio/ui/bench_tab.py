@@ -104,7 +104,16 @@ def _status(update) -> str:
     if update.finished:
         what = "Cancelled" if update.cancelled else "Done"
         return f"**{what}:** {update.done} of {update.total} results. Folder: `{update.out_dir}`.{note}"
-    return f"Running: {update.done} of {update.total} results ({update.label})…{note}"
+    return f"Running: {update.done} of {update.total} results ({update.label}){_pace(update)}.{note}"
+
+
+def _pace(update) -> str:
+    """", 0:24 elapsed, about 2:56 left" once a result is in (the first ones include each variant's warm-up)."""
+    from tqdm import tqdm
+
+    if update.eta_s is None:
+        return f", {tqdm.format_interval(update.elapsed_s)} elapsed"
+    return f", {tqdm.format_interval(update.elapsed_s)} elapsed, about {tqdm.format_interval(update.eta_s)} left"
 
 
 def make_run_handler(get_engine: Callable | None, out_root: Path):
