@@ -221,6 +221,8 @@ CSS = """
 /* cards grow to 186px and shrink to 150px, so the five default variants share one row on a laptop screen */
 .card {border:1px solid var(--border-color-primary); border-radius:10px; padding:8px; flex:1 1 150px;
        max-width:186px; background:var(--block-background-fill); font-size:13px;}
+/* a phone (about 326 px for the grid) fits two cards a row rather than one narrow card beside empty space */
+@media (max-width: 640px) {.card {flex:1 1 140px; max-width:none; min-width:0;}}
 .card.best {border:2px solid #16a34a; box-shadow:0 0 0 3px rgba(22,163,74,.15);}
 .card.failed {border:2px solid #dc2626;}
 .card.pending {opacity:.6;}
