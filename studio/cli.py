@@ -68,9 +68,18 @@ def _cmd_compare(args) -> int:
     check_prompt(preset, args.prompt)
     if args.video and preset.media != "video":
         raise UsageError(f"--video given but preset '{preset.name}' makes images; use a video preset")
+    if not 0 < args.budget_lpips <= 1:
+        raise UsageError(f"--budget-lpips must be above 0 and at most 1, got {args.budget_lpips:g}")
+    from studio import pricing
     from studio.config import ConfigError, memory_budget_gb
     from studio.engine.report import run_comparison
-    from studio.engine.runner import Engine
+    from studio.engine.runner import Engine, hardware_name
+    from studio.ui.compare_report import write_compare_html
+
+    try:
+        price = None if args.gpu_price is None else pricing.check_price(args.gpu_price)
+    except ValueError as e:
+        raise UsageError(f"--gpu-price: {e}") from None
 
     try:
         budget_gb = memory_budget_gb(args.memory_budget_gb, "--memory-budget-gb")
@@ -79,8 +88,11 @@ def _cmd_compare(args) -> int:
     engine = Engine(preset, memory_budget_bytes=int(budget_gb * 1e9) if budget_gb else None)
     report = run_comparison(preset, variants, args.prompt, args.seed, args.steps, args.repeats, _out_dir(args.out),
                             engine=engine, log=lambda msg: print(msg, file=sys.stderr))
+    if price is None:
+        price = pricing.PRICES[pricing.row_or_default(hardware_name(engine.device))]
+    write_compare_html(_out_dir(args.out), report, None, price, args.budget_lpips, args.repeats, preset.width)
     failed = [v["slug"] for v in report["variants"] if v["error"]]
-    print(f"wrote {args.out}/report.json ({len(report['variants'])} variants, {len(failed)} failed)")
+    print(f"wrote {args.out}/report.json and report.html ({len(report['variants'])} variants, {len(failed)} failed)")
     return 1 if failed and len(failed) == len(report["variants"]) else 0
 
 
@@ -159,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", action="store_true", help="assert the preset is a video preset")
     p.add_argument("--memory-budget-gb", default="",
                    help="device memory the variants may hold at once; beyond it they take turns (default: no limit)")
+    p.add_argument("--budget-lpips", type=float, default=0.1,
+                   help="LPIPS budget: report.html stars the fastest variant within it (the page's default)")
+    p.add_argument("--gpu-price", type=float, default=None,
+                   help="USD per hour for report.html's costs (default: this device's list price, studio/pricing.py)")
     p.add_argument("--out", default="out/compare")
     p = sub.add_parser("evaluate", help="adherence/fidelity of the embedded model on held-out prompts")
     p.add_argument("--preset", default="tiny-image")

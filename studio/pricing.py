@@ -49,6 +49,11 @@ def row_for(device: str) -> str | None:
     return None
 
 
+def row_or_default(device: str) -> str:
+    """The table's row for `device`, else the default GPU's: what the Compare page and `compare` price at."""
+    return row_for(device) or DEFAULT_GPU
+
+
 def price_for(device: str, override: float | None = None) -> tuple[float | None, str]:
     """(USD per hour or None, where it came from) for a device name such as 'cpu' or 'NVIDIA H100 80GB HBM3'.
 

@@ -51,7 +51,8 @@ def read_parameters(path: str | Path) -> dict:
 
 def load_output(paths: list[str], out_dir: Path, width: int) -> np.ndarray | None:
     """A saved output as floats in [0, 1]: (H, W, 3), or (F, H, W, 3) from a video's frame strip of `width`."""
-    png = next((out_dir / p for p in reversed(paths) if p.endswith(".png")), None)
+    # an image's own PNG or a video's frame strip, never a region cache's overlay (`NAME-regions.png`)
+    png = next((out_dir / p for p in reversed(paths) if p.endswith(".png") and not p.endswith("-regions.png")), None)
     if png is None or not png.is_file():
         return None
     with Image.open(png) as im:

@@ -239,7 +239,7 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
 
     def snapshot(status: str, fraction: float | None, video=None, final=False):
         report = {"preset": p.name, "prompt": prompt, "seed": seed, "started_at": started_at, "variants": reports,
-                  "complete": final}
+                  "complete": final, "repeats": repeats, "lpips_budget": budget, "price_per_hour": price}
         choices = [r["name"] for r in reports if r["slug"] in outputs and r["kind"] != "baseline"]
         # Gradio's LinePlot keeps the series (colours, legend) of the first data it draws until it is emptied, so
         # the chart stays empty while a run streams and is drawn once, complete, at the end
@@ -331,7 +331,7 @@ def _price_row_here() -> str:
     """The price table's row for the hardware this app runs on (the cards' times are measured there), else an H100."""
     from studio.engine.runner import default_device, hardware_name
 
-    return pricing.row_for(hardware_name(default_device())) or pricing.DEFAULT_GPU
+    return pricing.row_or_default(hardware_name(default_device()))
 
 
 def _big(pixels: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The Compare page's download: the finished comparison as a zip of report.json and each variant's media.
+"""The Compare page's download: the finished comparison as a zip of report.json, report.html and each variant's media.
 
 The layout is the one `python -m studio compare --out` writes, so the CLI (e.g. `spotcheck create --from`) reads
 an unzipped download too.
@@ -14,6 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio.engine.report import write_compare_folder
+from studio.ui.compare_report import write_compare_html
 
 
 def finished_report(state: dict | None, what: str) -> dict:
@@ -26,9 +27,12 @@ def finished_report(state: dict | None, what: str) -> dict:
 
 
 def download_comparison(state: dict | None):
-    """Write the last finished comparison to a temporary folder and zip it; shows the zip for download."""
+    """Write the last finished comparison to a temporary folder and zip it; shows the zip for download. Besides
+    the `compare --out` layout it holds report.html: the page's verdict, cards and table in one file."""
     report = finished_report(state, "it can be downloaded")
     words = re.sub(r"[^a-z0-9]+", "-", report["prompt"].lower()).strip("-")[:40] or "prompt"
     folder = Path(tempfile.mkdtemp(prefix="studio-download-")) / f"{report['preset']}-{words}-seed{report['seed']}"
     write_compare_folder(folder, report, state["outputs"])
+    write_compare_html(folder, report, state["outputs"], report["price_per_hour"], report["lpips_budget"],
+                       report["repeats"])
     return gr.update(value=shutil.make_archive(str(folder), "zip", root_dir=folder), visible=True)

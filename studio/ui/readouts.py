@@ -217,7 +217,7 @@ CSS = """
 .regions img {max-width:100%; image-rendering:pixelated;}
 .regions summary {font-size:0.8em;}
 .turn {font-size:0.8em; color:#8a5a00; margin-top:4px;}
-.grid {display:flex; flex-wrap:wrap; gap:10px;}
+.grid {display:flex; flex-wrap:wrap; gap:10px; align-items:flex-start;}  /* a tall region card stretches no other */
 /* cards grow to 186px and shrink to 150px, so the five default variants share one row on a laptop screen */
 .card {border:1px solid var(--border-color-primary); border-radius:10px; padding:8px; flex:1 1 150px;
        max-width:186px; background:var(--block-background-fill); font-size:13px;}

@@ -92,8 +92,10 @@ def test_a_finished_comparison_downloads_as_a_compare_folder(page, tmp_path):
     shown = client.predict(api_name="/download_comparison")  # an update: the file box appears with the zip
     path = shown["value"] if isinstance(shown, dict) else shown
     with zipfile.ZipFile(path) as z:
-        assert set(z.namelist()) == {"report.json", "baseline.png", "naive4.png", "teacache.png"}
+        assert set(z.namelist()) == {"report.json", "report.html", "baseline.png", "naive4.png", "teacache.png"}
         z.extractall(tmp_path)
+    page_html = (tmp_path / "report.html").read_text()  # the page's cards and verdict in one file, media inlined
+    assert page_html.count('<img class="media" src="data:image/png;base64,') == 3 and PROMPTS[0] in page_html
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["prompt"] == PROMPTS[0] and report["seed"] == 0
     teacache = next(v for v in report["variants"] if v["name"] == "teacache")

@@ -96,6 +96,9 @@ def test_compare_cli_without_variants_runs_the_presets_defaults(tmp_path):
                  "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert tuple(v["name"] for v in report["variants"]) == load_preset("tiny-video").default_variants
+    # report.html: the clips read back from their frame strips, as looping GIFs in the cards
+    page = (tmp_path / "report.html").read_text()
+    assert page.count('<img class="media" src="data:image/gif;base64,') == len(report["variants"])
 
 
 def test_compare_cli_writes_report(tmp_path):
@@ -113,6 +116,10 @@ def test_compare_cli_writes_report(tmp_path):
         assert {"peak_bytes", "weights_bytes"} <= set(v["memory"])
         assert {"psnr", "ssim", "adherence", "fidelity"} <= set(v["metrics"])
     assert report["variants"][0]["metrics"]["psnr"] == "inf"
+    page = (out / "report.html").read_text()
+    assert page.count('<img class="media" src="data:image/png;base64,') == 4
+    assert page.split("class='summary'")[1].count("<tr><td>") == 4
+    assert "a green triangle at the center" in page and "$0.03 per hour" in page  # this CPU's list price
 
 
 @pytest.mark.parametrize("args, message", [
@@ -122,6 +129,8 @@ def test_compare_cli_writes_report(tmp_path):
     (["compare", "--preset", "tiny-image", "--prompt", "a red circle", "--steps", "0"], "--steps"),
     (["compare", "--preset", "tiny-image", "--prompt", "a red circle", "--seed", "-1"], "--seed"),
     (["compare", "--preset", "tiny-image", "--prompt", "a red circle", "--variants", "warp9"], "neither a variant"),
+    (["compare", "--preset", "tiny-image", "--prompt", "a red circle", "--budget-lpips", "0"], "--budget-lpips"),
+    (["compare", "--preset", "tiny-image", "--prompt", "a red circle", "--gpu-price", "-1"], "--gpu-price"),
     (["variants", "--preset", "nope"], "unknown preset"),
     (["frobnicate"], "invalid choice"),
 ])
