@@ -1,6 +1,7 @@
 """The engine and the compare CLI end to end on the embedded image model (few steps, to stay fast)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,6 +121,7 @@ def test_compare_cli_writes_report(tmp_path):
     assert page.count('<img class="media" src="data:image/png;base64,') == 4
     assert page.split("class='summary'")[1].count("<tr><td>") == 4
     assert "a green triangle at the center" in page and "$0.03 per hour" in page  # this CPU's list price
+    assert re.search(r"Fastest within LPIPS ≤ 0\.1: \w+, ×\d+\.\d\d|No variant is both faster", p.stdout), p.stdout
 
 
 @pytest.mark.parametrize("args, message", [
