@@ -352,12 +352,16 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
             with gr.Row():
                 with gr.Column(scale=1, min_width=320):
                     preset = gr.Dropdown(preset_choices(), value=start_preset, label="Model preset")
-                    info = gr.Markdown()
                     # one line that grows to four: Enter runs the comparison (in a two-line box it adds a newline)
                     prompt = gr.Textbox(label="Prompt", lines=1, max_lines=4, max_length=2000)
                     prompt_check = gr.HTML()
+                    # under the prompt, where a first visit sees it without scrolling past the settings below
+                    with gr.Row():
+                        run = gr.Button("Generate", variant="primary", scale=2, min_width=120)
+                        stop = gr.Button("Cancel", variant="stop", scale=1, min_width=90)
                     examples = gr.Examples([[x] for x in EXAMPLE_IMAGE_PROMPTS], inputs=[prompt],
                                            label="Example prompts")  # the preset's own: set with the preset
+                    info = gr.Markdown()  # the preset: what it needs, its prompt language, what each variant is
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="Seed")
                         steps = gr.Number(value=None, precision=0, label="Steps (0 = preset's)")
@@ -383,9 +387,6 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                         gpu = gr.Dropdown(list(pricing.PRICES), value=here, label="Price as if on")
                         price = gr.Number(value=pricing.PRICES[here], label="$ per hour")
                     budget = gr.Slider(0.01, 0.6, value=0.1, step=0.01, label="Quality budget: LPIPS ≤")
-                    with gr.Row():
-                        run = gr.Button("Generate", variant="primary")
-                        stop = gr.Button("Cancel", variant="stop")
                 with gr.Column(scale=3):
                     status = gr.HTML(readouts.status_html("Ready."))
                     grid = gr.HTML(elem_id="result-grid")

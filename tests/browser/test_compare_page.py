@@ -53,6 +53,18 @@ def test_image_compare_shows_grid_and_readouts(page):
     screenshot_if_asked(page, "STUDIO_SCREENSHOTS", "compare-image.png")
 
 
+def test_generate_is_in_view_on_a_laptop_screen(page):
+    # it sat below every setting, under the fold of a 1280x800 screen; it is under the prompt now
+    page.set_viewport_size({"width": 1280, "height": 800})
+    try:
+        page.evaluate("window.scrollTo(0, 0)")
+        box = page.get_by_role("button", name="Generate").bounding_box()
+        cancel = page.get_by_role("button", name="Cancel").bounding_box()
+        assert box["y"] + box["height"] <= 800 and abs(cancel["y"] - box["y"]) < 2, (box, cancel)  # one row
+    finally:
+        page.set_viewport_size({"width": 1500, "height": 1100})
+
+
 def test_unknown_word_is_flagged_before_running(page):
     _set_prompt(page, "a pink elephant at the left")
     sync_api.expect(page.locator(".unknown")).to_contain_text("pink", timeout=30_000)
