@@ -307,12 +307,16 @@ def _compose_video(reports: list[dict], outputs: dict[str, np.ndarray]) -> str |
     return str(write_side_by_side(clips, path))
 
 
-def ab_view(name: str, heatmap: bool, state: dict):
-    """Baseline vs the chosen variant on a slider; or the difference heatmap in place of the variant."""
+def ab_view(name: str, heatmap: bool, state: dict, against: str | None = "baseline"):
+    """The chosen variant against another finished one (the baseline unless `against` names one) on a slider,
+    reference on the left; or their difference heatmap in place of the variant. Distilled against naive4 shows
+    what distillation adds to simply running fewer steps."""
     if not state or not name or name not in state.get("names", {}):
         return None
     outputs, names = state["outputs"], state["names"]
-    base_slug = next((s for n, s in names.items() if n == "baseline"), None) or next(iter(names.values()))
+    if against and against not in names and against != "baseline":
+        raise gr.Error(f"'{against}' is not in the last comparison; it ran: {', '.join(names)}")
+    base_slug = names.get(against or "baseline") or names.get("baseline") or next(iter(names.values()))
     base, other = outputs.get(base_slug), outputs.get(names[name])
     if base is None or other is None:
         return None
@@ -325,6 +329,14 @@ def ab_view(name: str, heatmap: bool, state: dict):
     else:
         right = _big(other)
     return (_big(base), right)
+
+
+def reference_choices(state: dict | None):
+    """What the A/B view can set a variant against: every variant the last run finished, the baseline first."""
+    state = state or {}
+    names = [n for n, slug in (state.get("names") or {}).items() if slug in (state.get("outputs") or {})]
+    choices = sorted(names, key=lambda n: n != "baseline") or ["baseline"]
+    return gr.update(choices=choices, value=choices[0])
 
 
 def _price_row_here() -> str:
@@ -404,9 +416,14 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                         video = gr.Video(show_label=False, autoplay=True, loop=True, height=260)
                     with gr.Row():
                         with gr.Column():
-                            ab_choice = gr.Dropdown([], label="A/B against the baseline")
+                            with gr.Row():
+                                ab_choice = gr.Dropdown([], label="A/B: this variant (right)")
+                                # its choices follow each run in the browser; an API caller may name any variant
+                                # the run finished (ab_view checks)
+                                ab_against = gr.Dropdown(["baseline"], value="baseline", label="against (left)",
+                                                         allow_custom_value=True)
                             heat = gr.Checkbox(label="Show the difference heatmap instead")
-                            slider = gr.ImageSlider(label="baseline | variant", height=400, type="numpy")
+                            slider = gr.ImageSlider(label="against | variant", height=400, type="numpy")
                         with gr.Column():
                             frame, difference, _ = readouts.PER_FRAME_COLUMNS
                             frames_plot = gr.LinePlot(x=frame, y=difference, color="variant",
@@ -463,7 +480,9 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                       [status, grid, summary, report, ab_choice, video, frames_plot, slider, state],
                       api_name="compare", concurrency_id="gpu", concurrency_limit=1)
         stop.click(cancel, None, status, api_name="cancel", cancels=[event], queue=False)
-        gr.on([ab_choice.change, heat.change], ab_view, [ab_choice, heat, state], slider, api_name="ab_view")
+        event.then(reference_choices, state, ab_against, api_visibility="private", queue=False)
+        gr.on([ab_choice.change, heat.change, ab_against.change], ab_view, [ab_choice, heat, state, ab_against],
+              slider, api_name="ab_view")
     demo.queue(default_concurrency_limit=max(4, settings.concurrency))
     if warm:
         warm_up(settings)

@@ -44,7 +44,7 @@ def test_image_compare_shows_grid_and_readouts(page):
     text = page.locator("#result-grid").inner_text()
     assert re.search(r"end-to-end\s+\d+\.\d{3}\s+s", text) and "LPIPS" in text and "$ / 1k gen" in text
     assert re.search(r"×\d+\.\d\d", text)  # a measured speedup
-    page.get_by_label("A/B against the baseline").click()
+    page.get_by_label("A/B: this variant (right)").click()
     page.get_by_role("option").first.click()
     page.wait_for_timeout(1500)
     # an image preset hides the video-only panels (side-by-side clip, per-frame chart)

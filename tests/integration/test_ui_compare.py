@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -39,6 +40,25 @@ def test_full_image_compare_streams_cards_table_and_report(client):
         assert 0 <= lpips < 1, f"{slug}: LPIPS {lpips} out of range"
         assert f"{by_slug[slug]['timings']['end_to_end_s']:.3f}\u00a0s" in grid  # the card shows the measured time
     assert summary["headers"][0] == "variant" and len(summary["data"]) == 4
+
+
+def test_the_ab_view_sets_a_variant_against_any_other(client, tmp_path):
+    from PIL import Image
+
+    _compare(client, variants=("baseline", "teacache", "naive4"))
+
+    def halves(*args):
+        left, right = client.predict(*args, api_name="/ab_view")
+        return [np.asarray(Image.open(p["path"] if isinstance(p, dict) else p)) for p in (left, right)]
+
+    naive4_on_the_right = halves("naive4", False, "baseline")[1]
+    base_left, _ = halves("teacache", False)  # the reference defaults to the baseline, as before
+    naive4_left, tea_right = halves("teacache", False, "naive4")  # distilled vs naive4 is this view's point
+    assert np.array_equal(naive4_left, naive4_on_the_right) and not np.array_equal(naive4_left, base_left)
+    assert np.array_equal(tea_right, halves("teacache", False)[1])
+    with pytest.raises(gradio_client.exceptions.AppError, match="'int8' is not in the last comparison; it ran: "
+                       "baseline, teacache, naive4"):
+        client.predict("teacache", False, "int8", api_name="/ab_view")
 
 
 def test_video_compare_returns_one_side_by_side_clip_and_per_frame_chart(client):
