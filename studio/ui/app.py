@@ -19,7 +19,7 @@ import pandas as pd
 
 from studio import pricing
 from studio.config import Settings
-from studio.deploy.zerogpu import gpu_task
+from studio.deploy.zerogpu import gpu_task, on_zerogpu
 from studio.engine.pool import engine_for, runnable_here, warm_up
 from studio.inputs import (
     InputError,
@@ -151,11 +151,11 @@ def cancel(request: gr.Request = None) -> str:
     return readouts.status_html("Cancelling: the current step finishes, then the lane is free.")
 
 
-def _validated(name, prompt, seed, steps, chosen, custom, repeats):
+def _validated(name, prompt, seed, steps, chosen, custom, repeats, check_machine=True):
     """The preset (refused where this machine cannot run it), the checked inputs (the same checks a shared
     setup link gets) and the variants to run."""
     p = preset_or_error(name)
-    ok, why = runnable_here(p)
+    ok, why = runnable_here(p) if check_machine else (True, "")
     if not ok:
         raise gr.Error(why)
     try:
@@ -165,9 +165,9 @@ def _validated(name, prompt, seed, steps, chosen, custom, repeats):
     return p, setup, [p.variant(v) for v in setup.variants]
 
 
-def _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats):
+def _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats, check_machine=True):
     """Everything a comparison checks before it runs; the preset, setup, variants, price and budget."""
-    p, setup, variants = _validated(name, prompt, seed, steps, chosen, custom, repeats)
+    p, setup, variants = _validated(name, prompt, seed, steps, chosen, custom, repeats, check_machine)
     try:
         price = pricing.check_price(price)
     except ValueError as e:
@@ -182,7 +182,8 @@ def queued_status(*inputs):
     status, why the run will be refused or that it waits its turn, rather than the previous run's words; the
     previous comparison's download is hidden (stale)."""
     try:
-        _checked(*inputs)
+        # on ZeroGPU the GPU is lent to the run itself, not to this process: the run checks the machine
+        _checked(*inputs, check_machine=not on_zerogpu())
         text = "Queued: one comparison runs at a time; yours starts when the lane is free."
     except gr.Error as e:
         text = f"Not run: {e.message}"

@@ -122,7 +122,8 @@ def test_a_phone_shows_the_pair_side_by_side_in_view(served, kind, tag, folder):
     media = [page.locator(f"#spotcheck-{side}-{kind} {tag}").first for side in ("left", "right")]
     for m in media:
         sync_api.expect(m).to_be_visible(timeout=30_000)
-    page.wait_for_timeout(500)  # the scroll to the pair
+    page.wait_for_function("() => window.scrollY > 0", timeout=10_000)  # Start scrolls the pair into view
+    page.wait_for_timeout(300)  # let a smooth scroll settle
     left, right = (m.bounding_box() for m in media)
     vote_left, vote_right = (page.locator(f"#spotcheck-{side}").bounding_box() for side in ("left", "right"))
     screenshot_if_asked(page, "SPOTCHECK_SCREENSHOTS", f"spotcheck-phone-{kind}.png")

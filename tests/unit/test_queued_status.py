@@ -29,3 +29,11 @@ def test_a_run_that_will_be_refused_says_why(position, value, words):
     inputs[position] = value
     status = _status(*inputs)
     assert "Not run:" in status and words.lower() in status.lower(), status
+
+
+def test_on_zerogpu_the_machine_is_left_to_the_run(monkeypatch):
+    # there the GPU is lent to the run, not to the process that answers the click
+    real = ("flux1-dev", "a red fox", 0, 0, ["baseline"], "", 1.0, 0.1, 1)
+    assert "Not run:" in _status(*real) and "no CUDA GPU" in _status(*real)  # this CPU machine
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    assert "Queued:" in _status(*real)
