@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +32,7 @@ from studio.ui.spotcheck_collect import PAIRS_HINT, PAIRS_LABEL, make_create_fro
 DOWNLOADS = ("report.html", "summary.json", "summary.csv", "results.csv", "recommended.py", "grid.png", "bench.jsonl")
 TABLE_HEADERS = ["variant", "slug", "p50 s", "p95 s", "speedup", "gen/hour", "$/1000", "LPIPS mean", "LPIPS p95",
                  "PSNR med. dB", "SSIM", "adherence", "fidelity", "errors"]
-SOURCES = ("Built-in set", "Upload a file")
+SOURCES = ("Built-in set", "Upload a file", "Type them")
 
 
 def preset_options(name: str):
@@ -46,9 +47,18 @@ def preset_options(name: str):
 
 
 def source_fields(source: str):
-    """Show the field of the chosen prompt source only: the built-in set or the file upload."""
-    upload = source == SOURCES[1]
-    return gr.update(visible=not upload), gr.update(visible=upload)
+    """Show the field of the chosen prompt source only: the built-in set, the file upload or the typed prompts."""
+    return tuple(gr.update(visible=source == s) for s in SOURCES)
+
+
+def typed_prompts_file(text: str | None) -> str:
+    """Typed prompts (one a line) as a .txt prompts file, which the job checks as it checks an upload and keeps
+    in the bench's folder (a resume reads it there)."""
+    if not (text or "").strip():
+        raise gr.Error("type the prompts, one a line, or pick a built-in set or a file")
+    path = Path(tempfile.mkdtemp(prefix="studio-prompts-")) / "prompts.txt"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
 
 
 def _number(value, name: str, low: float, high: float, whole: bool = False, optional: bool = False):
@@ -118,16 +128,18 @@ def _pace(update) -> str:
 
 def make_run_handler(get_engine: Callable | None, out_root: Path):
     def bench_run(preset_name, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
-                  budget_mean, budget_p95, gpu_price):
+                  budget_mean, budget_p95, gpu_price, typed_prompts=""):
         """Validate, start the bench job, stream its progress, then show the results."""
         from studio.bench.job import BenchRequest
 
         _refuse_on_zerogpu()
 
         names = variant_names(variants, extra)
+        if source == SOURCES[2]:
+            prompts_file = typed_prompts_file(typed_prompts)
         request = BenchRequest(
             preset=preset_name, variants=names,
-            prompts_file=prompts_file if source == SOURCES[1] else None,
+            prompts_file=prompts_file if source in SOURCES[1:] else None,
             prompt_set=prompt_set if source == SOURCES[0] else None,
             count=_number(count, "Prompts", 1, 5000, whole=True, optional=True),
             seed=_number(seed, "Seed", 0, 2**31 - 1, whole=True),
@@ -236,9 +248,9 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
     p = load_preset(first)
     sets = builtin_set_names(p)
     upload_first = not sets  # a real-model preset has no built-in sets
-    gr.Markdown("Run variants over many prompts — a built-in set or your own file — and get per-variant "
-                "latency percentiles, throughput, cost, LPIPS/PSNR/SSIM against the baseline, the Pareto front and "
-                "the fastest variant within your quality budget. Results are saved as they finish.")
+    gr.Markdown("Run variants over many prompts — a built-in set, your own file or prompts you type — and get "
+                "per-variant latency percentiles, throughput, cost, LPIPS/PSNR/SSIM against the baseline, the Pareto "
+                "front and the fastest variant within your quality budget. Results are saved as they finish.")
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             preset = gr.Dropdown(preset_choices(), value=first, label="Model preset")
@@ -247,6 +259,9 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
                                      visible=not upload_first)
             prompts_file = gr.File(label=f"Prompts file ({', '.join(FILE_KINDS)}; a 'prompt' column/field)",
                                    file_types=list(FILE_KINDS), type="filepath", visible=upload_first)
+            typed_prompts = gr.Textbox(label="Prompts, one a line", lines=6, max_lines=20, max_length=200_000,
+                                       placeholder="a large red circle at the left\na small blue square moving up",
+                                       visible=False)
             sets_hint = gr.Markdown()
             with gr.Row():
                 count = gr.Number(value=20, precision=0, minimum=1, label="Prompts (first N)")
@@ -289,10 +304,10 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
             finished_dir = gr.State(None)  # the last finished bench's folder: a spot-check session's source
 
     preset.change(preset_options, preset, [variants, prompt_set, source, sets_hint], api_name="bench_preset")
-    source.change(source_fields, source, [prompt_set, prompts_file], api_name=False)
+    source.change(source_fields, source, [prompt_set, prompts_file, typed_prompts], api_name=False)
     event = run.click(make_run_handler(get_engine, out_root),
                       [preset, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
-                       budget_mean, budget_p95, gpu_price],
+                       budget_mean, budget_p95, gpu_price, typed_prompts],
                       [status, chart, table, gallery, recommendation, downloads, running_dir, finished_dir],
                       api_name="bench_run", concurrency_id="gpu", concurrency_limit=1)
     resume_event = resume.click(make_resume_handler(get_engine, out_root), earlier,

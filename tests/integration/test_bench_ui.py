@@ -7,6 +7,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from studio.bench.store import read_rows
 from studio.spotcheck import VoteStore
 from tests.fixtures.studio_app import serve_bench_tab
 
@@ -27,7 +28,8 @@ def client(server):
 def _args(**changes):
     args = {"preset": "tiny-image", "source": "Built-in set", "prompt_set": "held-out", "prompts_file": None,
             "count": 2, "seed": 0, "steps": 6, "variants": ["baseline", "naive4"], "extra": "", "sweep": "",
-            "budget_mean": 0.5, "budget_p95": 0.5, "gpu_price": 0}  # 0: what an untouched field sends
+            "budget_mean": 0.5, "budget_p95": 0.5, "gpu_price": 0,  # 0: what an untouched field sends
+            "typed_prompts": ""}
     return list({**args, **changes}.values())
 
 
@@ -130,6 +132,21 @@ def test_threshold_sweep_with_the_default_variants_sweeps_the_cached_ones(client
     assert status.startswith("**Done:** 5 of 5 results") and "left out (no cache): int8, naive4" in status
     assert [row[0].split(" ")[0] for row in table["data"]] == [
         "baseline", "teacache-t0.05", "teacache-t0.2", "fbc-t0.05", "fbc-t0.2"]
+
+
+def test_typed_prompts_are_benched_and_kept_for_a_resume(client, server):
+    typed = "a large red circle at the left\n\n  a small blue square at the top  \n"  # blank lines are skipped
+    status, _chart, table, *_ = client.predict(*_args(source="Type them", typed_prompts=typed, count=None),
+                                               api_name="/bench_run")
+    assert status.startswith("**Done:** 4 of 4 results"), status
+    folder = Path(re.search(r"Folder: `([^`]+)`", status).group(1))
+    assert (folder / "prompts.txt").read_text() == typed  # in the bench's folder: a resume reads it there
+    assert sorted(r["prompt"] for r in read_rows(folder / "bench.jsonl")) == sorted(
+        ["a large red circle at the left"] * 2 + ["a small blue square at the top"] * 2)
+    with pytest.raises(AppError, match="type the prompts, one a line"):
+        client.predict(*_args(source="Type them", typed_prompts=" \n "), api_name="/bench_run")
+    with pytest.raises(AppError, match="line 2"):  # checked as an uploaded file is: each word, by line
+        client.predict(*_args(source="Type them", typed_prompts="a red circle\na pink dragon"), api_name="/bench_run")
 
 
 def test_bad_input_is_a_clear_error(client):
