@@ -71,6 +71,10 @@ def test_unknown_word_is_flagged_before_running(page):
     page.get_by_label("Prompt", exact=True).press("Enter")  # the status says why it does not run, not "Done…"
     sync_api.expect(page.locator(".status").first).to_contain_text("Not run: prompt: unknown word(s) 'pink'",
                                                                    timeout=10_000)
+    toast = page.locator(".toast-close")  # the run's own refusal, as a toast too: closed, not left over the page
+    sync_api.expect(toast.first).to_be_visible(timeout=10_000)
+    toast.first.click()
+    sync_api.expect(toast).to_have_count(0, timeout=10_000)
 
 
 def test_video_compare_plays_side_by_side(page):
