@@ -94,8 +94,7 @@ def _cmd_compare(args) -> int:
     write_compare_html(_out_dir(args.out), report, None, price, args.budget_lpips, args.repeats, preset.width)
     failed = [v["slug"] for v in report["variants"] if v["error"]]
     print(f"wrote {args.out}/report.json and report.html ({len(report['variants'])} variants, {len(failed)} failed)")
-    verdict = (readouts.lpips_note(report["variants"])
-               + readouts.pick_text(report["variants"], args.budget_lpips, args.repeats)).strip()
+    verdict = readouts.verdict(report["variants"], args.budget_lpips, args.repeats).strip()
     if verdict:
         print(verdict)
     return 1 if failed and len(failed) == len(report["variants"]) else 0

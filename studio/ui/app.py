@@ -286,8 +286,8 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
             else:
                 failed = sum(1 for r in reports if r.get("error"))
                 yield snapshot(f"Done in {elapsed:.1f} s: {len(reports)} variants"
-                               + (f", {failed} failed" if failed else "") + "." + readouts.lpips_note(reports)
-                               + readouts.pick_text(reports, budget, repeats), 1.0, video, final=True)
+                               + (f", {failed} failed" if failed else "") + "."
+                               + readouts.verdict(reports, budget, repeats), 1.0, video, final=True)
     _cancel_flags.pop(_cancel_key(request), None)
 
 

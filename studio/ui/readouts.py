@@ -53,6 +53,32 @@ def pick_text(reports: list[dict], lpips_budget: float, repeats: int) -> str:
     return text
 
 
+def distillation_text(reports: list[dict]) -> str:
+    """The issue a distilled variant answers, from this run's figures: set against the naive variant of the same
+    step count (the base model simply run for as few steps), when both ran and were scored."""
+    def scored(r):
+        return not r.get("error") and (r.get("metrics") or {}).get("lpips") is not None
+
+    texts = []
+    for d in (r for r in reports if r["kind"] == "distilled" and scored(r)):
+        n = next((r for r in reports if r["kind"] == "naive" and r["steps"] == d["steps"] and scored(r)), None)
+        if n is None:
+            continue
+        dm, nm = d["metrics"], n["metrics"]
+        text = (f" At {d['steps']} steps, {d['name']} against {n['name']} (the base model run for as few steps): "
+                f"LPIPS {dm['lpips']:.3f} against {nm['lpips']:.3f}")
+        if "adherence" in dm and "adherence" in nm:
+            text += f", adherence {dm['adherence']:.0%} against {nm['adherence']:.0%}"
+        texts.append(text + ".")
+    return "".join(texts)
+
+
+def verdict(reports: list[dict], lpips_budget: float, repeats: int) -> str:
+    """What a finished comparison's status adds to its counts (and `compare` prints, and report.html shows): why
+    LPIPS is missing, which variant the star marks, and what distillation bought over fewer steps."""
+    return lpips_note(reports) + pick_text(reports, lpips_budget, repeats) + distillation_text(reports)
+
+
 def _fmt(value, pattern: str, missing: str = "–") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return missing

@@ -27,6 +27,7 @@ def test_the_page_has_the_verdict_cards_and_table_with_media_inlined():
     assert "a red &lt;b&gt;circle&lt;/b&gt;" in page and "<b>circle" not in page  # the prompt is text
     assert "seed 3 · 3 repeats · LPIPS budget 0.05 · $2 per hour · cpu" in page
     assert "4 variants, 1 failed. Fastest within LPIPS ≤ 0.05: distilled, ×14.00" in page
+    assert "At 4 steps, distilled against naive4 (the base model run for as few steps): LPIPS 0.004 against" in page
     assert page.count('src="data:image/png;base64,') == 2 and page.count('src="data:image/gif;base64,') == 1
     best = page.index("★ fastest within budget")
     assert page.rfind('<div class="card-title">', 0, best) == page.find('<div class="card-title">distilled')
