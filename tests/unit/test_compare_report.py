@@ -14,7 +14,7 @@ def _variant(name, slug, kind, seconds, speedup, lpips):
 
 REPORT = {"preset": "tiny-image", "prompt": "a red <b>circle</b>", "seed": 3, "device": "cpu", "variants": [
     _variant("baseline", "base", "baseline", 1.0, 1.0, None),
-    _variant("naive4", "s4-uniform", "steps", 0.1, 10.0, 0.06),
+    _variant("naive4", "s4-uniform", "naive", 0.1, 10.0, 0.06),
     _variant("distilled", "student-s4", "distilled", 0.07, 14.0, 0.004),
     {"name": "broken", "slug": "int4wo", "kind": "quantized", "steps": 50, "error": "int4 needs a GPU"},
 ]}
