@@ -262,6 +262,10 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
             typed_prompts = gr.Textbox(label="Prompts, one a line", lines=6, max_lines=20, max_length=200_000,
                                        placeholder="a large red circle at the left\na small blue square moving up",
                                        visible=False)
+            # under the prompts, as Generate is on Compare: in view without scrolling past the settings below
+            with gr.Row():
+                run = gr.Button("Run benchmark", variant="primary", scale=2, min_width=140)
+                stop = gr.Button("Cancel", variant="stop", scale=1, min_width=90)
             sets_hint = gr.Markdown()
             with gr.Row():
                 count = gr.Number(value=20, precision=0, minimum=1, label="Prompts (first N)")
@@ -276,9 +280,6 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
                 budget_mean = gr.Number(value=0.1, minimum=0, maximum=1, label="Budget: mean LPIPS ≤")
                 budget_p95 = gr.Number(value=0.2, minimum=0, maximum=1, label="Budget: p95 LPIPS ≤")
                 gpu_price = gr.Number(value=0, minimum=0, label="$ per hour (0: price table by device)")
-            with gr.Row():
-                run = gr.Button("Run benchmark", variant="primary")
-                stop = gr.Button("Cancel", variant="stop")
             with gr.Accordion("Earlier benches", open=False):
                 # custom values: an API caller may name a bench newer than this page's list; load_run checks it
                 earlier = gr.Dropdown([(r.label, r.name) for r in list_runs(out_root)], value=None,

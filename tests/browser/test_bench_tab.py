@@ -47,6 +47,17 @@ def test_default_fields_run_and_cost_is_priced(bench_page):
     screenshot_if_asked(page, "STUDIO_SCREENSHOTS", "bench-tab.png")
 
 
+def test_run_is_in_view_on_a_laptop_screen(bench_page):
+    page = bench_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    try:
+        page.evaluate("window.scrollTo(0, 0)")
+        run = page.get_by_role("button", name="Run benchmark").bounding_box()
+        assert run["y"] + run["height"] <= 800, run  # it was below every setting (about 1,400 px down)
+    finally:
+        page.set_viewport_size({"width": 1500, "height": 1100})
+
+
 def test_cancel_says_where_the_results_so_far_are(bench_page):
     page = bench_page
     page.get_by_role("button", name="Cancel").click()
