@@ -271,4 +271,6 @@ CSS = """
 .status .bar {height:6px; background:var(--border-color-primary); border-radius:3px; margin-top:4px;}
 .status .bar div {height:6px; background:#2563eb; border-radius:3px;}
 .unknown {color:#dc2626;}
+/* gradio's table headers broke inside words ("ste ps", "weigh ts MB"); between words they read */
+span.header.text {word-break:normal !important; overflow-wrap:normal !important;}
 """

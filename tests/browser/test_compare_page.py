@@ -50,6 +50,12 @@ def test_image_compare_shows_grid_and_readouts(page):
     # an image preset hides the video-only panels (side-by-side clip, per-frame chart)
     assert not page.get_by_text("Videos side by side").is_visible()
     assert not page.get_by_text("Per-frame difference vs baseline").is_visible()
+    lines = page.evaluate("""() => [...document.querySelectorAll('span.header.text')].map(s => {
+        const r = document.createRange();
+        r.selectNodeContents(s);
+        return [s.innerText.trim(), r.getClientRects().length];
+    })""")
+    assert dict(lines)["steps"] == 1 and dict(lines)["weights MB"] <= 2, lines  # broken between words, not inside
     screenshot_if_asked(page, "STUDIO_SCREENSHOTS", "compare-image.png")
 
 
