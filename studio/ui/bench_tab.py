@@ -51,12 +51,12 @@ def source_fields(source: str):
     return tuple(gr.update(visible=source == s) for s in SOURCES)
 
 
-def typed_prompts_file(text: str | None) -> str:
-    """Typed prompts (one a line) as a .txt prompts file, which the job checks as it checks an upload and keeps
-    in the bench's folder (a resume reads it there)."""
+def typed_prompts_file(text: str | None, folder: Path) -> str:
+    """Typed prompts (one a line) as `folder`/prompts.txt, which the job checks as it checks an upload and copies
+    into the bench's folder (a resume reads it there)."""
     if not (text or "").strip():
         raise gr.Error("type the prompts, one a line, or pick a built-in set or a file")
-    path = Path(tempfile.mkdtemp(prefix="studio-prompts-")) / "prompts.txt"
+    path = folder / "prompts.txt"
     path.write_text(text, encoding="utf-8")
     return str(path)
 
@@ -130,13 +130,19 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
     def bench_run(preset_name, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
                   budget_mean, budget_p95, gpu_price, typed_prompts=""):
         """Validate, start the bench job, stream its progress, then show the results."""
-        from studio.bench.job import BenchRequest
-
         _refuse_on_zerogpu()
 
         names = variant_names(variants, extra)
-        if source == SOURCES[2]:
-            prompts_file = typed_prompts_file(typed_prompts)
+        with tempfile.TemporaryDirectory(prefix="studio-prompts-") as typed_folder:  # gone once the job is over
+            if source == SOURCES[2]:
+                prompts_file = typed_prompts_file(typed_prompts, Path(typed_folder))
+            yield from _start_bench(preset_name, source, prompt_set, prompts_file, count, seed, steps, names, sweep,
+                                    budget_mean, budget_p95, gpu_price)
+
+    def _start_bench(preset_name, source, prompt_set, prompts_file, count, seed, steps, names, sweep, budget_mean,
+                     budget_p95, gpu_price):
+        from studio.bench.job import BenchRequest
+
         request = BenchRequest(
             preset=preset_name, variants=names,
             prompts_file=prompts_file if source in SOURCES[1:] else None,

@@ -135,6 +135,13 @@ def test_threshold_sweep_with_the_default_variants_sweeps_the_cached_ones(client
 
 
 def test_typed_prompts_are_benched_and_kept_for_a_resume(client, server):
+    import glob
+    import tempfile
+
+    def temporary():
+        return set(glob.glob(f"{tempfile.gettempdir()}/studio-prompts-*"))
+
+    before = temporary()
     typed = "a large red circle at the left\n\n  a small blue square at the top  \n"  # blank lines are skipped
     status, _chart, table, *_ = client.predict(*_args(source="Type them", typed_prompts=typed, count=None),
                                                api_name="/bench_run")
@@ -147,6 +154,7 @@ def test_typed_prompts_are_benched_and_kept_for_a_resume(client, server):
         client.predict(*_args(source="Type them", typed_prompts=" \n "), api_name="/bench_run")
     with pytest.raises(AppError, match="line 2"):  # checked as an uploaded file is: each word, by line
         client.predict(*_args(source="Type them", typed_prompts="a red circle\na pink dragon"), api_name="/bench_run")
+    assert temporary() == before  # the typed file lives on in the bench's folder only
 
 
 def test_bad_input_is_a_clear_error(client):
