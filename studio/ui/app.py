@@ -30,7 +30,7 @@ from studio.inputs import (
     variant_names,
 )
 from studio.presets import PresetError, list_presets, load_preset
-from studio.ui import compare_export, links, readouts, spotcheck_collect
+from studio.ui import compare_export, compare_history, links, readouts, spotcheck_collect
 from studio.ui.presets_ui import preset_choices, preset_or_error
 
 STATUS_EVERY_S = 0.25  # at most four progress refreshes a second: enough to feel live, cheap to send
@@ -209,8 +209,10 @@ def _gpu_seconds(name, prompt, seed, steps, chosen, custom, price=None, budget=N
 
 @gpu_task(_gpu_seconds)
 def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str], custom: str, price: float,
-            budget: float, repeats: float = 1, request: gr.Request = None, progress=gr.Progress()):  # noqa: B008
-    """Run the variants and stream: status, cards, summary table, A/B choices, synced video, per-frame chart."""
+            budget: float, repeats: float = 1, history: str | None = None, request: gr.Request = None,
+            progress=gr.Progress()):  # noqa: B008
+    """Run the variants and stream: status, cards, summary table, A/B choices, synced video, per-frame chart.
+    `history` (the page's state, not an API input): the folder finished comparisons are kept in."""
     from studio.engine.runner import RunRequest
     from studio.engine.stream import Done, Finished, Progress, run_order, stream_compare
 
@@ -227,31 +229,14 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     started_at = time.time()  # when the GPU lane picked this request up: shows queue order to API users
     last_status = 0.0
 
-    def cards() -> str:
-        best = readouts.best_within_budget(reports, budget)
-        done = {r["slug"] for r in reports}
-        html = [readouts.card_html(r, readouts.media_uri(outputs.get(r["slug"])), price, r["slug"] == best, budget,
-                                   overlays.get(r["slug"])) for r in reports]
-        html += [readouts.pending_card_html(v.name, v.slug, "waiting in line") for v in ordered if v.slug not in done]
-        return readouts.grid_html(html)
-
-    def table():
-        return pd.DataFrame([readouts.summary_row(r, price) for r in reports], columns=readouts.SUMMARY_COLUMNS)
+    run_name = compare_history.new_name(p.name, prompt)  # where it is kept once finished
 
     def snapshot(status: str, fraction: float | None, video=None, final=False):
         report = {"preset": p.name, "prompt": prompt, "seed": seed, "started_at": started_at, "variants": reports,
                   "complete": final, "repeats": repeats, "lpips_budget": budget, "price_per_hour": price}
-        choices = [r["name"] for r in reports if r["slug"] in outputs and r["kind"] != "baseline"]
-        # Gradio's LinePlot keeps the series (colours, legend) of the first data it draws until it is emptied, so
-        # the chart stays empty while a run streams and is drawn once, complete, at the end
-        frames = per_frame_chart(reports if p.media == "video" else []) if final else None
-        view_state = {"outputs": outputs, "names": {r["name"]: r["slug"] for r in reports}, "media": p.media,
-                      "report": report}  # the report too: a finished run can be collected for a spot-check
-        ab = ab_view(choices[0], False, view_state) if final and choices else None
-        return (readouts.status_html(status, fraction), cards(), table(), report,
-                gr.update(choices=choices, value=choices[0]) if final and choices else gr.update(choices=choices),
-                video if video is not None else gr.skip(),
-                frames, ab, view_state)
+        done = {r["slug"] for r in reports}
+        return _view(p, report, outputs, overlays, price, budget, status, fraction, video, final,
+                     [(v.name, v.slug) for v in ordered if v.slug not in done])
 
     yield snapshot(f"Starting {len(ordered)} variants on {p.title}…", 0.0)
     # more than one repeat runs in rounds over the variants (fair medians; the cards then arrive after the last round)
@@ -285,10 +270,71 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
                 raise gr.Error(f"the comparison stopped: {event.error}")
             else:
                 failed = sum(1 for r in reports if r.get("error"))
-                yield snapshot(f"Done in {elapsed:.1f} s: {len(reports)} variants"
-                               + (f", {failed} failed" if failed else "") + "."
-                               + readouts.verdict(reports, budget, repeats), 1.0, video, final=True)
+                view = snapshot(f"Done in {elapsed:.1f} s: {len(reports)} variants"
+                                + (f", {failed} failed" if failed else "") + "."
+                                + readouts.verdict(reports, budget, repeats), 1.0, video, final=True)
+                if history:  # kept, so this browser (or an API caller, by `kept_as`) can reopen it later
+                    view[-1]["run"] = view[3]["kept_as"] = run_name
+                    compare_history.save_in_background(Path(history), run_name, view[3], outputs)
+                yield view
     _cancel_flags.pop(_cancel_key(request), None)
+
+
+def _view(p, report: dict, outputs: dict, overlays: dict, price: float, budget: float, status: str,
+          fraction: float | None, video=None, final: bool = False, pending: list[tuple[str, str]] = ()):
+    """The compare outputs for a (running or finished) comparison: status, cards, summary table, report, A/B
+    choices, synced video, per-frame chart, A/B view and the page's view state. `pending`: (name, slug) of the
+    variants still to run."""
+    reports = report["variants"]
+    best = readouts.best_within_budget(reports, budget)
+    cards = [readouts.card_html(r, readouts.media_uri(outputs.get(r["slug"])), price, r["slug"] == best, budget,
+                                overlays.get(r["slug"])) for r in reports]
+    cards += [readouts.pending_card_html(name, slug, "waiting in line") for name, slug in pending]
+    table = pd.DataFrame([readouts.summary_row(r, price) for r in reports], columns=readouts.SUMMARY_COLUMNS)
+    choices = [r["name"] for r in reports if r["slug"] in outputs and r["kind"] != "baseline"]
+    # Gradio's LinePlot keeps the series (colours, legend) of the first data it draws until it is emptied, so
+    # the chart stays empty while a run streams and is drawn once, complete, at the end
+    frames = per_frame_chart(reports if p.media == "video" else []) if final else None
+    view_state = {"outputs": outputs, "names": {r["name"]: r["slug"] for r in reports}, "media": p.media,
+                  "report": report}  # the report too: a finished run can be collected for a spot-check
+    ab = ab_view(choices[0], False, view_state) if final and choices else None
+    return [readouts.status_html(status, fraction), readouts.grid_html(cards), table, report,
+            gr.update(choices=choices, value=choices[0]) if final and choices else gr.update(choices=choices),
+            video if video is not None else gr.skip(), frames, ab, view_state]
+
+
+def open_comparison(name: str | None, price: float, budget: float, history: str):
+    """A kept comparison (by name) back on the page, as it was when it finished, starred by the current budget."""
+    if not name:
+        raise gr.Error("Pick one of your earlier comparisons first.")
+    try:
+        report, outputs = compare_history.load(Path(history), name)
+        p = load_preset(report["preset"])
+        price = pricing.check_price(price)
+    except (ValueError, PresetError) as e:
+        raise gr.Error(str(e)) from None
+    if budget is None or not 0 < float(budget) <= 1:
+        raise gr.Error(f"the LPIPS budget must be above 0 and at most 1, got {budget!r}")
+    reports = report["variants"]
+    overlays = {r["slug"]: uri for r in reports
+                if (uri := readouts.region_overlay_uri(outputs.get(r["slug"]), r.get("cache")))}
+    video = _compose_video(reports, outputs) if p.media == "video" else None
+    status = (f"Opened your comparison of {name[:4]}-{name[4:6]}-{name[6:8]} {name[9:11]}:{name[11:13]}: "
+              f"{len(reports)} variants." + readouts.verdict(reports, float(budget), report.get("repeats", 1)))
+    view = _view(p, {**report, "complete": True}, outputs, overlays, price, float(budget), status, None, video,
+                 final=True)
+    view[-1]["run"] = name
+    return view
+
+
+def remember_run(state: dict | None, mine: list | None, history: str):
+    """After a run: this browser's list of kept comparisons, with the one just finished first."""
+    mine = compare_history.remember(mine, (state or {}).get("run"))
+    return mine, gr.update(choices=compare_history.choices(Path(history), mine))
+
+
+def list_mine(mine: list | None, history: str):
+    return gr.update(choices=compare_history.choices(Path(history), mine))
 
 
 def readouts_safe(report: dict) -> dict:
@@ -441,9 +487,20 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                             create_button = gr.Button("Create session", variant="primary", size="sm")
                             clear_button = gr.Button("Clear", size="sm")
                         collected = gr.State([])
+                    with gr.Accordion("Your earlier comparisons (this browser)", open=False):
+                        with gr.Row():
+                            # any kept name is accepted from an API caller; open_comparison checks it
+                            earlier = gr.Dropdown([], label="Finished here, newest first (kept on the server)",
+                                                  allow_custom_value=True, scale=3)
+                            open_earlier = gr.Button("Open", size="sm", scale=1)
                     with gr.Accordion("Raw report (JSON, as the API returns it)", open=False):
                         report = gr.JSON()
             state = gr.State()
+            # outside any accordion: a closed one is not rendered, and its browser state would never be stored
+            # this browser's kept comparisons; a fixed secret (gradio draws one per start) keeps the list readable
+            # after the app restarts; it holds folder names only
+            mine = gr.BrowserState([], storage_key="studio-compare-runs", secret="studio-compare-runs")
+            history = gr.State(str(settings.runs_dir / "compare"))  # where they are kept
 
         with tabs:
             with gr.Tab("Benchmark", id="bench"):
@@ -477,11 +534,17 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         clear_button.click(spotcheck_collect.clear, None, [collected, collection], api_name="spotcheck_clear")
         b_add.click(build_variant, [preset, b_weights, b_quant, b_cache, b_value, b_steps, custom], custom,
                     api_name="build_variant")
-        event = gr.on(starts, compare, compare_inputs,
+        event = gr.on(starts, compare, [*compare_inputs, history],
                       [status, grid, summary, report, ab_choice, video, frames_plot, slider, state],
                       api_name="compare", concurrency_id="gpu", concurrency_limit=1)
         stop.click(cancel, None, status, api_name="cancel", cancels=[event], queue=False)
         event.then(reference_choices, state, ab_against, api_visibility="private", queue=False)
+        event.then(remember_run, [state, mine, history], [mine, earlier], api_visibility="private", queue=False)
+        demo.load(list_mine, [mine, history], earlier, api_visibility="private", queue=False)
+        open_earlier.click(open_comparison, [earlier, price, budget, history],
+                           [status, grid, summary, report, ab_choice, video, frames_plot, slider, state],
+                           api_name="compare_open").then(
+            reference_choices, state, ab_against, api_visibility="private", queue=False)
         gr.on([ab_choice.change, heat.change, ab_against.change], ab_view, [ab_choice, heat, state, ab_against],
               slider, api_name="ab_view")
     demo.queue(default_concurrency_limit=max(4, settings.concurrency))

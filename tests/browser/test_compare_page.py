@@ -114,3 +114,19 @@ def test_video_compare_plays_side_by_side(page):
     for name in load_preset("tiny-video").default_variants[1:]:  # every variant's series, not only the first to finish
         sync_api.expect(chart.get_by_text(f"{name} (LPIPS)")).to_be_visible(timeout=10_000)
     screenshot_if_asked(page, "STUDIO_SCREENSHOTS", "compare-video.png")
+
+
+def test_a_reload_keeps_this_browsers_comparisons(page):
+    # after the runs above: the page forgets its results on reload, the browser remembers where they are kept
+    page.reload()
+    sync_api.expect(page.get_by_text("Prompt language:")).to_be_visible(timeout=60_000)
+    page.get_by_text("Your earlier comparisons (this browser)").click()
+    page.get_by_label("Finished here, newest first (kept on the server)").click()
+    options = page.get_by_role("option")
+    sync_api.expect(options).to_have_count(2, timeout=10_000)  # the video run, then the image run
+    assert "tiny-video" in options.nth(0).inner_text() and "tiny-image" in options.nth(1).inner_text()
+    options.nth(1).click()
+    page.get_by_role("button", name="Open", exact=True).click()
+    sync_api.expect(page.locator(".status").first).to_contain_text("Opened your comparison of", timeout=30_000)
+    ticked = load_preset("tiny-image").default_variants
+    sync_api.expect(page.locator("#result-grid .card img.media")).to_have_count(len(ticked), timeout=30_000)

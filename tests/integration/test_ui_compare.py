@@ -61,6 +61,27 @@ def test_the_ab_view_sets_a_variant_against_any_other(client, tmp_path):
         client.predict("teacache", False, "int8", api_name="/ab_view")
 
 
+def test_a_finished_comparison_is_kept_and_opens_again(client):
+    report = _compare(client, variants=("baseline", "teacache", "naive4"))[3]
+    name = report["kept_as"]  # written in the background: the page need not wait for a video's clips
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            status, grid, _summary, opened, *_rest, slider = client.predict(name, 4.5, 0.1, api_name="/compare_open")
+            break
+        except gradio_client.exceptions.AppError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert status.startswith("<div class=\"status\">Opened your comparison of ") and "3 variants." in status
+    assert [v["slug"] for v in opened["variants"]] == [v["slug"] for v in report["variants"]]
+    assert grid.count("<img class=\"media\"") == 3 and slider is not None  # media read back, A/B view open
+    for bad, says in (("../../etc/passwd", "is not the name of a saved comparison"),
+                      ("20260101-000000-tiny-image-x-0123abcd", "is no longer kept")):
+        with pytest.raises(gradio_client.exceptions.AppError, match=says):
+            client.predict(bad, 4.5, 0.1, api_name="/compare_open")
+
+
 def test_video_compare_returns_one_side_by_side_clip_and_per_frame_chart(client):
     out = _compare(client, preset="tiny-video", prompt="a red circle at the left moving right",
                    variants=("baseline", "teacache", "naive4"))

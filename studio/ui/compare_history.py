@@ -1,0 +1,92 @@
+"""Finished comparisons kept on disk, so a browser can reopen its own after a reload or a restart.
+
+Each is a `compare --out` folder (report.json and the variants' media) under the app's runs folder, named
+`YYYYmmdd-HHMMSS-PRESET-WORDS-TOKEN`; the page remembers the names it made in the browser's local storage, so a
+visitor lists only their own. The newest KEEP folders are kept; older ones are removed as new ones are saved.
+No gradio here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from studio.bench.media import load_output
+from studio.engine.report import write_compare_folder
+from studio.presets import load_preset
+
+KEEP = 200  # folders on disk, all visitors together
+REMEMBERED = 20  # names a browser keeps
+_NAME = re.compile(r"^\d{8}-\d{6}-[A-Za-z0-9._-]{1,120}-[0-9a-f]{8}$")  # no slash: never a path
+_lock = threading.Lock()
+
+
+def new_name(preset: str, prompt: str) -> str:
+    words = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40] or "prompt"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}-{words}-{secrets.token_hex(4)}"
+
+
+def save(root: Path, name: str, report: dict, outputs: dict[str, np.ndarray]) -> Path:
+    """Write the comparison as `root`/`name` and remove the oldest folders beyond KEEP."""
+    folder = write_compare_folder(root / name, report, outputs)
+    with _lock:
+        kept = sorted((f for f in root.iterdir() if _NAME.match(f.name)), key=lambda f: f.name)
+        for old in kept[:-KEEP]:
+            shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def save_in_background(root: Path, name: str, report: dict, outputs: dict[str, np.ndarray]) -> threading.Thread:
+    """`save` in a daemon thread: writing a video's clips takes about a second, which the page need not wait for."""
+    thread = threading.Thread(target=save, args=(root, name, report, dict(outputs)), daemon=True,
+                              name="compare-history")
+    thread.start()
+    return thread
+
+
+def load(root: Path, name: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """(report, outputs by slug) of the saved comparison `name`; ValueError saying why when there is none."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"{name!r} is not the name of a saved comparison")
+    path = root / name / "report.json"
+    if not path.is_file():
+        raise ValueError(f"the comparison {name!r} is no longer kept (the newest {KEEP} are)")
+    report = json.loads(path.read_text(encoding="utf-8"))
+    width = load_preset(report["preset"]).width
+    outputs = {}
+    for v in report["variants"]:
+        output = load_output(v.get("media") or [], root / name, width)
+        if output is not None:
+            outputs[v["slug"]] = output
+    return report, outputs
+
+
+def remember(names: list | None, name: str | None) -> list[str]:
+    """A browser's list of its comparisons, newest first, with `name` added (at most REMEMBERED)."""
+    kept = [n for n in (names or []) if isinstance(n, str) and n != name]
+    return ([name] if name else []) + kept[:REMEMBERED - (1 if name else 0)]
+
+
+def choices(root: Path, names: list | None) -> list[tuple[str, str]]:
+    """(label, name) for each remembered comparison still on disk: 'HH:MM · preset · prompt'."""
+    items = []
+    for name in names or []:
+        path = root / str(name) / "report.json"
+        if not (isinstance(name, str) and _NAME.match(name) and path.is_file()):
+            continue
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        when = f"{name[9:11]}:{name[11:13]}"
+        prompt = report.get("prompt", "")
+        items.append((f"{name[:4]}-{name[4:6]}-{name[6:8]} {when} · {report.get('preset')} · "
+                      f"{prompt[:60] + ('…' if len(prompt) > 60 else '')}", name))
+    return items

@@ -1,0 +1,38 @@
+"""Finished comparisons kept on disk for their browser: names, pruning, the remembered list, reading back."""
+
+import numpy as np
+import pytest
+
+from studio.ui import compare_history
+
+REPORT = {"preset": "tiny-image", "prompt": "a red circle", "seed": 0, "variants": [
+    {"name": "baseline", "slug": "base", "kind": "baseline", "steps": 50}]}
+
+
+def test_saved_comparisons_read_back_and_the_oldest_go(tmp_path, monkeypatch):
+    monkeypatch.setattr(compare_history, "KEEP", 2)
+    names = [f"2026120{i}-120000-tiny-image-a-red-circle-0000000{i}" for i in range(1, 4)]
+    for name in names:
+        compare_history.save(tmp_path, name, REPORT, {"base": np.full((64, 64, 3), 0.5)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == names[1:]  # the oldest removed
+    report, outputs = compare_history.load(tmp_path, names[2])
+    assert report["prompt"] == "a red circle" and outputs["base"].shape == (64, 64, 3)
+    with pytest.raises(ValueError, match="no longer kept"):
+        compare_history.load(tmp_path, names[0])
+    with pytest.raises(ValueError, match="not the name of a saved comparison"):
+        compare_history.load(tmp_path, "../" + names[2])
+    # a browser's list: what is still on disk, labelled; unknown or malformed names are left out
+    assert compare_history.choices(tmp_path, [names[2], names[0], "../x", 7]) == [
+        ("2026-12-03 12:00 · tiny-image · a red circle", names[2])]
+
+
+def test_a_new_name_is_a_valid_one():
+    name = compare_history.new_name("sd35-large", "A fox, in 'snow'!")
+    assert "-sd35-large-a-fox-in-snow-" in name and compare_history._NAME.match(name)
+
+
+def test_the_remembered_list_is_newest_first_without_repeats_and_bounded():
+    mine = compare_history.remember(["b", "a"], "a")
+    assert mine == ["a", "b"]
+    assert len(compare_history.remember([str(i) for i in range(40)], "new")) == compare_history.REMEMBERED
+    assert compare_history.remember(None, None) == []
