@@ -275,7 +275,9 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
                                 + readouts.verdict(reports, budget, repeats), 1.0, video, final=True)
                 if history:  # kept, so this browser (or an API caller, by `kept_as`) can reopen it later
                     view[-1]["run"] = view[3]["kept_as"] = run_name
-                    compare_history.save_in_background(Path(history), run_name, view[3], outputs)
+                    # ZeroGPU runs this in a worker that may end with the run: there it is written before Done
+                    save = compare_history.save if on_zerogpu() else compare_history.save_in_background
+                    save(Path(history), run_name, view[3], outputs)
                 yield view
     _cancel_flags.pop(_cancel_key(request), None)
 
