@@ -32,6 +32,26 @@ def _figures(name: str, s: dict) -> str:
     return f"{name} ({s['speedup']:.2f}x, mean LPIPS {s['lpips_mean']:.3f}, p95 {s['lpips_p95']:.3f})"
 
 
+def _distillation_notes(scored: dict[str, dict]) -> list[str]:
+    """What each distilled variant bought over the naive variant of its step count (the base model simply run for
+    as few steps), over the bench's prompts, when both were scored."""
+    notes = []
+    for d_name, d in scored.items():
+        if d.get("kind") != "distilled":
+            continue
+        n_name = next((n for n, s in scored.items() if s.get("kind") == "naive" and s.get("steps") == d.get("steps")),
+                      None)
+        if n_name is None:
+            continue
+        n = scored[n_name]
+        note = (f"over {d['prompts']} prompts at {d['steps']} steps, {d_name} against {n_name} (the base model run "
+                f"for as few steps): mean LPIPS {d['lpips_mean']:.3f} against {n['lpips_mean']:.3f}")
+        if d.get("adherence_mean") is not None and n.get("adherence_mean") is not None:
+            note += f", adherence {d['adherence_mean']:.2f} against {n['adherence_mean']:.2f}"
+        notes.append(note)
+    return notes
+
+
 def recommend(variants: dict[str, dict], budget_mean_lpips: float, budget_p95_lpips: float) -> dict:
     """The fastest variant, faster than the baseline, whose mean LPIPS <= budget and p95 LPIPS <= p95 budget.
 
@@ -61,6 +81,7 @@ def recommend(variants: dict[str, dict], budget_mean_lpips: float, budget_p95_lp
     for reason, names in idle.items():
         whose = f"{names[0]}'s cache" if len(names) == 1 else f"the caches of {', '.join(names)}"
         notes.append(f"{whose} reused no step on any prompt: nothing saved ({reason})")
+    notes += _distillation_notes(scored)
     result = {"variant": None, "budget": {"mean_lpips": budget_mean_lpips, "p95_lpips": budget_p95_lpips},
               "within_budget": sorted(within, key=lambda n: -within[n]["speedup"]),
               "over_budget": sorted(over, key=lambda n: -over[n]["speedup"])}

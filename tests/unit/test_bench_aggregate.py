@@ -116,3 +116,14 @@ def test_a_cache_that_saved_nothing_on_every_prompt_is_named_in_the_recommendati
     reason = recommend(variants, 0.1, 0.2)["reason"]
     assert f"The caches of stack, stack2 reused no step on any prompt: nothing saved ({why})." in reason
     assert "tea" not in reason.split("The caches of")[1]
+
+
+def test_the_recommendation_sets_a_distilled_variant_against_naive_steps_of_its_count():
+    naive = [dict(r, steps=4) for r in _rows("naive4", "naive", [0.1, 0.1], lpips=[0.05, 0.07])]
+    student = [dict(r, steps=4) for r in _rows("distilled", "distilled", [0.08, 0.08], lpips=[0.01, 0.03])]
+    two = [dict(r, steps=2) for r in _rows("distilled2", "distilled", [0.05, 0.05], lpips=[0.02, 0.04])]
+    variants = summarize(_rows("baseline", "baseline", [1.0, 1.0], lpips=[0, 0]) + naive + student + two)["variants"]
+    reason = recommend(variants, 0.1, 0.2)["reason"]
+    assert ("Over 2 prompts at 4 steps, distilled against naive4 (the base model run for as few steps): mean LPIPS "
+            "0.020 against 0.060, adherence 0.50 against 0.50.") in reason
+    assert "distilled2 against" not in reason  # no naive variant of 2 steps ran: nothing to set it against
