@@ -274,3 +274,14 @@ def stack_caches(first: CacheSpec, second: CacheSpec, slug: str) -> CacheSpec:
                           f"stacks, with 'teacache' (e.g. region0.3-tea0.15)")
     region, tea = (first, second) if first.kind == "region" else (second, first)
     return CacheSpec("region", region.value, tuple(dict(region.params, teacache=tea.value).items()))
+
+
+def naive_counterparts(variants: list[tuple[str, str, int]]) -> list[tuple[str, str]]:
+    """(distilled, naive) name pairs from (name, kind, steps) triples: each distilled variant with the first naive
+    variant of its step count, the base model simply run for as few steps (what distillation is measured against).
+    """
+    naive = {}
+    for name, kind, steps in variants:
+        if kind == "naive":
+            naive.setdefault(steps, name)
+    return [(name, naive[steps]) for name, kind, steps in variants if kind == "distilled" and steps in naive]

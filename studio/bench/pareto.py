@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+from studio.variant import naive_counterparts
+
 
 def _point(s: dict) -> tuple[float, float] | None:
     """(speedup, mean LPIPS) of a variant that ran without errors and has both figures."""
@@ -36,14 +38,8 @@ def _distillation_notes(scored: dict[str, dict]) -> list[str]:
     """What each distilled variant bought over the naive variant of its step count (the base model simply run for
     as few steps), over the bench's prompts, when both were scored."""
     notes = []
-    for d_name, d in scored.items():
-        if d.get("kind") != "distilled":
-            continue
-        n_name = next((n for n, s in scored.items() if s.get("kind") == "naive" and s.get("steps") == d.get("steps")),
-                      None)
-        if n_name is None:
-            continue
-        n = scored[n_name]
+    for d_name, n_name in naive_counterparts([(n, s.get("kind"), s.get("steps")) for n, s in scored.items()]):
+        d, n = scored[d_name], scored[n_name]
         note = (f"over {d['prompts']} prompts at {d['steps']} steps, {d_name} against {n_name} (the base model run "
                 f"for as few steps): mean LPIPS {d['lpips_mean']:.3f} against {n['lpips_mean']:.3f}")
         if d.get("adherence_mean") is not None and n.get("adherence_mean") is not None:

@@ -8,6 +8,7 @@ limit 1, so requests queue in order.
 from __future__ import annotations
 
 import html
+import math
 import tempfile
 import threading
 import time
@@ -172,9 +173,17 @@ def _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats, 
         price = pricing.check_price(price)
     except ValueError as e:
         raise gr.Error(f"$ per hour: {e}") from None
-    if budget is None or not 0 < float(budget) <= 1:
+    return p, setup, variants, price, _lpips_budget(budget)
+
+
+def _lpips_budget(budget) -> float:
+    try:
+        value = float(budget)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 0 < value <= 1:  # NaN too
         raise gr.Error(f"the LPIPS budget must be above 0 and at most 1, got {budget!r}")
-    return p, setup, variants, price, float(budget)
+    return value
 
 
 def queued_status(*inputs):
@@ -315,16 +324,14 @@ def open_comparison(name: str | None, price: float, budget: float, history: str)
         price = pricing.check_price(price)
     except (ValueError, PresetError) as e:
         raise gr.Error(str(e)) from None
-    if budget is None or not 0 < float(budget) <= 1:
-        raise gr.Error(f"the LPIPS budget must be above 0 and at most 1, got {budget!r}")
+    budget = _lpips_budget(budget)
     reports = report["variants"]
     overlays = {r["slug"]: uri for r in reports
                 if (uri := readouts.region_overlay_uri(outputs.get(r["slug"]), r.get("cache")))}
     video = _compose_video(reports, outputs) if p.media == "video" else None
-    status = (f"Opened your comparison of {name[:4]}-{name[4:6]}-{name[6:8]} {name[9:11]}:{name[11:13]}: "
-              f"{len(reports)} variants." + readouts.verdict(reports, float(budget), report.get("repeats", 1)))
-    view = _view(p, {**report, "complete": True}, outputs, overlays, price, float(budget), status, None, video,
-                 final=True)
+    status = (f"Opened your comparison of {compare_history.when(name)}: {len(reports)} variants."
+              + readouts.verdict(reports, budget, report.get("repeats", 1)))
+    view = _view(p, {**report, "complete": True}, outputs, overlays, price, budget, status, None, video, final=True)
     view[-1]["run"] = name
     return view
 

@@ -68,6 +68,11 @@ def load(root: Path, name: str) -> tuple[dict, dict[str, np.ndarray]]:
     return report, outputs
 
 
+def when(name: str) -> str:
+    """'YYYY-MM-DD HH:MM' of a kept comparison, from its name."""
+    return f"{name[:4]}-{name[4:6]}-{name[6:8]} {name[9:11]}:{name[11:13]}"
+
+
 def remember(names: list | None, name: str | None) -> list[str]:
     """A browser's list of its comparisons, newest first, with `name` added (at most REMEMBERED)."""
     kept = [n for n in (names or []) if isinstance(n, str) and n != name]
@@ -85,8 +90,7 @@ def choices(root: Path, names: list | None) -> list[tuple[str, str]]:
             report = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        when = f"{name[9:11]}:{name[11:13]}"
         prompt = report.get("prompt", "")
-        items.append((f"{name[:4]}-{name[4:6]}-{name[6:8]} {when} · {report.get('preset')} · "
-                      f"{prompt[:60] + ('…' if len(prompt) > 60 else '')}", name))
+        items.append((f"{when(name)} · {report.get('preset')} · {prompt[:60] + ('…' if len(prompt) > 60 else '')}",
+                      name))
     return items

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from studio.pricing import cost_per_1000
+from studio.variant import naive_counterparts
 
 SUMMARY_COLUMNS = ["variant", "slug", "kind", "steps", "end-to-end s", "speedup ×", "per-step ms", "peak MB",
                    "weights MB", "$ / 1k gen", "LPIPS", "PSNR dB", "SSIM", "adherence", "computed steps", "error"]
@@ -56,14 +57,10 @@ def pick_text(reports: list[dict], lpips_budget: float, repeats: int) -> str:
 def distillation_text(reports: list[dict]) -> str:
     """The issue a distilled variant answers, from this run's figures: set against the naive variant of the same
     step count (the base model simply run for as few steps), when both ran and were scored."""
-    def scored(r):
-        return not r.get("error") and (r.get("metrics") or {}).get("lpips") is not None
-
+    scored = {r["name"]: r for r in reports if not r.get("error") and (r.get("metrics") or {}).get("lpips") is not None}
     texts = []
-    for d in (r for r in reports if r["kind"] == "distilled" and scored(r)):
-        n = next((r for r in reports if r["kind"] == "naive" and r["steps"] == d["steps"] and scored(r)), None)
-        if n is None:
-            continue
+    for d_name, n_name in naive_counterparts([(r["name"], r["kind"], r["steps"]) for r in scored.values()]):
+        d, n = scored[d_name], scored[n_name]
         dm, nm = d["metrics"], n["metrics"]
         text = (f" At {d['steps']} steps, {d['name']} against {n['name']} (the base model run for as few steps): "
                 f"LPIPS {dm['lpips']:.3f} against {nm['lpips']:.3f}")
