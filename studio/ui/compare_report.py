@@ -26,6 +26,7 @@ table.summary {border-collapse:collapse; margin-top:16px; font-size:12px; font-v
 table.summary th, table.summary td {border:1px solid #e5e7eb; padding:3px 6px; text-align:right;}
 table.summary th {background:#f3f4f6;}
 table.summary td:nth-child(-n+3), table.summary th:nth-child(-n+3) {text-align:left;}
+table.summary td:last-child, table.summary th:last-child {text-align:left;}  /* the error, in words */
 """
 
 

@@ -96,7 +96,8 @@ def summary_row(r: dict, price_per_hour: float) -> list:
             num(mem.get("weights_bytes", 0) / 1e6 if mem else None, 2),
             num(cost_per_1000(e2e, price_per_hour) if e2e else None, 4), num(m.get("lpips"), 4),
             num(m.get("psnr") if m.get("psnr") != "inf" else float("inf"), 2), num(m.get("ssim"), 4),
-            num(m.get("adherence"), 2), f"{cache['computed_steps']}/{r['steps']}" if cache else "all",
+            num(m.get("adherence"), 2),
+            None if r.get("error") else f"{cache['computed_steps']}/{r['steps']}" if cache else "all",  # failed: none
             r.get("error") or ""]
 
 

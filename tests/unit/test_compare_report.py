@@ -32,6 +32,7 @@ def test_the_page_has_the_verdict_cards_and_table_with_media_inlined():
     best = page.index("★ fastest within budget")
     assert page.rfind('<div class="card-title">', 0, best) == page.find('<div class="card-title">distilled')
     assert "failed: int4 needs a GPU" in page
+    assert "<td>–</td><td>int4 needs a GPU</td></tr>" in page  # a failed variant computed no steps
     assert page.split("class='summary'")[1].count("<tr><td>") == 4  # a table row per variant
     again = ("Run it again: <code>python -m studio compare --preset tiny-image --prompt &#x27;a red &lt;b&gt;circle"
              "&lt;/b&gt;&#x27; --seed 3 --steps 50 --repeats 3 --variants baseline,naive4,distilled,broken</code>")
