@@ -12,6 +12,8 @@ RULES = [  # (files, forbidden modules: a name forbids it and everything under i
     (["engine/*.py", "tiny/*.py", "metrics/*.py"], {"gradio"}),
     (["spotcheck/*.py"], {"gradio", "torch", "diffusers"}),  # votes and statistics: stdlib only
     (["ui/spotcheck_tab.py"], {"torch", "diffusers"}),
+    # pure UI helpers the CLI uses too (compare's report.html): no gradio, no model work
+    (["ui/readouts.py", "ui/compare_report.py", "ui/compare_history.py", "ui/links.py"], {"gradio", "torch"}),
     # The embedded model sits below the engine (the engine loads it; it never drives the engine), and the
     # engine below the commands built on it.
     (["tiny/*.py"], {"studio.engine"} | _ENGINE_UP),
