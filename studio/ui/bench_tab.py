@@ -266,7 +266,7 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
             prompts_file = gr.File(label=f"Prompts file ({', '.join(FILE_KINDS)}; a 'prompt' column/field)",
                                    file_types=list(FILE_KINDS), type="filepath", visible=upload_first)
             typed_prompts = gr.Textbox(label="Prompts, one a line", lines=6, max_lines=20, max_length=200_000,
-                                       placeholder="a large red circle at the left\na small blue square moving up",
+                                       placeholder="a large red circle at the left\na small blue square at the top",
                                        visible=False)
             # under the prompts, as Generate is on Compare: in view without scrolling past the settings below
             with gr.Row():
