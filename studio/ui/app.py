@@ -31,7 +31,7 @@ from studio.inputs import (
     variant_names,
 )
 from studio.presets import PresetError, list_presets, load_preset
-from studio.ui import compare_export, compare_history, links, readouts, spotcheck_collect
+from studio.ui import compare_export, compare_history, lane, links, readouts, spotcheck_collect
 from studio.ui.presets_ui import preset_choices, preset_or_error
 
 STATUS_EVERY_S = 0.25  # at most four progress refreshes a second: enough to feel live, cheap to send
@@ -193,7 +193,8 @@ def queued_status(*inputs):
     try:
         # on ZeroGPU the GPU is lent to the run itself, not to this process: the run checks the machine
         _checked(*inputs, check_machine=not on_zerogpu())
-        text = "Queued: one comparison runs at a time; yours starts when the lane is free."
+        text = ("Queued: another comparison or bench is running (one at a time); yours starts when it ends."
+                if lane.in_use() else "Starting…")
     except gr.Error as e:
         text = f"Not run: {e.message}"
     return readouts.status_html(text), gr.update(value=None, visible=False)
@@ -247,47 +248,48 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
         return _view(p, report, outputs, overlays, price, budget, status, fraction, video, final,
                      [(v.name, v.slug) for v in ordered if v.slug not in done])
 
-    yield snapshot(f"Starting {len(ordered)} variants on {p.title}…", 0.0)
-    # more than one repeat runs in rounds over the variants (fair medians; the cards then arrive after the last round)
-    run_request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats, interleave=True)
-    for event in stream_compare(engine, run_request, variants, flag):
-        if isinstance(event, Progress):
-            now = time.perf_counter()
-            fraction = (event.index + event.step / event.steps) / event.total_variants
-            progress(fraction, desc=f"{event.slug}: step {event.step}/{event.steps}")
-            if now - last_status >= STATUS_EVERY_S:
-                last_status = now
-                yield snapshot(f"Variant {event.index + 1} of {event.total_variants}: {event.slug} — step "
-                               f"{event.step} of {event.steps}", fraction)
-        elif isinstance(event, Finished):
-            r = event.result
-            reports.append(readouts_safe(r.to_report()))
-            if r.output is not None:
-                outputs[r.slug] = r.output
-                overlay = readouts.region_overlay_uri(r.output, r.cache)
-                if overlay:
-                    overlays[r.slug] = overlay
-            yield snapshot(f"{event.index + 1} of {event.total_variants} done ({r.name}"
-                           f"{' failed' if r.error else ''})", (event.index + 1) / event.total_variants)
-        elif isinstance(event, Done):
-            elapsed = time.perf_counter() - started
-            video = _compose_video(reports, outputs) if p.media == "video" else None
-            if event.cancelled:
-                yield snapshot(f"Cancelled after {elapsed:.1f} s; {len(reports)} variants finished.", None, video,
-                               final=True)
-            elif event.error:
-                raise gr.Error(f"the comparison stopped: {event.error}")
-            else:
-                failed = sum(1 for r in reports if r.get("error"))
-                view = snapshot(f"Done in {elapsed:.1f} s: {len(reports)} variants"
-                                + (f", {failed} failed" if failed else "") + "."
-                                + readouts.verdict(reports, budget, repeats), 1.0, video, final=True)
-                if history:  # kept, so this browser (or an API caller, by `kept_as`) can reopen it later
-                    view[-1]["run"] = view[3]["kept_as"] = run_name
-                    # ZeroGPU runs this in a worker that may end with the run: there it is written before Done
-                    save = compare_history.save if on_zerogpu() else compare_history.save_in_background
-                    save(Path(history), run_name, view[3], outputs)
-                yield view
+    with lane.busy():  # a request that arrives meanwhile says it waits, not that it starts
+        yield snapshot(f"Starting {len(ordered)} variants on {p.title}…", 0.0)
+        # more than one repeat runs in rounds over the variants (fair medians; the cards arrive after the last round)
+        run_request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats, interleave=True)
+        for event in stream_compare(engine, run_request, variants, flag):
+            if isinstance(event, Progress):
+                now = time.perf_counter()
+                fraction = (event.index + event.step / event.steps) / event.total_variants
+                progress(fraction, desc=f"{event.slug}: step {event.step}/{event.steps}")
+                if now - last_status >= STATUS_EVERY_S:
+                    last_status = now
+                    yield snapshot(f"Variant {event.index + 1} of {event.total_variants}: {event.slug} — step "
+                                   f"{event.step} of {event.steps}", fraction)
+            elif isinstance(event, Finished):
+                r = event.result
+                reports.append(readouts_safe(r.to_report()))
+                if r.output is not None:
+                    outputs[r.slug] = r.output
+                    overlay = readouts.region_overlay_uri(r.output, r.cache)
+                    if overlay:
+                        overlays[r.slug] = overlay
+                yield snapshot(f"{event.index + 1} of {event.total_variants} done ({r.name}"
+                               f"{' failed' if r.error else ''})", (event.index + 1) / event.total_variants)
+            elif isinstance(event, Done):
+                elapsed = time.perf_counter() - started
+                video = _compose_video(reports, outputs) if p.media == "video" else None
+                if event.cancelled:
+                    yield snapshot(f"Cancelled after {elapsed:.1f} s; {len(reports)} variants finished.", None, video,
+                                   final=True)
+                elif event.error:
+                    raise gr.Error(f"the comparison stopped: {event.error}")
+                else:
+                    failed = sum(1 for r in reports if r.get("error"))
+                    view = snapshot(f"Done in {elapsed:.1f} s: {len(reports)} variants"
+                                    + (f", {failed} failed" if failed else "") + "."
+                                    + readouts.verdict(reports, budget, repeats), 1.0, video, final=True)
+                    if history:  # kept, so this browser (or an API caller, by `kept_as`) can reopen it later
+                        view[-1]["run"] = view[3]["kept_as"] = run_name
+                        # ZeroGPU runs this in a worker that may end with the run: there it is written before Done
+                        save = compare_history.save if on_zerogpu() else compare_history.save_in_background
+                        save(Path(history), run_name, view[3], outputs)
+                    yield view
     _cancel_flags.pop(_cancel_key(request), None)
 
 

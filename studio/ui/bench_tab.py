@@ -26,6 +26,7 @@ from studio.bench.history import list_runs, load_run
 from studio.bench.prompts import BUILTIN_SETS, FILE_KINDS, builtin_set_names
 from studio.inputs import variant_names
 from studio.presets import REPO_ROOT, list_presets, load_preset
+from studio.ui import lane
 from studio.ui.presets_ui import preset_choices, preset_or_error
 from studio.ui.spotcheck_collect import PAIRS_HINT, PAIRS_LABEL, make_create_from_bench
 
@@ -158,7 +159,8 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
         if source == SOURCES[1] and not prompts_file:
             raise gr.Error(f"upload a prompts file ({', '.join(FILE_KINDS)}) or pick a built-in set")
         out_dir = out_root / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-        yield from _run_job(request, out_dir, get_engine)
+        with lane.busy():  # a comparison that arrives meanwhile says it waits
+            yield from _run_job(request, out_dir, get_engine)
     return bench_run
 
 
@@ -206,7 +208,8 @@ def make_resume_handler(get_engine: Callable | None, out_root: Path):
             request = BenchRequest.load(folder)
         except ValueError as e:
             raise gr.Error(str(e)) from None
-        yield from _run_job(request, folder, get_engine)
+        with lane.busy():
+            yield from _run_job(request, folder, get_engine)
     return bench_resume
 
 

@@ -13,8 +13,13 @@ def _status(*inputs) -> str:
     return status
 
 
-def test_a_run_that_will_start_says_it_waits_its_turn():
-    assert "Queued: one comparison runs at a time" in _status(*GOOD)
+def test_a_run_says_whether_it_starts_or_waits_its_turn():
+    from studio.ui import lane
+
+    assert "Starting…" in _status(*GOOD)  # the lane is free
+    with lane.busy():  # another comparison or a bench holds it
+        assert "Queued: another comparison or bench is running (one at a time)" in _status(*GOOD)
+    assert not lane.in_use()
 
 
 @pytest.mark.parametrize("position, value, words", [
@@ -36,4 +41,4 @@ def test_on_zerogpu_the_machine_is_left_to_the_run(monkeypatch):
     real = ("flux1-dev", "a red fox", 0, 0, ["baseline"], "", 1.0, 0.1, 1)
     assert "Not run:" in _status(*real) and "no CUDA GPU" in _status(*real)  # this CPU machine
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
-    assert "Queued:" in _status(*real)
+    assert "Starting…" in _status(*real)
