@@ -61,3 +61,13 @@ def load_output(paths: list[str], out_dir: Path, width: int) -> np.ndarray | Non
         h, total, _ = pixels.shape
         return pixels.reshape(h, total // width, width, 3).transpose(1, 0, 2, 3)
     return pixels
+
+
+def load_outputs(variants: list[dict], out_dir: Path, width: int) -> dict[str, np.ndarray]:
+    """Each variant's saved output (a report's `variants`, with their `media`) by slug; those without are left out."""
+    outputs = {}
+    for v in variants:
+        output = load_output(v.get("media") or [], out_dir, width)
+        if output is not None:
+            outputs[v["slug"]] = output
+    return outputs

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.bench.media import load_output
+from studio.bench.media import load_outputs
 from studio.engine.report import write_compare_folder
 from studio.presets import load_preset
 
@@ -59,13 +59,7 @@ def load(root: Path, name: str) -> tuple[dict, dict[str, np.ndarray]]:
     if not path.is_file():
         raise ValueError(f"the comparison {name!r} is no longer kept (the newest {KEEP} are)")
     report = json.loads(path.read_text(encoding="utf-8"))
-    width = load_preset(report["preset"]).width
-    outputs = {}
-    for v in report["variants"]:
-        output = load_output(v.get("media") or [], root / name, width)
-        if output is not None:
-            outputs[v["slug"]] = output
-    return report, outputs
+    return report, load_outputs(report["variants"], root / name, load_preset(report["preset"]).width)
 
 
 def when(name: str) -> str:

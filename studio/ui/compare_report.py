@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.bench.media import load_output
+from studio.bench.media import load_outputs
 from studio.ui import links, readouts
 
 # the page's cards use gradio's theme variables; a standalone file gives them the light theme's values
@@ -79,11 +79,7 @@ def write_compare_html(folder: Path, report: dict, outputs: dict[str, np.ndarray
     """Write `folder`/report.html. Without `outputs`, each variant's media is read back from its files in `folder`
     (as `compare --out` saved them; `width`: the preset's, to cut a video's frame strip)."""
     if outputs is None:
-        outputs = {}
-        for r in report["variants"]:
-            output = load_output(r.get("media") or [], folder, width or 0)
-            if output is not None:
-                outputs[r["slug"]] = output
+        outputs = load_outputs(report["variants"], folder, width or 0)
     path = folder / "report.html"
     path.write_text(render_compare_html(report, outputs, price_per_hour, lpips_budget, repeats), encoding="utf-8")
     return path
