@@ -246,7 +246,8 @@ CSS = """
 .card {border:1px solid var(--border-color-primary); border-radius:10px; padding:8px; flex:1 1 150px;
        max-width:186px; background:var(--block-background-fill); font-size:13px;}
 /* a phone (about 326 px for the grid) fits two cards a row rather than one narrow card beside empty space */
-@media (max-width: 640px) {.card {flex:1 1 140px; max-width:none; min-width:0;}}
+@media (max-width: 640px) {.card {flex:1 1 140px; max-width:none; min-width:0;}
+                           .card.wide {flex:1 1 100%; max-width:100%;}}  /* a region card: a row of its own */
 .card.best {border:2px solid #16a34a; box-shadow:0 0 0 3px rgba(22,163,74,.15);}
 .card.failed {border:2px solid #dc2626;}
 .card.pending {opacity:.6;}
