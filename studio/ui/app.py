@@ -169,11 +169,14 @@ def _validated(name, prompt, seed, steps, chosen, custom, repeats, check_machine
 def _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats, check_machine=True):
     """Everything a comparison checks before it runs; the preset, setup, variants, price and budget."""
     p, setup, variants = _validated(name, prompt, seed, steps, chosen, custom, repeats, check_machine)
+    return p, setup, variants, _price_per_hour(price), _lpips_budget(budget)
+
+
+def _price_per_hour(price) -> float:
     try:
-        price = pricing.check_price(price)
+        return pricing.check_price(price)
     except ValueError as e:
         raise gr.Error(f"$ per hour: {e}") from None
-    return p, setup, variants, price, _lpips_budget(budget)
 
 
 def _lpips_budget(budget) -> float:
@@ -280,9 +283,7 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
                 elif event.error:
                     raise gr.Error(f"the comparison stopped: {event.error}")
                 else:
-                    failed = sum(1 for r in reports if r.get("error"))
-                    view = snapshot(f"Done in {elapsed:.1f} s: {len(reports)} variants"
-                                    + (f", {failed} failed" if failed else "") + "."
+                    view = snapshot(f"Done in {elapsed:.1f} s: {readouts.count_text(reports)}"
                                     + readouts.verdict(reports, budget, repeats), 1.0, video, final=True)
                     if history:  # kept, so this browser (or an API caller, by `kept_as`) can reopen it later
                         view[-1]["run"] = view[3]["kept_as"] = run_name
@@ -323,15 +324,14 @@ def open_comparison(name: str | None, price: float, budget: float, history: str)
     try:
         report, outputs = compare_history.load(Path(history), name)
         p = load_preset(report["preset"])
-        price = pricing.check_price(price)
     except (ValueError, PresetError) as e:
         raise gr.Error(str(e)) from None
-    budget = _lpips_budget(budget)
+    price, budget = _price_per_hour(price), _lpips_budget(budget)
     reports = report["variants"]
     overlays = {r["slug"]: uri for r in reports
                 if (uri := readouts.region_overlay_uri(outputs.get(r["slug"]), r.get("cache")))}
     video = _compose_video(reports, outputs) if p.media == "video" else None
-    status = (f"Opened your comparison of {compare_history.when(name)}: {len(reports)} variants."
+    status = (f"Opened your comparison of {compare_history.when(name)}: {readouts.count_text(reports)}"
               + readouts.verdict(reports, budget, report.get("repeats", 1)))
     view = _view(p, {**report, "complete": True}, outputs, overlays, price, budget, status, None, video, final=True)
     view[-1]["run"] = name
@@ -341,10 +341,11 @@ def open_comparison(name: str | None, price: float, budget: float, history: str)
 def remember_run(state: dict | None, mine: list | None, history: str):
     """After a run: this browser's list of kept comparisons, with the one just finished first."""
     mine = compare_history.remember(mine, (state or {}).get("run"))
-    return mine, gr.update(choices=compare_history.choices(Path(history), mine))
+    return mine, list_mine(mine, history)
 
 
 def list_mine(mine: list | None, history: str):
+    """The page's list of this browser's kept comparisons (those still on the server)."""
     return gr.update(choices=compare_history.choices(Path(history), mine))
 
 
@@ -545,15 +546,14 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         clear_button.click(spotcheck_collect.clear, None, [collected, collection], api_name="spotcheck_clear")
         b_add.click(build_variant, [preset, b_weights, b_quant, b_cache, b_value, b_steps, custom], custom,
                     api_name="build_variant")
-        event = gr.on(starts, compare, [*compare_inputs, history],
-                      [status, grid, summary, report, ab_choice, video, frames_plot, slider, state],
+        view_outputs = [status, grid, summary, report, ab_choice, video, frames_plot, slider, state]  # see _view
+        event = gr.on(starts, compare, [*compare_inputs, history], view_outputs,
                       api_name="compare", concurrency_id="gpu", concurrency_limit=1)
         stop.click(cancel, None, status, api_name="cancel", cancels=[event], queue=False)
         event.then(reference_choices, state, ab_against, api_visibility="private", queue=False)
         event.then(remember_run, [state, mine, history], [mine, earlier], api_visibility="private", queue=False)
         demo.load(list_mine, [mine, history], earlier, api_visibility="private", queue=False)
-        open_earlier.click(open_comparison, [earlier, price, budget, history],
-                           [status, grid, summary, report, ab_choice, video, frames_plot, slider, state],
+        open_earlier.click(open_comparison, [earlier, price, budget, history], view_outputs,
                            api_name="compare_open").then(
             reference_choices, state, ab_against, api_visibility="private", queue=False)
         gr.on([ab_choice.change, heat.change, ab_against.change], ab_view, [ab_choice, heat, state, ab_against],

@@ -131,35 +131,27 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
     def bench_run(preset_name, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
                   budget_mean, budget_p95, gpu_price, typed_prompts=""):
         """Validate, start the bench job, stream its progress, then show the results."""
-        _refuse_on_zerogpu()
+        from studio.bench.job import BenchRequest
 
-        names = variant_names(variants, extra)
+        _refuse_on_zerogpu()
         with tempfile.TemporaryDirectory(prefix="studio-prompts-") as typed_folder:  # gone once the job is over
             if source == SOURCES[2]:
                 prompts_file = typed_prompts_file(typed_prompts, Path(typed_folder))
-            yield from _start_bench(preset_name, source, prompt_set, prompts_file, count, seed, steps, names, sweep,
-                                    budget_mean, budget_p95, gpu_price)
-
-    def _start_bench(preset_name, source, prompt_set, prompts_file, count, seed, steps, names, sweep, budget_mean,
-                     budget_p95, gpu_price):
-        from studio.bench.job import BenchRequest
-
-        request = BenchRequest(
-            preset=preset_name, variants=names,
-            prompts_file=prompts_file if source in SOURCES[1:] else None,
-            prompt_set=prompt_set if source == SOURCES[0] else None,
-            count=_number(count, "Prompts", 1, 5000, whole=True, optional=True),
-            seed=_number(seed, "Seed", 0, 2**31 - 1, whole=True),
-            # an untouched number field sends 0: for steps and price, 0 means "not given", as their labels say
-            steps=_number(steps, "Baseline steps (0: the preset's)", 0, 1000, whole=True, optional=True) or None,
-            sweeps=[s.strip() for s in (sweep or "").split(";") if s.strip()],
-            budget_mean_lpips=_number(budget_mean, "Mean LPIPS budget", 0, 1),
-            budget_p95_lpips=_number(budget_p95, "p95 LPIPS budget", 0, 1),
-            gpu_price=_number(gpu_price, "$ per hour (0: price table by device)", 0, 1000, optional=True) or None)
-        if source == SOURCES[1] and not prompts_file:
-            raise gr.Error(f"upload a prompts file ({', '.join(FILE_KINDS)}) or pick a built-in set")
-        out_dir = out_root / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-        with lane.busy():  # a comparison that arrives meanwhile says it waits
+            request = BenchRequest(
+                preset=preset_name, variants=variant_names(variants, extra),
+                prompts_file=prompts_file if source in SOURCES[1:] else None,
+                prompt_set=prompt_set if source == SOURCES[0] else None,
+                count=_number(count, "Prompts", 1, 5000, whole=True, optional=True),
+                seed=_number(seed, "Seed", 0, 2**31 - 1, whole=True),
+                # an untouched number field sends 0: for steps and price, 0 means "not given", as their labels say
+                steps=_number(steps, "Baseline steps (0: the preset's)", 0, 1000, whole=True, optional=True) or None,
+                sweeps=[s.strip() for s in (sweep or "").split(";") if s.strip()],
+                budget_mean_lpips=_number(budget_mean, "Mean LPIPS budget", 0, 1),
+                budget_p95_lpips=_number(budget_p95, "p95 LPIPS budget", 0, 1),
+                gpu_price=_number(gpu_price, "$ per hour (0: price table by device)", 0, 1000, optional=True) or None)
+            if source == SOURCES[1] and not prompts_file:
+                raise gr.Error(f"upload a prompts file ({', '.join(FILE_KINDS)}) or pick a built-in set")
+            out_dir = out_root / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
             yield from _run_job(request, out_dir, get_engine)
     return bench_run
 
@@ -184,9 +176,10 @@ def _run_job(request, out_dir: Path, get_engine: Callable | None):
         raise gr.Error(str(e)) from None
     empty = (None, None, [], "", None)  # chart, table, gallery, recommendation, downloads
     try:
-        for update in job.updates():
-            if not update.finished:  # the running job's folder, for Cancel to name
-                yield _status(update), *empty, str(out_dir), gr.skip()
+        with lane.busy():  # a comparison that arrives meanwhile says it waits
+            for update in job.updates():
+                if not update.finished:  # the running job's folder, for Cancel to name
+                    yield _status(update), *empty, str(out_dir), gr.skip()
     finally:
         job.cancel()  # the page went away or Cancel was pressed: stop after the current result
     if update.error or update.summary is None:
@@ -208,8 +201,7 @@ def make_resume_handler(get_engine: Callable | None, out_root: Path):
             request = BenchRequest.load(folder)
         except ValueError as e:
             raise gr.Error(str(e)) from None
-        with lane.busy():
-            yield from _run_job(request, folder, get_engine)
+        yield from _run_job(request, folder, get_engine)
     return bench_resume
 
 

@@ -41,9 +41,7 @@ def render_compare_html(report: dict, outputs: dict[str, np.ndarray], price_per_
         output = outputs.get(r["slug"])
         cards.append(readouts.card_html(r, readouts.media_uri(output), price_per_hour, r["slug"] == best,
                                         lpips_budget, readouts.region_overlay_uri(output, r.get("cache"))))
-    failed = sum(1 for r in reports if r.get("error"))
-    verdict = (f"{len(reports)} variants" + (f", {failed} failed" if failed else "") + "."
-               + readouts.verdict(reports, lpips_budget, repeats))
+    verdict = readouts.count_text(reports) + readouts.verdict(reports, lpips_budget, repeats)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in readouts.SUMMARY_COLUMNS)
     rows = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in readouts.summary_row(r, price_per_hour))
                    + "</tr>" for r in reports)

@@ -70,6 +70,12 @@ def distillation_text(reports: list[dict]) -> str:
     return "".join(texts)
 
 
+def count_text(reports: list[dict]) -> str:
+    """'5 variants, 1 failed.' (how a finished comparison's status begins its account)."""
+    failed = sum(1 for r in reports if r.get("error"))
+    return f"{len(reports)} variants" + (f", {failed} failed" if failed else "") + "."
+
+
 def verdict(reports: list[dict], lpips_budget: float, repeats: int) -> str:
     """What a finished comparison's status adds to its counts (and `compare` prints, and report.html shows): why
     LPIPS is missing, which variant the star marks, and what distillation bought over fewer steps."""
