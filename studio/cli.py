@@ -1,7 +1,7 @@
 """Command line: `python -m studio COMMAND ...`. Usage errors print one line and exit with code 2.
 
 Commands:
-    presets                               list presets
+    presets [new NAME --from BASE --source REF]   list presets, or write one for your own model
     variants --preset NAME                list a preset's named variants and their slugs
     compare --preset NAME --prompt TEXT   run variants side by side, write media and report.json
     evaluate --preset tiny-image          adherence/fidelity of the embedded model on held-out prompts
@@ -22,13 +22,13 @@ import json
 import sys
 from pathlib import Path
 
-from studio import doctor, region_bench
+from studio import doctor, preset_cli, region_bench
 from studio.bench import command as bench_command
 from studio.config import ConfigError
 from studio.distill import command as distill_command
 from studio.hub import HubError
 from studio.inputs import InputError, check_prompt, parse_variants, runnable_preset
-from studio.presets import PresetError, list_presets, load_preset
+from studio.presets import PresetError, load_preset
 from studio.spotcheck import cli as spotcheck_cli
 from studio.usage import DistillUsageError, UsageError
 from studio.variant import RecipeError
@@ -44,13 +44,6 @@ def _out_dir(text: str) -> Path:
     if path.exists() and not path.is_dir():
         raise UsageError(f"--out '{text}' exists and is not a folder")
     return path
-
-
-def _cmd_presets(args) -> int:
-    for name in list_presets():
-        p = load_preset(name)
-        print(f"{name:24s} {p.media:5s} {p.title}  [{p.requirements}]")
-    return 0
 
 
 def _cmd_variants(args) -> int:
@@ -159,7 +152,7 @@ def _cmd_metrics(argv: list[str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m studio", description="Speed-Up Studio command line")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("presets", help="list presets")
+    preset_cli.add_parser(sub)
     p = sub.add_parser("variants", help="list a preset's variants")
     p.add_argument("--preset", required=True)
     p = sub.add_parser("compare", help="run variants side by side")
@@ -230,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_metrics(argv[1:])
         args = build_parser().parse_args(argv)
         _check_ranges(args)
-        handler = {"presets": _cmd_presets, "variants": _cmd_variants, "compare": _cmd_compare,
+        handler = {"presets": preset_cli.run, "variants": _cmd_variants, "compare": _cmd_compare,
                    "evaluate": _cmd_evaluate, "calibrate-teacache": _cmd_calibrate, "doctor": doctor.run,
                    "distill": distill_command.run, "overhead": _cmd_overhead, "spotcheck": spotcheck_cli.run,
                    "bench": bench_command.run, "region-bench": region_bench.run}[args.command]

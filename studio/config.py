@@ -17,7 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.presets import REPO_ROOT, PresetError, preset_path
+from studio.presets import (
+    REPO_ROOT,
+    USER_PRESETS_VAR,
+    PresetError,
+    list_presets,
+    load_preset,
+    preset_folders,
+    preset_path,
+)
 from studio.spotcheck.store import default_db_path
 from studio.storage import spaces_persistent_dir
 
@@ -43,6 +51,7 @@ class Settings:
     """Settings of one process. Build with `Settings.from_env()`; fields are never changed afterwards."""
 
     default_preset: str = DEFAULT_PRESET
+    presets_dir: Path | None = None  # STUDIO_PRESETS_DIR: the team's own presets, each checked at start
     memory_budget_gb: float | None = None  # None: no limit beyond the device's memory
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -68,8 +77,10 @@ class Settings:
         xdg_cache = _path(env, "XDG_CACHE_HOME") or home / ".cache"
         hf_home = _path(env, "HF_HOME") or xdg_cache / "huggingface"
         on_spaces = bool(env.get("SPACE_ID"))
+        folders = _preset_folders(env)
         return cls(
-            default_preset=_preset(env),
+            default_preset=_preset(env, folders),
+            presets_dir=folders[1] if len(folders) > 1 else None,
             memory_budget_gb=_memory_budget(env),
             # Spaces route traffic to 0.0.0.0:7860; elsewhere listen on this machine only unless told otherwise.
             host=_host(env, "0.0.0.0" if on_spaces else "127.0.0.1"),
@@ -93,7 +104,8 @@ class Settings:
     def public_dict(self) -> dict:
         """Every setting as JSON-ready values, the token replaced by whether one is set."""
         return {
-            "default_preset": self.default_preset, "memory_budget_gb": self.memory_budget_gb, "host": self.host,
+            "default_preset": self.default_preset, "presets_dir": str(self.presets_dir) if self.presets_dir else None,
+            "memory_budget_gb": self.memory_budget_gb, "host": self.host,
             "port": self.port, "cache_dir": str(self.cache_dir), "hf_home": str(self.hf_home),
             "hub_cache": str(self.hub_cache), "concurrency": self.concurrency,
             "session_capacity": self.session_capacity, "spotcheck_db": str(self.spotcheck_db),
@@ -158,10 +170,22 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
     return path
 
 
-def _preset(env: Mapping[str, str]) -> str:
+def _preset_folders(env: Mapping[str, str]) -> tuple[Path, ...]:
+    """The preset folders, every preset in STUDIO_PRESETS_DIR loaded once so that a broken file stops the start
+    with its reason instead of breaking the preset list of a running app."""
+    try:
+        folders = preset_folders(env)
+        for name in list_presets(folders[1:]):
+            load_preset(name, folders)
+    except PresetError as e:
+        raise ConfigError(str(e) if str(e).startswith(USER_PRESETS_VAR) else f"{USER_PRESETS_VAR}: {e}") from None
+    return folders
+
+
+def _preset(env: Mapping[str, str], folders: tuple[Path, ...]) -> str:
     name = env.get("STUDIO_DEFAULT_PRESET", "").strip() or DEFAULT_PRESET
     try:
-        preset_path(name)
+        preset_path(name, folders)
     except PresetError as e:
         raise ConfigError(f"STUDIO_DEFAULT_PRESET: {e}") from None
     return name

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,7 @@ from studio.variant import (
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRESETS_DIR = REPO_ROOT / "presets"
+USER_PRESETS_VAR = "STUDIO_PRESETS_DIR"  # a folder of the team's own preset files, listed beside the shipped ones
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MEDIA = ("image", "video")
 DTYPES = ("float32", "float16", "bfloat16")
@@ -75,8 +77,8 @@ class Preset:
         return not _looks_like_hub_id(self.source)
 
     def local_path(self, ref: str | None = None) -> Path:
-        """Resolve a local folder of this preset (its source, or a weights ref) inside the repository."""
-        return safe_repo_path(ref or self.source)
+        """Resolve a local folder of this preset (its source, or a weights ref)."""
+        return local_folder(ref or self.source)
 
     def guidance_for(self, variant: Variant) -> float | None:
         """The guidance scale `variant` runs with: its own, else the preset's (None: the pipeline's default)."""
@@ -107,30 +109,85 @@ def safe_repo_path(ref: str) -> Path:
     return path
 
 
-def list_presets(directory: Path = PRESETS_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.toml"))
+def local_folder(ref: str) -> Path:
+    """A local folder a preset names: an absolute path as written (a team's own checkpoint, named in its own
+    preset file), else a path that must stay inside the project."""
+    return Path(ref) if os.path.isabs(ref) else safe_repo_path(ref)
 
 
-def preset_path(name: str, directory: Path = PRESETS_DIR) -> Path:
-    """The file of preset `name`; names are plain identifiers, never paths."""
+def user_presets_dir(environ=None) -> Path | None:
+    """The folder STUDIO_PRESETS_DIR names (None when unset); a value that is not a folder is refused."""
+    value = (os.environ if environ is None else environ).get(USER_PRESETS_VAR, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise PresetError(f"{USER_PRESETS_VAR}: '{value}' is not a folder; point it at the folder holding your "
+                          "preset files (NAME.toml), or leave it unset")
+    return path.resolve()
+
+
+def preset_folders(environ=None) -> tuple[Path, ...]:
+    """Where presets are looked up: the shipped folder, then STUDIO_PRESETS_DIR when set."""
+    user = user_presets_dir(environ)
+    return (PRESETS_DIR, user) if user else (PRESETS_DIR,)
+
+
+def _folders(folders: Path | tuple[Path, ...] | None) -> tuple[Path, ...]:
+    if folders is None:
+        return preset_folders()
+    return (folders,) if isinstance(folders, Path) else tuple(folders)
+
+
+def list_presets(folders: Path | tuple[Path, ...] | None = None) -> list[str]:
+    """Preset names: the shipped ones, then the team's own from STUDIO_PRESETS_DIR (or those in `folders`)."""
+    names: dict[str, None] = {}
+    for folder in _folders(folders):
+        names.update(dict.fromkeys(sorted(p.stem for p in folder.glob("*.toml") if NAME_PATTERN.fullmatch(p.stem))))
+    return list(names)
+
+
+def is_user_preset(name: str) -> bool:
+    """Whether preset `name` is one of the team's own (from STUDIO_PRESETS_DIR), not a shipped one."""
+    user = user_presets_dir()
+    return user is not None and name in list_presets(user)
+
+
+def preset_path(name: str, folders: Path | tuple[Path, ...] | None = None) -> Path:
+    """The file of preset `name`; names are plain identifiers, never paths. A name found both among the shipped
+    presets and in STUDIO_PRESETS_DIR is refused: which one a link or a bench meant would be a guess."""
+    folders = _folders(folders)
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise PresetError(f"invalid preset name {name!r}: use lowercase letters, digits, '.', '_' or '-' "
-                          f"(no paths); known presets: {', '.join(list_presets(directory))}")
-    path = (directory / f"{name}.toml").resolve()
-    if path.parent != directory.resolve() or not path.is_file():
-        raise PresetError(f"unknown preset '{name}'; known presets: {', '.join(list_presets(directory))}")
-    return path
+                          f"(no paths); known presets: {', '.join(list_presets(folders))}")
+    found = [folder / f"{name}.toml" for folder in folders if (folder / f"{name}.toml").is_file()]
+    if not found:
+        raise PresetError(f"unknown preset '{name}'; known presets: {', '.join(list_presets(folders))}")
+    if len(found) > 1:
+        raise PresetError(f"preset '{name}' is both a shipped preset and a file in {USER_PRESETS_VAR}; rename "
+                          f"yours (e.g. '{name}-ours', with extends = \"{name}\" to start from the shipped one)")
+    return found[0]
 
 
-def load_preset(name: str, directory: Path = PRESETS_DIR) -> Preset:
-    path = preset_path(name, directory)
+def read_preset_data(name: str, folders: Path | tuple[Path, ...] | None = None) -> dict:
+    """A preset file's TOML as a dict, its `extends` resolved (see studio.preset_extends)."""
+    from studio.preset_extends import resolve_extends
+
+    folders = _folders(folders)
+    return resolve_extends(name, lambda n: _read_toml(preset_path(n, folders)))
+
+
+def _read_toml(path: Path) -> dict:
     if path.stat().st_size > MAX_PRESET_BYTES:
         raise PresetError(f"preset file {path.name} is larger than {MAX_PRESET_BYTES} bytes")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise PresetError(f"preset file {path.name} is not valid TOML: {e}") from None
-    return parse_preset(data, name)
+
+
+def load_preset(name: str, folders: Path | tuple[Path, ...] | None = None) -> Preset:
+    return parse_preset(read_preset_data(name, folders), name)
 
 
 _TOP_KEYS = {
@@ -208,7 +265,7 @@ def parse_preset(data: dict, name: str) -> Preset:
         except (RecipeError, TypeError) as e:
             raise PresetError(f"{where} weights '{wname}': {e}") from None
         if not _looks_like_hub_id(weights[wname].ref):
-            safe_repo_path(weights[wname].ref)
+            local_folder(weights[wname].ref)
     preset = Preset(
         name=name, title=data["title"], family=data["family"], pipeline=data["pipeline"], source=data["source"],
         revision=data.get("revision") or None, dtype=dtype, media=data["media"], steps=data["steps"],
@@ -220,7 +277,7 @@ def parse_preset(data: dict, name: str) -> Preset:
         notes={k: str(v) for k, v in data.get("notes", {}).items()},
     )
     if preset.is_local:
-        safe_repo_path(preset.source)
+        local_folder(preset.source)
     for vname, spec in data.get("variants", {}).items():
         if not isinstance(spec, dict):
             raise PresetError(f"{where}: variant '{vname}' must be a table")

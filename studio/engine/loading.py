@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import os
 from pathlib import Path
 
 import torch
@@ -19,7 +18,7 @@ from studio.engine.cpu_precision import apply_cpu_decoder_precision
 from studio.engine.measure import computed_step_probe
 from studio.engine.quantization import hardware_support, quantize_denoiser_
 from studio.hub import LORA, PIPELINE, Needs, fetch
-from studio.presets import Preset, _looks_like_hub_id, safe_repo_path
+from studio.presets import Preset, _looks_like_hub_id, local_folder
 from studio.variant import Variant, WeightsSpec
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -27,15 +26,10 @@ LORA_ADAPTER = "studio_distilled"
 
 
 def resolve_ref(ref: str) -> str | Path:
-    """A Hub id stays a string; an absolute existing folder (test fixtures) or a repo-relative path is a Path."""
-    if os.path.isabs(ref):
-        path = Path(ref)
-        if not path.is_dir():
-            raise FileNotFoundError(f"local model folder '{ref}' does not exist")
-        return path
+    """A Hub id stays a string; an absolute folder (a team's own checkpoint) or a repo-relative path is a Path."""
     if _looks_like_hub_id(ref):
         return ref
-    path = safe_repo_path(ref)
+    path = local_folder(ref)
     if not path.is_dir():
         raise FileNotFoundError(f"local model folder '{ref}' does not exist (train it or check the preset)")
     return path

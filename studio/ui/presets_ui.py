@@ -2,7 +2,7 @@
 
 import gradio as gr
 
-from studio.presets import Preset, PresetError, list_presets, load_preset
+from studio.presets import Preset, PresetError, is_user_preset, list_presets, load_preset
 
 EMBEDDED = ("tiny-image", "tiny-video")
 
@@ -15,11 +15,14 @@ def preset_or_error(name: str) -> Preset:
 
 
 def preset_choices() -> list[tuple[str, str]]:
-    """Embedded presets first, then real models labelled with what they need."""
+    """Embedded presets first, then the team's own (STUDIO_PRESETS_DIR), then real models; each labelled with
+    what it needs."""
     names = list_presets()
-    ordered = [n for n in EMBEDDED if n in names] + [n for n in names if n not in EMBEDDED]
+    yours = [n for n in names if is_user_preset(n)]
+    ordered = [n for n in EMBEDDED if n in names] + yours + [n for n in names if n not in EMBEDDED and n not in yours]
     out = []
     for name in ordered:
         p = load_preset(name)
-        out.append((f"{p.title}" if name in EMBEDDED else f"{p.title} — needs a GPU", name))
+        label = p.title + (" — yours" if name in yours else "") + ("" if p.pipeline == "tiny" else " — needs a GPU")
+        out.append((label, name))
     return out

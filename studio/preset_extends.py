@@ -1,0 +1,75 @@
+"""`extends`: a preset file that starts from another preset and changes only what it names (stdlib only).
+
+A team's own model is usually a fine-tune of a shipped one: the same pipeline, caches, quantizations and recipes,
+other weights. Its preset file can then be four lines:
+
+    extends = "flux1-dev"
+    title = "Our FLUX fine-tune"
+    source = "our-org/flux-ft"      # a Hub id, or an absolute folder
+    revision = "0123abc"
+
+Top-level keys replace the base's; `variants`, `weights` and `notes` are merged by name (a table of the same name
+replaces the base's). When the file names another `source`, what belongs to the base model is not inherited:
+its other weights (distilled checkpoints and LoRAs distil the base, not your model), the variants and notes that
+use them (their steps and guidance suit those weights), its `revision` and its `download_gb`. Name your own
+`[weights.lora]` (from `python -m studio distill`) and variants that use it in the file.
+
+Example:
+    >>> merged = merge_extended({"source": "a/b", "steps": 28, "weights": {"lora": {"ref": "a/lora"}},
+    ...                          "variants": {"baseline": {}, "turbo": {"weights": "lora", "steps": 8}}},
+    ...                         {"source": "me/ft", "steps": 20})
+    >>> merged["steps"], list(merged["variants"]), merged.get("weights")
+    (20, ['baseline'], {})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from studio.presets import PresetError
+
+MERGED_TABLES = ("variants", "weights", "notes")
+MODEL_BOUND_KEYS = ("revision", "download_gb")  # facts about the base's weights, not about its pipeline
+MAX_DEPTH = 8
+
+
+def merge_extended(base: dict, child: dict) -> dict:
+    """The preset data of `child` (without its `extends`) on top of its base's."""
+    own_model = "source" in child and child["source"] != base.get("source")
+    merged = {k: v for k, v in base.items() if not (own_model and k in MODEL_BOUND_KEYS)}
+    inherited = {key: dict(base.get(key, {})) for key in MERGED_TABLES}
+    if own_model:  # the base's few-step weights, and the recipes tuned to them, distil the base, not this model
+        inherited["weights"] = {}
+        inherited["variants"] = {k: v for k, v in inherited["variants"].items()
+                                 if not (isinstance(v, dict) and "weights" in v)}
+        inherited["notes"] = {k: v for k, v in inherited["notes"].items() if k in inherited["variants"]}
+    merged.update(inherited)
+    for key, value in child.items():
+        merged[key] = {**merged[key], **value} if key in MERGED_TABLES and isinstance(value, dict) else value
+    if "default_variants" in base and "default_variants" not in child:
+        kept = [n for n in base["default_variants"] if n in merged["variants"]]
+        if kept:
+            merged["default_variants"] = kept
+        else:
+            merged.pop("default_variants")
+    return merged
+
+
+def resolve_extends(name: str, read: Callable[[str], dict]) -> dict:
+    """Preset `name`'s data with its chain of `extends` applied; `read(name)` gives one file's TOML data. A chain
+    that loops or runs deeper than MAX_DEPTH fails with PresetError (as does `read` for a missing preset)."""
+    chain, layers = [name], [read(name)]
+    while "extends" in layers[-1]:
+        base = layers[-1]["extends"]
+        if not isinstance(base, str):
+            raise PresetError(f"preset '{chain[-1]}': 'extends' must be a preset name (a string)")
+        if base in chain:
+            raise PresetError(f"preset '{name}': 'extends' loops ({' → '.join([*chain, base])})")
+        if len(chain) > MAX_DEPTH:
+            raise PresetError(f"preset '{name}': 'extends' goes more than {MAX_DEPTH} presets deep")
+        chain.append(base)
+        layers.append(read(base))
+    merged = layers[-1]
+    for layer in reversed(layers[:-1]):
+        merged = merge_extended(merged, {k: v for k, v in layer.items() if k != "extends"})
+    return merged
