@@ -104,7 +104,7 @@ def check_hardware(facts: dict) -> list[Check]:
 
 def check_preset_fit(preset: Preset, facts: dict) -> list[Check]:
     """Whether the preset's model can run on this hardware, in the preset's own words."""
-    if preset.is_local:
+    if preset.pipeline == "tiny":  # the embedded pipeline; a local folder may hold a 12B model too
         return [Check("hardware", "preset", "ok", f"{preset.name} runs here ({preset.requirements})")]
     if not facts["gpus"]:
         return [Check("hardware", "preset", "warn", f"{preset.name} needs {preset.requirements}; this machine has "
@@ -177,9 +177,13 @@ def check_disk(preset: Preset, settings: Settings) -> tuple[dict, list[Check]]:
     free_gb = free_bytes(folder) / GB
     facts = {"preset": preset.name, "download_gb": preset.download_gb, "free_gb": round(free_gb, 1),
              "hub_cache": str(folder)}
-    if preset.is_local or preset.download_gb == 0:
+    if preset.is_local:
         return facts, [Check("disk", preset.name, "ok", f"nothing to download (local model); {free_gb:.1f} GB free "
                              f"at {folder}")]
+    if preset.download_gb == 0:  # e.g. a preset of yours that names no download_gb
+        return facts, [Check("disk", preset.name, "info", f"download size not given (download_gb in the preset); "
+                             f"{free_gb:.1f} GB free at {folder}, checked against the Hub's file sizes before "
+                             "anything is fetched")]
     need_gb = preset.download_gb * (1 + DISK_MARGIN_FRACTION) + DISK_MARGIN_BYTES / GB
     if free_gb >= need_gb:
         return facts, [Check("disk", preset.name, "ok", f"download up to {preset.download_gb:.1f} GB; {free_gb:.1f} "

@@ -141,3 +141,17 @@ def test_the_cpu_line_says_how_the_embedded_models_decode(capsys, monkeypatch, f
     _, report = _json(capsys)
     assert report["hardware"]["cpu_native_bf16"] is (flag == "1")
     assert words in doctor.format_checklist(report)
+
+
+def test_a_preset_of_yours_is_checked_for_what_it_is(capsys, monkeypatch, tmp_path):
+    """A fine-tune on the Hub gives no download size; a local folder of FLUX weights still needs a GPU."""
+    monkeypatch.setenv("STUDIO_PRESETS_DIR", str(tmp_path))
+    (tmp_path / "our-flux.toml").write_text('extends = "flux1-dev"\nsource = "our-org/flux-ft"\n')
+    (tmp_path / "our-local-flux.toml").write_text(f'extends = "flux1-dev"\nsource = "{tmp_path}"\n')
+    _, report = _json(capsys, "--preset", "our-flux")
+    disk = [c for c in report["checks"] if c["section"] == "disk"][0]
+    assert disk["status"] == "info" and "download size not given" in disk["detail"]
+    _, report = _json(capsys, "--preset", "our-local-flux")
+    fit = [c for c in report["checks"] if c["name"] == "preset"][0]
+    assert "runs here" not in fit["detail"] and fit["status"] == ("info" if torch.cuda.is_available() else "warn")
+    assert [c for c in report["checks"] if c["section"] == "disk"][0]["detail"].startswith("nothing to download")
