@@ -29,6 +29,7 @@ from studio.distill import command as distill_command
 from studio.hub import HubError
 from studio.inputs import InputError, check_prompt, parse_variants, runnable_preset
 from studio.presets import PresetError, load_preset
+from studio.sizes import parse_size, report_width
 from studio.spotcheck import cli as spotcheck_cli
 from studio.usage import DistillUsageError, UsageError
 from studio.variant import RecipeError
@@ -59,6 +60,7 @@ def _cmd_compare(args) -> int:
     preset = runnable_preset(args.preset)
     variants = parse_variants(preset, args.variants.split(",") if args.variants else list(preset.default_variants))
     check_prompt(preset, args.prompt)
+    size = parse_size(preset, args.size)
     if args.video and preset.media != "video":
         raise UsageError(f"--video given but preset '{preset.name}' makes images; use a video preset")
     if not 0 < args.budget_lpips <= 1:
@@ -81,10 +83,11 @@ def _cmd_compare(args) -> int:
         raise UsageError(str(e)) from None
     engine = Engine(preset, memory_budget_bytes=int(budget_gb * 1e9) if budget_gb else None)
     report = run_comparison(preset, variants, args.prompt, args.seed, args.steps, args.repeats, _out_dir(args.out),
-                            engine=engine, log=lambda msg: print(msg, file=sys.stderr))
+                            engine=engine, log=lambda msg: print(msg, file=sys.stderr), size=size)
     if price is None:
         price = pricing.PRICES[pricing.row_or_default(hardware_name(engine.device))]
-    write_compare_html(_out_dir(args.out), report, None, price, args.budget_lpips, args.repeats, preset.width)
+    write_compare_html(_out_dir(args.out), report, None, price, args.budget_lpips, args.repeats,
+                       report_width(report, preset))
     failed = [v["slug"] for v in report["variants"] if v["error"]]
     print(f"wrote {args.out}/report.json and report.html ({len(report['variants'])} variants, {len(failed)} failed)")
     verdict = readouts.verdict(report["variants"], args.budget_lpips, args.repeats).strip()
@@ -162,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", help="named variants or slugs, comma separated (default: the preset's "
                    "default_variants, as the page selects them)")
     p.add_argument("--steps", type=int, default=None, help="baseline steps (default: the preset's)")
+    p.add_argument("--size", default=None, help="output size WxH, or WxHxF for video (default: the preset's); "
+                   "speed-ups depend on it, so compare at the size you deploy")
     p.add_argument("--repeats", type=int, default=1,
                    help="timed runs per variant, in rounds over all variants (a drift in machine load hits all "
                    "alike); medians are reported")

@@ -11,6 +11,7 @@ import numpy as np
 
 from studio.engine.runner import Engine, RunRequest, VariantResult, save_media, save_output
 from studio.presets import Preset
+from studio.sizes import Size, default_size
 from studio.variant import Variant
 
 
@@ -23,8 +24,8 @@ def metrics_for(preset: Preset, prompt: str, result: VariantResult, baseline: Va
     metrics = {}
     if baseline is not None and baseline.output is not None:
         metrics.update(json_safe(compare_media(baseline.output, result.output)))
-    if preset.pipeline == "tiny":
-        from studio.tiny.checker import check
+    if preset.pipeline == "tiny" and result.output.shape[-3:-1] == (preset.height, preset.width):
+        from studio.tiny.checker import check  # its thresholds are for the size the models were trained at
 
         verdict = check(prompt, result.output, video=preset.media == "video")
         metrics["adherence"] = verdict.score
@@ -39,11 +40,13 @@ def attach_metrics(preset: Preset, prompt: str, results: list[VariantResult]) ->
         r.metrics = metrics_for(preset, prompt, r, baseline)
 
 
-def build_report(preset: Preset, prompt: str, seed: int, results: list[VariantResult], engine: Engine) -> dict:
+def build_report(preset: Preset, prompt: str, seed: int, results: list[VariantResult], engine: Engine,
+                 size: Size | None = None) -> dict:
     return {
         "preset": preset.name,
         "prompt": prompt,
         "seed": seed,
+        "size": size_text(preset, size),
         "device": engine.device.type,
         "decoder_dtype": engine.decoder_dtype(),  # bfloat16 on CPUs that decode in it natively (README)
         "resident_bytes": engine.resident_bytes(),
@@ -52,12 +55,24 @@ def build_report(preset: Preset, prompt: str, seed: int, results: list[VariantRe
     }
 
 
+def size_request(size: Size | None) -> dict:
+    """RunRequest's keywords for `size` (none for the preset's own)."""
+    return {} if size is None else {"width": size.width, "height": size.height, "frames": size.frames}
+
+
+def size_text(preset: Preset, size: Size | None) -> str:
+    """The size a comparison ran at, as `WxH` or `WxHxF` (None: the preset's own)."""
+    return str(size) if size else default_size(preset)
+
+
 def run_comparison(preset: Preset, variants: list[Variant], prompt: str, seed: int, steps: int | None,
                    repeats: int, out_dir: Path, engine: Engine | None = None,
-                   log: Callable[[str], None] = lambda _: None) -> dict:
-    """Run, save media under `out_dir`, compute metrics, write `out_dir/report.json`; returns the report."""
+                   log: Callable[[str], None] = lambda _: None, size: Size | None = None) -> dict:
+    """Run, save media under `out_dir`, compute metrics, write `out_dir/report.json`; returns the report.
+    `size`: the output size (None: the preset's)."""
     engine = engine or Engine(preset)
-    request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats, interleave=True)
+    request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats, interleave=True,
+                         **size_request(size))
 
     def on_result(r: VariantResult) -> None:
         r.media = save_media(r, out_dir)
@@ -73,7 +88,7 @@ def run_comparison(preset: Preset, variants: list[Variant], prompt: str, seed: i
         attach_metrics(preset, prompt, results)
     except ImportError as e:  # metrics are optional: the timing report still stands
         log(f"metrics unavailable: {e}")
-    report = build_report(preset, prompt, seed, results, engine)
+    report = build_report(preset, prompt, seed, results, engine, size)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False))
     return report

@@ -31,6 +31,7 @@ from studio.inputs import (
     variant_names,
 )
 from studio.presets import PresetError, list_presets, load_preset
+from studio.sizes import allowed_text, default_size, parse_size
 from studio.ui import compare_export, compare_history, lane, links, readouts, spotcheck_collect
 from studio.ui.presets_ui import preset_choices, preset_or_error
 
@@ -70,17 +71,20 @@ def describe_preset(name: str):
     weights = gr.update(choices=["base", *p.weights], value="base")  # the builder offers this preset's weights
     samples = gr.Dataset(samples=[[x] for x in examples] if p.pipeline == "tiny" else [], visible=p.pipeline == "tiny")
     chosen = gr.update(choices=choices, value=list(p.default_variants))
-    return "\n\n".join(lines), chosen, prompt, video, video, weights, samples
+    size = gr.update(value="", placeholder=f"{default_size(p)} (the preset's)", info=allowed_text(p))
+    return "\n\n".join(lines), chosen, prompt, video, video, weights, samples, size
 
 
 def open_setup(name: str, request: gr.Request = None):
     """On page load: describe the preset, with a shared setup link's inputs filled in (and what it left out said).
 
-    Outputs: the preset, describe_preset's seven, then seed, steps, repeats, custom variants and the status."""
+    Outputs: the preset, describe_preset's eight, then seed, steps, repeats, custom variants and the status."""
     setup = links.read_setup(getattr(request, "query_params", None) or {}, name)
     if setup is None:
         return gr.skip(), *describe_preset(name), *[gr.skip()] * 5
-    info, chosen, prompt, *rest = describe_preset(setup.preset)
+    info, chosen, prompt, *rest, size = describe_preset(setup.preset)
+    if setup.size:
+        size["value"] = setup.size
     custom = gr.skip()
     if setup.variants:
         named, custom = setup.chosen_and_custom(chosen["choices"])
@@ -88,16 +92,16 @@ def open_setup(name: str, request: gr.Request = None):
     message = "Opened a shared setup: press Generate to run it."
     if setup.problems:
         message += " Left out of the link: " + "; ".join(setup.problems) + "."
-    return (setup.preset, info, chosen, setup.prompt or prompt, *rest,
+    return (setup.preset, info, chosen, setup.prompt or prompt, *rest, size,
             *[gr.skip() if value is None else value for value in (setup.seed, setup.steps, setup.repeats)],
             custom, readouts.status_html(message))
 
 
-def share_setup(name: str, prompt: str, seed, steps, chosen: list[str], custom: str, repeats=1,
+def share_setup(name: str, prompt: str, seed, steps, chosen: list[str], custom: str, repeats=1, size="",
                 request: gr.Request = None):
     """A link that opens Compare with these inputs, and the same comparison as a command."""
     try:
-        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom, repeats)
+        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom, repeats, size)
     except (InputError, PresetError) as e:
         raise gr.Error(str(e)) from None
     link = links.setup_link(setup, links.base_url(request))
@@ -152,7 +156,7 @@ def cancel(request: gr.Request = None) -> str:
     return readouts.status_html("Cancelling: the current step finishes, then the lane is free.")
 
 
-def _validated(name, prompt, seed, steps, chosen, custom, repeats, check_machine=True):
+def _validated(name, prompt, seed, steps, chosen, custom, repeats, size="", check_machine=True):
     """The preset (refused where this machine cannot run it), the checked inputs (the same checks a shared
     setup link gets) and the variants to run."""
     p = preset_or_error(name)
@@ -160,15 +164,15 @@ def _validated(name, prompt, seed, steps, chosen, custom, repeats, check_machine
     if not ok:
         raise gr.Error(why)
     try:
-        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom, repeats)
+        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom, repeats, size)
     except (InputError, PresetError) as e:
         raise gr.Error(str(e)) from None
     return p, setup, [p.variant(v) for v in setup.variants]
 
 
-def _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats, check_machine=True):
+def _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats=1, size="", check_machine=True):
     """Everything a comparison checks before it runs; the preset, setup, variants, price and budget."""
-    p, setup, variants = _validated(name, prompt, seed, steps, chosen, custom, repeats, check_machine)
+    p, setup, variants = _validated(name, prompt, seed, steps, chosen, custom, repeats, size, check_machine)
     return p, setup, variants, _price_per_hour(price), _lpips_budget(budget)
 
 
@@ -208,28 +212,34 @@ def per_frame_chart(reports: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(readouts.per_frame_rows(reports), columns=readouts.PER_FRAME_COLUMNS)
 
 
-def _gpu_seconds(name, prompt, seed, steps, chosen, custom, price=None, budget=None, repeats=1, *_rest, **_kw) -> int:
-    """ZeroGPU duration for a compare request, sized from the preset and the variants (a default if unparsable)."""
+def _gpu_seconds(name, prompt, seed, steps, chosen, custom, price=None, budget=None, repeats=1, size="", *_rest,
+                 **_kw) -> int:
+    """ZeroGPU duration for a compare request, sized from the preset, the variants and the output size (a default
+    if unparsable)."""
     from studio.deploy.zerogpu import MAX_SECONDS, gpu_duration
+    from studio.engine.report import size_request
 
     try:
         p = load_preset(name)
         return gpu_duration(p, parse_variants(p, variant_names(chosen, custom)), steps=check_steps(steps),
-                            repeats=check_repeats(repeats))
+                            repeats=check_repeats(repeats), **size_request(parse_size(p, size)))
     except Exception:  # bad input is reported by the handler itself; ask for the most time here
         return MAX_SECONDS
 
 
 @gpu_task(_gpu_seconds)
 def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str], custom: str, price: float,
-            budget: float, repeats: float = 1, history: str | None = None, request: gr.Request = None,
+            budget: float, repeats: float = 1, size: str = "", history: str | None = None, request: gr.Request = None,
             progress=gr.Progress()):  # noqa: B008
     """Run the variants and stream: status, cards, summary table, A/B choices, synced video, per-frame chart.
     `history` (the page's state, not an API input): the folder finished comparisons are kept in."""
+    from studio.engine.report import size_request, size_text
     from studio.engine.runner import RunRequest
     from studio.engine.stream import Done, Finished, Progress, run_order, stream_compare
 
-    p, setup, variants, price, budget = _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats)
+    p, setup, variants, price, budget = _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats,
+                                                 size)
+    size = parse_size(p, setup.size)
     prompt, seed, steps, repeats = setup.prompt, setup.seed, setup.steps, setup.repeats
     flag = threading.Event()
     _cancel_flags[_cancel_key(request)] = flag
@@ -245,7 +255,8 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     run_name = compare_history.new_name(p.name, prompt)  # where it is kept once finished
 
     def snapshot(status: str, fraction: float | None, video=None, final=False):
-        report = {"preset": p.name, "prompt": prompt, "seed": seed, "started_at": started_at, "variants": reports,
+        report = {"preset": p.name, "prompt": prompt, "seed": seed, "size": size_text(p, size),
+                  "started_at": started_at, "variants": reports,
                   "complete": final, "repeats": repeats, "lpips_budget": budget, "price_per_hour": price}
         done = {r["slug"] for r in reports}
         return _view(p, report, outputs, overlays, price, budget, status, fraction, video, final,
@@ -254,7 +265,8 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     with lane.busy():  # a request that arrives meanwhile says it waits, not that it starts
         yield snapshot(f"Starting {len(ordered)} variants on {p.title}…", 0.0)
         # more than one repeat runs in rounds over the variants (fair medians; the cards arrive after the last round)
-        run_request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats, interleave=True)
+        run_request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats, interleave=True,
+                                 **size_request(size))
         for event in stream_compare(engine, run_request, variants, flag):
             if isinstance(event, Progress):
                 now = time.perf_counter()
@@ -384,7 +396,7 @@ def ab_view(name: str, heatmap: bool, state: dict, against: str | None = "baseli
     if heatmap:
         from studio.metrics import difference_heatmap
 
-        right = np.asarray(difference_heatmap(base, other).convert("RGB").resize((384, 384)))
+        right = np.asarray(readouts.fit(difference_heatmap(base, other).convert("RGB"), 384))
     else:
         right = _big(other)
     return (_big(base), right)
@@ -406,7 +418,10 @@ def _price_row_here() -> str:
 
 
 def _big(pixels: np.ndarray) -> np.ndarray:
-    return np.kron((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8), np.ones((6, 6, 1), dtype=np.uint8))
+    """A small output enlarged for the A/B slider (whole pixels, no smoothing); a large one as it is (the browser
+    scales it: a 1024 px image enlarged 6 times would be 113 MB)."""
+    factor = max(1, 384 // max(pixels.shape[:2]))
+    return np.kron((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8), np.ones((factor, factor, 1), np.uint8))
 
 
 def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks:
@@ -436,8 +451,11 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="Seed")
                         steps = gr.Number(value=None, precision=0, label="Steps (0 = preset's)")
+                    with gr.Row():
                         repeats = gr.Number(value=1, precision=0, minimum=1, maximum=5,
                                             label="Repeats (rounds, medians)")
+                        # speed-ups depend on the size (a step's cost grows with its tokens): compare at yours
+                        size = gr.Textbox("", label="Size (W×H, video W×H×frames)", max_lines=1, max_length=20)
                     first = list(load_preset(start_preset).default_variants)
                     chosen = gr.CheckboxGroup(all_variant_names(), value=first, label="Variants (baseline always runs)")
                     with gr.Accordion("Variant builder: stack your own", open=False):
@@ -524,20 +542,20 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
 
                 build_spotcheck_tab(db_path=settings.spotcheck_db, tabs=tabs, tab_id="spotcheck")
 
-        described = [info, chosen, prompt, video_box, frames_plot, b_weights, examples.dataset]
+        described = [info, chosen, prompt, video_box, frames_plot, b_weights, examples.dataset, size]
         # .input, not .change: a setup link sets the preset on load, and must keep the link's prompt and variants
         preset.input(describe_preset, preset, described, api_name="preset_info")
         demo.load(open_setup, preset, [preset, *described, seed, steps, repeats, custom, status], api_name=False)
-        share_button.click(share_setup, [preset, prompt, seed, steps, chosen, custom, repeats], shared,
-                           api_name="share_setup", queue=False)
-        gr.on([c.change for c in (preset, prompt, seed, steps, chosen, custom, repeats)],  # a shown link is stale now
+        setup_inputs = [preset, prompt, seed, steps, chosen, custom, repeats, size]
+        share_button.click(share_setup, setup_inputs, shared, api_name="share_setup", queue=False)
+        gr.on([c.change for c in setup_inputs],  # a shown link is stale now
               lambda: gr.update(visible=False), None, shared, api_visibility="private", queue=False)
         prompt.change(check_prompt_words, [preset, prompt], prompt_check, api_name="check_prompt",
                       show_progress="hidden")
         gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
         download_button.click(compare_export.download_comparison, state, download, api_name="download_comparison")
         starts = [run.click, prompt.submit]  # Generate, or Enter in the prompt
-        compare_inputs = [preset, prompt, seed, steps, chosen, custom, price, budget, repeats]
+        compare_inputs = [preset, prompt, seed, steps, chosen, custom, price, budget, repeats, size]
         gr.on(starts, queued_status, compare_inputs, [status, download], api_name=False, queue=False)
         collect_button.click(spotcheck_collect.make_collect(settings.spotcheck_db.parent / "spotcheck-media"),
                              [state, collected], [collected, collection], api_name="spotcheck_collect")

@@ -21,6 +21,7 @@ import numpy as np
 from studio.bench.media import load_outputs
 from studio.engine.report import write_compare_folder
 from studio.presets import load_preset
+from studio.sizes import report_width
 
 KEEP = 200  # folders on disk, all visitors together
 REMEMBERED = 20  # names a browser keeps
@@ -59,7 +60,7 @@ def load(root: Path, name: str) -> tuple[dict, dict[str, np.ndarray]]:
     if not path.is_file():
         raise ValueError(f"the comparison {name!r} is no longer kept (the newest {KEEP} are)")
     report = json.loads(path.read_text(encoding="utf-8"))
-    return report, load_outputs(report["variants"], root / name, load_preset(report["preset"]).width)
+    return report, load_outputs(report["variants"], root / name, report_width(report, load_preset(report["preset"])))
 
 
 def when(name: str) -> str:

@@ -26,8 +26,9 @@ from studio.inputs import (
     variant_names,
 )
 from studio.presets import PresetError, load_preset
+from studio.sizes import default_size, parse_size
 
-SETUP_KEYS = ("preset", "prompt", "seed", "steps", "repeats", "variants")
+SETUP_KEYS = ("preset", "prompt", "seed", "steps", "repeats", "variants", "size")
 
 
 def base_url(request) -> str:
@@ -51,6 +52,7 @@ class Setup:
     variants: tuple[str, ...] | None = None  # named variants and slugs, in order
     repeats: int | None = None
     problems: tuple[str, ...] = field(default=())  # what was left out of a link, and why
+    size: str | None = None  # "WxH" / "WxHxF" (studio.sizes); None: the preset's own
 
     def chosen_and_custom(self, named: Collection[str]) -> tuple[list[str], str]:
         """Split the variants into the preset's named ones (ticked) and slugs (the custom field)."""
@@ -58,19 +60,32 @@ class Setup:
         return [v for v in variants if v in named], ", ".join(v for v in variants if v not in named)
 
 
-def validated_setup(preset: str, prompt: str, seed, steps, chosen, custom, repeats=1) -> Setup:
+def validated_setup(preset: str, prompt: str, seed, steps, chosen, custom, repeats=1, size=None) -> Setup:
     """The page's inputs as a Setup, checked as a run checks them (raises InputError or PresetError)."""
     p = load_preset(preset)
     variants = parse_variants(p, variant_names(chosen, custom))
     return Setup(p.name, check_prompt(p, prompt), check_seed(seed), check_steps(steps),
-                 tuple(v.name for v in variants), repeats=check_repeats(repeats))
+                 tuple(v.name for v in variants), repeats=check_repeats(repeats), size=_own_size(p, size))
+
+
+def _own_size(preset, text) -> str | None:
+    """`text` checked and written as studio.sizes writes it; None when it is empty or the preset's own size."""
+    size = parse_size(preset, text)
+    return None if size is None or str(size) == default_size(preset) else str(size)
+
+
+def _preset_size(name: str) -> str | None:
+    try:
+        return default_size(load_preset(name))
+    except PresetError:
+        return None
 
 
 def setup_link(setup: Setup, base: str = "") -> str:
     """The address that opens the Compare page with `setup` filled in."""
     params = {"preset": setup.preset, "prompt": setup.prompt, "seed": setup.seed, "steps": setup.steps,
               "repeats": setup.repeats if setup.repeats and setup.repeats > 1 else None,
-              "variants": ",".join(setup.variants) if setup.variants else None}
+              "variants": ",".join(setup.variants) if setup.variants else None, "size": setup.size}
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{base.split('?')[0].split('#')[0]}?{query}"
 
@@ -81,6 +96,8 @@ def setup_command(setup: Setup) -> str:
              "--seed", str(setup.seed or 0)]
     if setup.steps:
         parts += ["--steps", str(setup.steps)]
+    if setup.size and setup.size != _preset_size(setup.preset):
+        parts += ["--size", setup.size]
     if setup.repeats and setup.repeats > 1:
         parts += ["--repeats", str(setup.repeats)]
     if setup.variants:
@@ -137,4 +154,10 @@ def read_setup(params: Mapping, default_preset: str) -> Setup | None:
         if len(kept) > MAX_VARIANTS:
             problems.append(f"variants: {len(kept)} given; the first {MAX_VARIANTS} kept")
         variants = tuple(kept[:MAX_VARIANTS]) or None
-    return Setup(preset.name, prompt.strip() if prompt else None, seed, steps, variants, repeats, tuple(problems))
+    size = None
+    try:
+        size = _own_size(preset, params["size"]) if "size" in params else None
+    except InputError as e:
+        problems.append(str(e))
+    return Setup(preset.name, prompt.strip() if prompt else None, seed, steps, variants, repeats, tuple(problems),
+                 size)

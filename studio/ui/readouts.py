@@ -107,11 +107,19 @@ def summary_row(r: dict, price_per_hour: float) -> list:
             r.get("error") or ""]
 
 
+def fit(img: Image.Image, size: int) -> Image.Image:
+    """`img` with its longer side `size`, its aspect kept: enlarged without smoothing (the embedded models' 64 px
+    stay crisp), shrunk with Lanczos (a 1024 px photo without aliasing)."""
+    scale = size / max(img.size)
+    shape = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(shape, Image.NEAREST if scale >= 1 else Image.LANCZOS)
+
+
 def png_data_uri(pixels: np.ndarray, size: int | None = None) -> str:
-    """An (H, W, 3) float image in [0, 1] as a data URI (PNG), optionally upscaled without smoothing."""
+    """An (H, W, 3) float image in [0, 1] as a data URI (PNG), optionally fitted to `size` (see fit)."""
     img = Image.fromarray((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8))
     if size:
-        img = img.resize((size, size), Image.NEAREST)
+        img = fit(img, size)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
@@ -119,8 +127,7 @@ def png_data_uri(pixels: np.ndarray, size: int | None = None) -> str:
 
 def gif_data_uri(frames: np.ndarray, size: int = 192, fps: int = 8) -> str:
     """An (F, H, W, 3) clip as a looping animated GIF data URI (cards play it inline)."""
-    images = [Image.fromarray((np.clip(f, 0, 1) * 255).round().astype(np.uint8)).resize((size, size), Image.NEAREST)
-              for f in frames]
+    images = [fit(Image.fromarray((np.clip(f, 0, 1) * 255).round().astype(np.uint8)), size) for f in frames]
     buf = io.BytesIO()
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
     return "data:image/gif;base64," + base64.b64encode(buf.getvalue()).decode()
@@ -259,7 +266,7 @@ CSS = """
 .card.pending {opacity:.6;}
 .card-title {font-weight:600; font-size:15px; margin-bottom:2px;}
 .card .slug {font-size:11px; color:var(--body-text-color-subdued);}
-.card img.media {width:100%; max-width:170px; aspect-ratio:1/1; height:auto; image-rendering:pixelated;
+.card img.media {width:100%; max-width:170px; height:auto; image-rendering:pixelated;
                  border-radius:6px; margin:6px 0; display:block;}
 .card .readout {width:100%; border-collapse:collapse; border:none !important; margin:0;}
 .card .readout td {padding:0 2px !important; border:none !important; background:none !important; font-size:12px;}
