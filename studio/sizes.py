@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from studio.inputs import InputError
 from studio.presets import Preset
@@ -57,6 +57,13 @@ class Size:
 def default_size(preset: Preset) -> str:
     """The preset's own size, written as a size is."""
     return str(Size(preset.width, preset.height, preset.frames if preset.media == "video" else None))
+
+
+def at_size(preset: Preset, size: Size | None) -> Preset:
+    """`preset` with `size` as its own (None: unchanged): what a reproduction or a reader of saved media needs."""
+    if size is None:
+        return preset
+    return replace(preset, width=size.width, height=size.height, frames=size.frames or preset.frames)
 
 
 def report_width(report: dict, preset: Preset) -> int:

@@ -21,6 +21,7 @@ from studio.bench.outputs import write_outputs
 from studio.bench.plan import plan_variants, resolve_prompts
 from studio.bench.runner import run_bench
 from studio.presets import load_preset
+from studio.sizes import parse_size
 
 REQUEST_FILE = "request.json"  # the page's request, kept in the bench's folder so the bench can be resumed
 
@@ -43,6 +44,7 @@ class BenchRequest:
     count: int | None = 20
     seed: int = 0
     steps: int | None = None
+    size: str | None = None  # "WxH" / "WxHxF" (studio.sizes); None: the preset's
     sweeps: list[str] = field(default_factory=list)
     budget_mean_lpips: float = 0.1
     budget_p95_lpips: float = 0.2
@@ -104,6 +106,7 @@ class BenchJob:
         self.prompts = resolve_prompts(self.preset, request.prompts_file, request.prompt_set, request.count,
                                        request.seed)
         self.variants, self.plan = plan_variants(self.preset, request.variants, request.sweeps)
+        self.size = parse_size(self.preset, request.size)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._started = self._last_result = time.monotonic()  # reset when the thread starts
@@ -132,13 +135,13 @@ class BenchJob:
         self._started = self._last_result = time.monotonic()
         try:
             run = run_bench(self.get_engine(r.preset), self.prompts, self.variants, self.out_dir, steps=r.steps,
-                            progress=self._progress,
+                            progress=self._progress, size=self.size,
                             should_stop=self._stop.is_set, show_bar=False)
             summary = None
             if run.rows:
                 summary = write_outputs(self.out_dir, self.preset, run.rows, self.variants,
                                         (r.budget_mean_lpips, r.budget_p95_lpips), r.gpu_price, self.plan, r.steps,
-                                        worst_k=r.worst_k, stopped=run.stopped)
+                                        worst_k=r.worst_k, stopped=run.stopped, size=self.size)
             self._set(finished=True, cancelled=run.stopped, summary=summary, label="cancelled" if run.stopped
                       else "done")
         except Exception as e:  # noqa: BLE001 - reported to the user as the job's error, never swallowed

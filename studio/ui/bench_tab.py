@@ -129,7 +129,7 @@ def _pace(update) -> str:
 
 def make_run_handler(get_engine: Callable | None, out_root: Path):
     def bench_run(preset_name, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
-                  budget_mean, budget_p95, gpu_price, typed_prompts=""):
+                  budget_mean, budget_p95, gpu_price, typed_prompts="", size=""):
         """Validate, start the bench job, stream its progress, then show the results."""
         from studio.bench.job import BenchRequest
 
@@ -145,6 +145,7 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
                 seed=_number(seed, "Seed", 0, 2**31 - 1, whole=True),
                 # an untouched number field sends 0: for steps and price, 0 means "not given", as their labels say
                 steps=_number(steps, "Baseline steps (0: the preset's)", 0, 1000, whole=True, optional=True) or None,
+                size=(size or "").strip() or None,
                 sweeps=[s.strip() for s in (sweep or "").split(";") if s.strip()],
                 budget_mean_lpips=_number(budget_mean, "Mean LPIPS budget", 0, 1),
                 budget_p95_lpips=_number(budget_p95, "p95 LPIPS budget", 0, 1),
@@ -272,6 +273,7 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
                 count = gr.Number(value=20, precision=0, minimum=1, label="Prompts (first N)")
                 seed = gr.Number(value=0, precision=0, minimum=0, label="Base seed")
                 steps = gr.Number(value=0, precision=0, minimum=0, label="Baseline steps (0: preset's)")
+                size = gr.Textbox("", label="Size (W×H[×frames]; empty: preset's)", max_lines=1, max_length=20)
             variants = gr.CheckboxGroup(list(p.variants), value=list(p.default_variants),
                                         label="Variants (the baseline always runs)")
             extra = gr.Textbox(label="More variants (slugs, comma-separated)", placeholder="e.g. int8wo-tea0.1, s8")
@@ -309,7 +311,7 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
     source.change(source_fields, source, [prompt_set, prompts_file, typed_prompts], api_name=False)
     event = run.click(make_run_handler(get_engine, out_root),
                       [preset, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
-                       budget_mean, budget_p95, gpu_price, typed_prompts],
+                       budget_mean, budget_p95, gpu_price, typed_prompts, size],
                       [status, chart, table, gallery, recommendation, downloads, running_dir, finished_dir],
                       api_name="bench_run", concurrency_id="gpu", concurrency_limit=1)
     resume_event = resume.click(make_resume_handler(get_engine, out_root), earlier,

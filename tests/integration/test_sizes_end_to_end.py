@@ -44,3 +44,29 @@ def test_the_page_runs_a_video_at_the_size_asked_and_refuses_one_it_cannot(studi
     *_, report, _ab, _video, _plot, _slider = client.predict(
         "tiny-image", "a red circle at the left", 0, 8, ["baseline"], "", 4.5, 0.1, 1, api_name="/compare")[:8]
     assert report["size"] == "64x64" and np.isfinite(report["variants"][0]["timings"]["end_to_end_s"])
+
+
+def test_a_bench_at_a_size_of_your_own_resumes_only_at_that_size(tmp_path, capsys, one_torch_thread):
+    out = tmp_path / "bench"
+    argv = ["bench", "--preset", "tiny-image", "--variants", "baseline,naive4", "--count", "2", "--steps", "6",
+            "--no-progress", "--out", str(out)]
+    assert main([*argv, "--size", "96x64"]) == 0
+    rows = [json.loads(line) for line in (out / "bench.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and {r["size"] for r in rows} == {"96x64"}
+    with Image.open(out / rows[0]["media"][0]) as image:
+        assert image.size == (96, 64)
+    assert '"height": 64, "width": 96' in (out / "recommended.py").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["size"] == "96x64" and "--size 96x64" in summary["command"]
+    assert main([*argv, "--size", "96x64"]) == 0  # the same size: resumed, nothing to run
+    assert "0 results run, 4 resumed" in capsys.readouterr().out
+    assert main(argv) == 2  # the preset's own size would mix two sizes in one bench
+    assert "holds a bench with --size 96x64" in capsys.readouterr().err
+
+
+def test_a_bench_job_refuses_a_size_before_it_starts(tmp_path):
+    from studio.bench.job import BenchJob, BenchRequest
+
+    with pytest.raises(ValueError, match="width 100 not allowed"):
+        BenchJob(BenchRequest("tiny-image", ["baseline"], count=1, size="100x64"), tmp_path / "b")
+    assert not (tmp_path / "b").exists()
