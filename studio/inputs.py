@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from studio.presets import Preset, PresetError
+from studio.usage import InputError
 from studio.variant import RecipeError, Variant
 
 MAX_PROMPT_CHARS = 2000
 MAX_VARIANTS = 16
 MAX_SEED = 2**31 - 1  # the UI's number box and every generator we target accept this range
-
-
-class InputError(ValueError):
-    """A user input that cannot be run; the message says what is wrong and what is allowed."""
 
 
 def runnable_preset(name: str) -> Preset:

@@ -24,13 +24,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from studio.presets import PresetError
-
 MERGED_TABLES = ("variants", "weights", "notes")
 MODEL_BOUND_KEYS = ("revision", "download_gb")  # facts about the base's weights, not about its pipeline
-MAX_DEPTH = 8
 
 
 def merge_extended(base: dict, child: dict) -> dict:
@@ -52,24 +47,4 @@ def merge_extended(base: dict, child: dict) -> dict:
             merged["default_variants"] = kept
         else:
             merged.pop("default_variants")
-    return merged
-
-
-def resolve_extends(name: str, read: Callable[[str], dict]) -> dict:
-    """Preset `name`'s data with its chain of `extends` applied; `read(name)` gives one file's TOML data. A chain
-    that loops or runs deeper than MAX_DEPTH fails with PresetError (as does `read` for a missing preset)."""
-    chain, layers = [name], [read(name)]
-    while "extends" in layers[-1]:
-        base = layers[-1]["extends"]
-        if not isinstance(base, str):
-            raise PresetError(f"preset '{chain[-1]}': 'extends' must be a preset name (a string)")
-        if base in chain:
-            raise PresetError(f"preset '{name}': 'extends' loops ({' → '.join([*chain, base])})")
-        if len(chain) > MAX_DEPTH:
-            raise PresetError(f"preset '{name}': 'extends' goes more than {MAX_DEPTH} presets deep")
-        chain.append(base)
-        layers.append(read(base))
-    merged = layers[-1]
-    for layer in reversed(layers[:-1]):
-        merged = merge_extended(merged, {k: v for k, v in layer.items() if k != "extends"})
     return merged

@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from studio.preset_extends import merge_extended
 from studio.variant import (
     CACHE_KINDS,
     QUANT_METHODS,
@@ -38,6 +39,7 @@ MEDIA = ("image", "video")
 DTYPES = ("float32", "float16", "bfloat16")
 CPU_VAE_DTYPES = ("float32", "bfloat16")
 MAX_PRESET_BYTES = 64 * 1024
+MAX_EXTENDS = 8  # presets a chain of `extends` may pass through
 
 
 class PresetError(ValueError):
@@ -170,11 +172,24 @@ def preset_path(name: str, folders: Path | tuple[Path, ...] | None = None) -> Pa
 
 
 def read_preset_data(name: str, folders: Path | tuple[Path, ...] | None = None) -> dict:
-    """A preset file's TOML as a dict, its `extends` resolved (see studio.preset_extends)."""
-    from studio.preset_extends import resolve_extends
-
+    """A preset file's TOML as a dict, its chain of `extends` applied (studio.preset_extends). A chain that loops
+    or runs deeper than MAX_EXTENDS fails, as does one that names an unknown preset."""
     folders = _folders(folders)
-    return resolve_extends(name, lambda n: _read_toml(preset_path(n, folders)))
+    chain, layers = [name], [_read_toml(preset_path(name, folders))]
+    while "extends" in layers[-1]:
+        base = layers[-1]["extends"]
+        if not isinstance(base, str):
+            raise PresetError(f"preset '{chain[-1]}': 'extends' must be a preset name (a string)")
+        if base in chain:
+            raise PresetError(f"preset '{name}': 'extends' loops ({' → '.join([*chain, base])})")
+        if len(chain) > MAX_EXTENDS:
+            raise PresetError(f"preset '{name}': 'extends' goes more than {MAX_EXTENDS} presets deep")
+        chain.append(base)
+        layers.append(_read_toml(preset_path(base, folders)))
+    merged = layers[-1]
+    for layer in reversed(layers[:-1]):
+        merged = merge_extended(merged, {k: v for k, v in layer.items() if k != "extends"})
+    return merged
 
 
 def _read_toml(path: Path) -> dict:

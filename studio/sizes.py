@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from studio.inputs import InputError
 from studio.presets import Preset
+from studio.usage import InputError
 
 
 @dataclass(frozen=True)

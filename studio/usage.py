@@ -1,8 +1,13 @@
-"""Usage errors of the command-line tools: each is reported as one line with exit code 2 (studio.cli).
+"""Errors of bad input: the command-line tools report each as one line with exit code 2 (studio.cli), the page
+as a message.
 
-Here, not in studio.cli, so that the commands that raise them (bench, distill) need not import the CLI that
-imports them.
+Here, at the bottom of the house, so that what raises them (bench, distill, the input and size checks) need not
+import the CLI or the engine.
 """
+
+
+class InputError(ValueError):
+    """A user input that cannot be run; the message says what is wrong and what is allowed."""
 
 
 class UsageError(Exception):
