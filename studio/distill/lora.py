@@ -373,6 +373,16 @@ def _offload_all_but(pipe, keep: torch.nn.Module) -> None:
             module.to("cpu")
 
 
+def _preset_file(name: str) -> str:
+    """Where preset `name` is written (presets/ or STUDIO_PRESETS_DIR), for the message that says what to add."""
+    from studio.presets import PresetError, preset_path
+
+    try:
+        return str(preset_path(name))
+    except PresetError:  # a preset built in code (tests): no file
+        return f"the preset file of '{name}'"
+
+
 def _suggested_variant(out: Path, steps: int, guidance: float | None) -> str:
     guidance_line = f"\nguidance = {guidance}" if guidance is not None else ""
     return (f'[weights.lora]\nref = "{out}"\nlora_scale = 1.0\n\n'
@@ -435,6 +445,6 @@ def run_lora(args, preset, counts: list[int], workdir: Path, prompts: list[str])
         "fit_loss_before": before, "fit_loss_after": after,
         "seconds_this_run": round(time.time() - started)}, indent=2))
     (out / "loss.csv").write_text((workdir / "loss.csv").read_text())
-    print(f"LoRA student saved to {out}; to compare it, add to presets/{preset.name}.toml:\n"
-          f"{_suggested_variant(out, args.student_steps, guidance)}", file=sys.stderr)
+    print(f"LoRA student saved to {out}; to compare it, add to {_preset_file(preset.name)}:\n"
+          f"{_suggested_variant(out.resolve(), args.student_steps, guidance)}", file=sys.stderr)
     return 0

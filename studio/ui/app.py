@@ -33,6 +33,7 @@ from studio.inputs import (
 from studio.presets import PresetError, list_presets, load_preset
 from studio.sizes import allowed_text, default_size, parse_size
 from studio.ui import compare_export, compare_history, lane, links, readouts, spotcheck_collect
+from studio.ui.ab_view import ab_view, reference_choices
 from studio.ui.presets_ui import preset_choices, preset_or_error
 
 STATUS_EVERY_S = 0.25  # at most four progress refreshes a second: enough to feel live, cheap to send
@@ -71,7 +72,8 @@ def describe_preset(name: str):
     weights = gr.update(choices=["base", *p.weights], value="base")  # the builder offers this preset's weights
     samples = gr.Dataset(samples=[[x] for x in examples] if p.pipeline == "tiny" else [], visible=p.pipeline == "tiny")
     chosen = gr.update(choices=choices, value=list(p.default_variants))
-    size = gr.update(value="", placeholder=f"{default_size(p)} (the preset's)", info=allowed_text(p))
+    hint = allowed_text(p) + ("; adherence is scored at the trained size only" if p.pipeline == "tiny" else "")
+    size = gr.update(value="", placeholder=f"{default_size(p)} (the preset's)", info=hint)
     return "\n\n".join(lines), chosen, prompt, video, video, weights, samples, size
 
 
@@ -378,50 +380,11 @@ def _compose_video(reports: list[dict], outputs: dict[str, np.ndarray]) -> str |
     return str(write_side_by_side(clips, path))
 
 
-def ab_view(name: str, heatmap: bool, state: dict, against: str | None = "baseline"):
-    """The chosen variant against another finished one (the baseline unless `against` names one) on a slider,
-    reference on the left; or their difference heatmap in place of the variant. Distilled against naive4 shows
-    what distillation adds to simply running fewer steps."""
-    if not state or not name or name not in state.get("names", {}):
-        return None
-    outputs, names = state["outputs"], state["names"]
-    if against and against not in names and against != "baseline":
-        raise gr.Error(f"'{against}' is not in the last comparison; it ran: {', '.join(names)}")
-    base_slug = names.get(against or "baseline") or names.get("baseline") or next(iter(names.values()))
-    base, other = outputs.get(base_slug), outputs.get(names[name])
-    if base is None or other is None:
-        return None
-    if base.ndim == 4:  # video: the middle frame
-        base, other = base[len(base) // 2], other[len(other) // 2]
-    if heatmap:
-        from studio.metrics import difference_heatmap
-
-        right = np.asarray(readouts.fit(difference_heatmap(base, other).convert("RGB"), 384))
-    else:
-        right = _big(other)
-    return (_big(base), right)
-
-
-def reference_choices(state: dict | None):
-    """What the A/B view can set a variant against: every variant the last run finished, the baseline first."""
-    state = state or {}
-    names = [n for n, slug in (state.get("names") or {}).items() if slug in (state.get("outputs") or {})]
-    choices = sorted(names, key=lambda n: n != "baseline") or ["baseline"]
-    return gr.update(choices=choices, value=choices[0])
-
-
 def _price_row_here() -> str:
     """The price table's row for the hardware this app runs on (the cards' times are measured there), else an H100."""
     from studio.engine.runner import default_device, hardware_name
 
     return pricing.row_or_default(hardware_name(default_device()))
-
-
-def _big(pixels: np.ndarray) -> np.ndarray:
-    """A small output enlarged for the A/B slider (whole pixels, no smoothing); a large one as it is (the browser
-    scales it: a 1024 px image enlarged 6 times would be 113 MB)."""
-    factor = max(1, 384 // max(pixels.shape[:2]))
-    return np.kron((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8), np.ones((factor, factor, 1), np.uint8))
 
 
 def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks:

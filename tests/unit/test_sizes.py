@@ -95,15 +95,15 @@ def _decoded(uri: str):
 
 
 def test_cards_and_the_ab_view_keep_the_outputs_shape():
-    from studio.ui import app, readouts
+    from studio.ui import ab_view, readouts
 
     wide = np.zeros((96, 128, 3), np.float32)
     assert _decoded(readouts.media_uri(wide)).size == (192, 144)  # enlarged, 4:3 kept (it was squeezed square)
     assert _decoded(readouts.media_uri(np.zeros((8, 48, 80, 3), np.float32))).size == (192, 115)
     photo = np.zeros((1024, 768, 3), np.float32)
     assert _decoded(readouts.media_uri(photo)).size == (144, 192)
-    assert app._big(photo).shape == (1024, 768, 3)  # a real model's image is not enlarged six times (113 MB)
-    assert app._big(np.zeros((64, 64, 3), np.float32)).shape == (384, 384, 3)
+    assert ab_view.enlarge(photo).shape == (1024, 768, 3)  # a real model's image is not enlarged six times (113 MB)
+    assert ab_view.enlarge(np.zeros((64, 64, 3), np.float32)).shape == (384, 384, 3)
     state = {"outputs": {"base": wide, "s4": wide + 0.1}, "names": {"baseline": "base", "naive4": "s4"}}
-    left, right = app.ab_view("naive4", True, state)
+    left, right = ab_view.ab_view("naive4", True, state)
     assert left.shape == (288, 384, 3) and right.shape == (288, 384, 3)
