@@ -73,7 +73,7 @@ def describe_preset(name: str):
     samples = gr.Dataset(samples=[[x] for x in examples] if p.pipeline == "tiny" else [], visible=p.pipeline == "tiny")
     chosen = gr.update(choices=choices, value=list(p.default_variants))
     hint = allowed_text(p) + ("; adherence is scored at the trained size only" if p.pipeline == "tiny" else "")
-    size = gr.update(value="", placeholder=f"{default_size(p)} (the preset's)", info=hint)
+    size = gr.update(value="", placeholder=default_size(p), info=hint)
     return "\n\n".join(lines), chosen, prompt, video, video, weights, samples, size
 
 

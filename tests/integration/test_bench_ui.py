@@ -29,7 +29,7 @@ def _args(**changes):
     args = {"preset": "tiny-image", "source": "Built-in set", "prompt_set": "held-out", "prompts_file": None,
             "count": 2, "seed": 0, "steps": 6, "variants": ["baseline", "naive4"], "extra": "", "sweep": "",
             "budget_mean": 0.5, "budget_p95": 0.5, "gpu_price": 0,  # 0: what an untouched field sends
-            "typed_prompts": ""}
+            "typed_prompts": "", "size": ""}
     return list({**args, **changes}.values())
 
 
@@ -155,6 +155,15 @@ def test_typed_prompts_are_benched_and_kept_for_a_resume(client, server):
     with pytest.raises(AppError, match="line 2"):  # checked as an uploaded file is: each word, by line
         client.predict(*_args(source="Type them", typed_prompts="a red circle\na pink dragon"), api_name="/bench_run")
     assert temporary() == before  # the typed file lives on in the bench's folder only
+
+
+def test_a_bench_at_another_size(client):
+    status, *_ = client.predict(*_args(count=1, size="96x64"), api_name="/bench_run")
+    assert status.startswith("**Done:** 2 of 2 results"), status
+    folder = Path(re.search(r"Folder: `([^`]+)`", status).group(1))
+    assert {r["size"] for r in read_rows(folder / "bench.jsonl")} == {"96x64"}
+    with pytest.raises(AppError, match="width 100 not allowed; WxH, both multiples of 8"):
+        client.predict(*_args(size="100x64"), api_name="/bench_run")
 
 
 def test_bad_input_is_a_clear_error(client):
