@@ -70,6 +70,7 @@ def _cmd_compare(args) -> int:
     from studio.engine.report import run_comparison
     from studio.engine.runner import Engine, hardware_name
     from studio.ui import readouts
+    from studio.ui.compare_code import write_recommended_code
     from studio.ui.compare_report import write_compare_html
 
     try:
@@ -89,7 +90,9 @@ def _cmd_compare(args) -> int:
     write_compare_html(_out_dir(args.out), report, None, price, args.budget_lpips, args.repeats,
                        report_width(report, preset))
     failed = [v["slug"] for v in report["variants"] if v["error"]]
-    print(f"wrote {args.out}/report.json and report.html ({len(report['variants'])} variants, {len(failed)} failed)")
+    code = write_recommended_code(_out_dir(args.out), report, args.budget_lpips)
+    print(f"wrote {args.out}/report.json and report.html ({len(report['variants'])} variants, {len(failed)} failed)"
+          + (f"; recommended.py runs {code[0]}" if code else ""))
     verdict = readouts.verdict(report["variants"], args.budget_lpips, args.repeats).strip()
     if verdict:
         print(verdict)

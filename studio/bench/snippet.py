@@ -43,12 +43,13 @@ def _load_lines(preset: Preset) -> list[str]:
 
 
 def reproduction_snippet(preset: Preset, variant: Variant, prompt: str, seed: int, base_steps: int | None,
-                         reason: str = "") -> str:
-    """Python source reproducing `variant` of `preset` on (prompt, seed); `base_steps` as passed to the bench."""
+                         reason: str = "", chosen_by: str = "python -m studio bench") -> str:
+    """Python source reproducing `variant` of `preset` on (prompt, seed); `base_steps` as passed to the bench (or
+    compare) that chose it."""
     steps = variant.steps or base_steps or preset.steps
     lines = [
         f'"""Reproduce variant {variant.name!r} (slug {variant.slug}) of preset {preset.name!r}, chosen by '
-        f"`python -m studio bench`.",
+        f"`{chosen_by}`.",
         "",
         *([f"Why: {reason}", ""] if reason else []),
         "Run from the Speed-Up Studio checkout (PYTHONPATH=.):  python recommended.py   -> recommended.png",

@@ -34,6 +34,7 @@ from studio.presets import PresetError, list_presets, load_preset
 from studio.sizes import allowed_text, default_size, parse_size
 from studio.ui import compare_export, compare_history, lane, links, readouts, spotcheck_collect
 from studio.ui.ab_view import ab_view, reference_choices
+from studio.ui.compare_code import recommended_code
 from studio.ui.presets_ui import preset_choices, preset_or_error
 
 STATUS_EVERY_S = 0.25  # at most four progress refreshes a second: enough to feel live, cheap to send
@@ -198,7 +199,7 @@ def _lpips_budget(budget) -> float:
 def queued_status(*inputs):
     """What the page shows between a click and the lane picking the run up (given the compare inputs): in the
     status, why the run will be refused or that it waits its turn, rather than the previous run's words; the
-    previous comparison's download is hidden (stale)."""
+    previous comparison's download and code are hidden (stale)."""
     try:
         # on ZeroGPU the GPU is lent to the run itself, not to this process: the run checks the machine
         _checked(*inputs, check_machine=not on_zerogpu())
@@ -206,7 +207,19 @@ def queued_status(*inputs):
                 if lane.in_use() else "Starting…")
     except gr.Error as e:
         text = f"Not run: {e.message}"
-    return readouts.status_html(text), gr.update(value=None, visible=False)
+    stale = gr.update(value=None, visible=False)
+    return readouts.status_html(text), stale, stale
+
+
+def variant_code(state: dict | None, budget: float):
+    """recommended.py for the last finished comparison's starred variant (within the LPIPS budget now set): the
+    pipeline, weights, quantization, cache, steps and size it ran with."""
+    report = compare_export.finished_report(state, "its code is ready")
+    try:
+        chosen, text = recommended_code(report, _lpips_budget(budget))
+    except (ValueError, PresetError) as e:
+        raise gr.Error(str(e)) from None
+    return gr.update(value=text, visible=True, label=f"recommended.py: {chosen} (python recommended.py)")
 
 
 def per_frame_chart(reports: list[dict]) -> pd.DataFrame:
@@ -450,7 +463,9 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                         download = gr.File(label="Comparison: report.json and each variant's media",
                                            interactive=False, height=60, visible=False)  # shown once made
                         share_button = gr.Button("Link to this setup", size="sm", scale=0, min_width=180)
+                        code_button = gr.Button("Code for the ★ variant", size="sm", scale=0, min_width=200)
                     shared = gr.Markdown(visible=False)
+                    code = gr.Code(language="python", visible=False, interactive=False)  # shown once asked for
                     with gr.Column(visible=False) as video_box:  # a label badge would cover the first clips' names
                         gr.Markdown("**Videos side by side** (one clip: always in sync)")
                         video = gr.Video(show_label=False, autoplay=True, loop=True, height=260)
@@ -517,9 +532,10 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                       show_progress="hidden")
         gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
         download_button.click(compare_export.download_comparison, state, download, api_name="download_comparison")
+        code_button.click(variant_code, [state, budget], code, api_name="variant_code", queue=False)
         starts = [run.click, prompt.submit]  # Generate, or Enter in the prompt
         compare_inputs = [preset, prompt, seed, steps, chosen, custom, price, budget, repeats, size]
-        gr.on(starts, queued_status, compare_inputs, [status, download], api_name=False, queue=False)
+        gr.on(starts, queued_status, compare_inputs, [status, download, code], api_name=False, queue=False)
         collect_button.click(spotcheck_collect.make_collect(settings.spotcheck_db.parent / "spotcheck-media"),
                              [state, collected], [collected, collection], api_name="spotcheck_collect")
         create_button.click(spotcheck_collect.make_create(settings.spotcheck_db), [collected, pairs],

@@ -14,6 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio.engine.report import write_compare_folder
+from studio.ui.compare_code import write_recommended_code
 from studio.ui.compare_report import write_compare_html
 
 
@@ -28,11 +29,13 @@ def finished_report(state: dict | None, what: str) -> dict:
 
 def download_comparison(state: dict | None):
     """Write the last finished comparison to a temporary folder and zip it; shows the zip for download. Besides
-    the `compare --out` layout it holds report.html: the page's verdict, cards and table in one file."""
+    the `compare --out` layout it holds report.html (the page's verdict, cards and table in one file) and
+    recommended.py (code for the starred variant)."""
     report = finished_report(state, "it can be downloaded")
     words = re.sub(r"[^a-z0-9]+", "-", report["prompt"].lower()).strip("-")[:40] or "prompt"
     folder = Path(tempfile.mkdtemp(prefix="studio-download-")) / f"{report['preset']}-{words}-seed{report['seed']}"
     write_compare_folder(folder, report, state["outputs"])
     write_compare_html(folder, report, state["outputs"], report["price_per_hour"], report["lpips_budget"],
                        report["repeats"])
+    write_recommended_code(folder, report, report["lpips_budget"])
     return gr.update(value=shutil.make_archive(str(folder), "zip", root_dir=folder), visible=True)

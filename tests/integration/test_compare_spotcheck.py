@@ -88,11 +88,16 @@ def test_a_finished_comparison_downloads_as_a_compare_folder(page, tmp_path):
     client = gradio_client.Client(page[0].src, verbose=False)  # a fresh browser session: nothing has run
     with pytest.raises(AppError, match="Run a comparison first"):
         client.predict(api_name="/download_comparison")
+    with pytest.raises(AppError, match="Run a comparison first: its code is ready once it has finished"):
+        client.predict(0.1, api_name="/variant_code")
     _compare(client, "tiny-image", PROMPTS[0])
+    code = client.predict(0.5, api_name="/variant_code")  # the starred variant within the budget set now
+    assert "recommended.py: naive4" in code["label"] and "STEPS = 4" in code["value"]
     shown = client.predict(api_name="/download_comparison")  # an update: the file box appears with the zip
     path = shown["value"] if isinstance(shown, dict) else shown
     with zipfile.ZipFile(path) as z:
-        assert set(z.namelist()) == {"report.json", "report.html", "baseline.png", "naive4.png", "teacache.png"}
+        assert set(z.namelist()) == {"report.json", "report.html", "recommended.py", "baseline.png", "naive4.png",
+                                     "teacache.png"}
         z.extractall(tmp_path)
     page_html = (tmp_path / "report.html").read_text()  # the page's cards and verdict in one file, media inlined
     assert page_html.count('<img class="media" src="data:image/png;base64,') == 3 and PROMPTS[0] in page_html

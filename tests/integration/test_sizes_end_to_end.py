@@ -27,6 +27,26 @@ def test_compare_at_a_size_of_your_own(tmp_path, one_torch_thread):
     assert "--size 96x64" in (out / "report.html").read_text()
 
 
+def test_recommended_py_reproduces_the_starred_variant(tmp_path, capsys):
+    """compare --out writes recommended.py: run on its own, it draws the starred variant's picture again."""
+    import subprocess
+    import sys
+
+    from studio.presets import REPO_ROOT
+
+    out = tmp_path / "cmp"
+    assert main(["compare", "--preset", "tiny-image", "--prompt", "a small blue square at the bottom right",
+                 "--variants", "baseline,naive4,distilled", "--size", "96x64", "--out", str(out)]) == 0
+    star = capsys.readouterr().out.split("recommended.py runs ")[1].split()[0]
+    done = subprocess.run([sys.executable, "recommended.py"], cwd=out, capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    with Image.open(out / "recommended.png") as again, Image.open(out / f"{star}.png") as shown:
+        assert again.size == shown.size == (96, 64)
+        difference = np.abs(np.asarray(again, np.float32) - np.asarray(shown, np.float32)).mean()
+    assert star != "baseline" and difference < 2.0, (star, difference)  # 0-255: the same picture (decoder dtype aside)
+
+
 def test_the_page_runs_a_video_at_the_size_asked_and_refuses_one_it_cannot(studio_server):
     client = gradio_client.Client(studio_server, verbose=False)
     status, _grid, _summary, report, _ab, video, _plot, _slider = client.predict(
