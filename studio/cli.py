@@ -27,7 +27,7 @@ from studio.bench import command as bench_command
 from studio.config import ConfigError
 from studio.distill import command as distill_command
 from studio.hub import HubError
-from studio.inputs import InputError, check_prompt, parse_variants, runnable_preset
+from studio.inputs import InputError, check_negative_prompt, check_prompt, parse_variants, runnable_preset
 from studio.presets import PresetError, load_preset
 from studio.sizes import parse_size, report_width
 from studio.spotcheck import cli as spotcheck_cli
@@ -61,6 +61,7 @@ def _cmd_compare(args) -> int:
     variants = parse_variants(preset, args.variants.split(",") if args.variants else list(preset.default_variants))
     check_prompt(preset, args.prompt)
     size = parse_size(preset, args.size)
+    negative = check_negative_prompt(preset, args.negative_prompt)
     if args.video and preset.media != "video":
         raise UsageError(f"--video given but preset '{preset.name}' makes images; use a video preset")
     if not 0 < args.budget_lpips <= 1:
@@ -84,7 +85,8 @@ def _cmd_compare(args) -> int:
         raise UsageError(str(e)) from None
     engine = Engine(preset, memory_budget_bytes=int(budget_gb * 1e9) if budget_gb else None)
     report = run_comparison(preset, variants, args.prompt, args.seed, args.steps, args.repeats, _out_dir(args.out),
-                            engine=engine, log=lambda msg: print(msg, file=sys.stderr), size=size)
+                            engine=engine, log=lambda msg: print(msg, file=sys.stderr), size=size,
+                            negative_prompt=negative)
     if price is None:
         price = pricing.PRICES[pricing.row_or_default(hardware_name(engine.device))]
     write_compare_html(_out_dir(args.out), report, None, price, args.budget_lpips, args.repeats,
@@ -164,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="run variants side by side")
     p.add_argument("--preset", required=True)
     p.add_argument("--prompt", required=True)
+    p.add_argument("--negative-prompt", default=None,
+                   help="what to steer away from (SDXL, SD3, SANA, Wan, LTX-Video; others refuse it)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", help="named variants or slugs, comma separated (default: the preset's "
                    "default_variants, as the page selects them)")

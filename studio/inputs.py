@@ -40,6 +40,28 @@ def check_prompt(preset: Preset, prompt: str | None) -> str:
     return prompt.strip()
 
 
+# pipelines that take a negative prompt in their classifier-free guidance (FluxPipeline takes one only with true
+# CFG, twice the transformer calls of the guidance-distilled run it makes: refused rather than silently ignored)
+NEGATIVE_PROMPT_PIPELINES = ("StableDiffusionXLPipeline", "StableDiffusion3Pipeline", "SanaPipeline", "WanPipeline",
+                             "LTXConditionPipeline")
+
+
+def takes_negative_prompt(preset: Preset) -> bool:
+    return preset.pipeline in NEGATIVE_PROMPT_PIPELINES
+
+
+def check_negative_prompt(preset: Preset, text: str | None) -> str | None:
+    """The negative prompt, stripped (None when empty); refused for a preset whose pipeline would ignore it."""
+    if text is None or not str(text).strip():
+        return None
+    if len(text) > MAX_PROMPT_CHARS:
+        raise InputError(f"the negative prompt has {len(text)} characters; at most {MAX_PROMPT_CHARS}")
+    if not takes_negative_prompt(preset):
+        raise InputError(f"preset '{preset.name}' ({preset.pipeline}) takes no negative prompt; presets whose "
+                         f"pipelines do: {', '.join(NEGATIVE_PROMPT_PIPELINES)}")
+    return str(text).strip()
+
+
 def check_seed(seed) -> int:
     if seed is None or isinstance(seed, bool) or float(seed) != int(float(seed)) or not 0 <= int(seed) <= MAX_SEED:
         raise InputError(f"the seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")

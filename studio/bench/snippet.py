@@ -43,7 +43,8 @@ def _load_lines(preset: Preset) -> list[str]:
 
 
 def reproduction_snippet(preset: Preset, variant: Variant, prompt: str, seed: int, base_steps: int | None,
-                         reason: str = "", chosen_by: str = "python -m studio bench") -> str:
+                         reason: str = "", chosen_by: str = "python -m studio bench",
+                         negative_prompt: str | None = None) -> str:
     """Python source reproducing `variant` of `preset` on (prompt, seed); `base_steps` as passed to the bench (or
     compare) that chose it."""
     steps = variant.steps or base_steps or preset.steps
@@ -58,6 +59,7 @@ def reproduction_snippet(preset: Preset, variant: Variant, prompt: str, seed: in
         "import torch",
         "",
         f"PROMPT = {prompt!r}",
+        *([f"NEGATIVE_PROMPT = {negative_prompt!r}"] if negative_prompt else []),
         f"SEED = {seed}",
         f"STEPS = {steps}",
         'device = torch.device("cuda" if torch.cuda.is_available() else "cpu")',
@@ -93,6 +95,8 @@ def reproduction_snippet(preset: Preset, variant: Variant, prompt: str, seed: in
                   f'"output_type": "pil"}}']
     if preset.media == "video":
         lines.append(f'kwargs["num_frames"] = {preset.frames}')
+    if negative_prompt:
+        lines.append('kwargs["negative_prompt"] = NEGATIVE_PROMPT')
     if preset.pipeline == "tiny":
         shape = f"(1, *pipe.latent_shape({height}, {width}, {preset.frames}))"
         lines += ["# the bench's initial noise: drawn on the CPU from the seed, the same for every variant",

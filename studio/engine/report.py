@@ -41,10 +41,11 @@ def attach_metrics(preset: Preset, prompt: str, results: list[VariantResult]) ->
 
 
 def build_report(preset: Preset, prompt: str, seed: int, results: list[VariantResult], engine: Engine,
-                 size: Size | None = None) -> dict:
+                 size: Size | None = None, negative_prompt: str | None = None) -> dict:
     return {
         "preset": preset.name,
         "prompt": prompt,
+        **({"negative_prompt": negative_prompt} if negative_prompt else {}),
         "seed": seed,
         "size": size_text(preset, size),
         "device": engine.device.type,
@@ -67,12 +68,13 @@ def size_text(preset: Preset, size: Size | None) -> str:
 
 def run_comparison(preset: Preset, variants: list[Variant], prompt: str, seed: int, steps: int | None,
                    repeats: int, out_dir: Path, engine: Engine | None = None,
-                   log: Callable[[str], None] = lambda _: None, size: Size | None = None) -> dict:
+                   log: Callable[[str], None] = lambda _: None, size: Size | None = None,
+                   negative_prompt: str | None = None) -> dict:
     """Run, save media under `out_dir`, compute metrics, write `out_dir/report.json`; returns the report.
-    `size`: the output size (None: the preset's)."""
+    `size`: the output size (None: the preset's); `negative_prompt` for pipelines that take one."""
     engine = engine or Engine(preset)
     request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats, interleave=True,
-                         **size_request(size))
+                         negative_prompt=negative_prompt, **size_request(size))
 
     def on_result(r: VariantResult) -> None:
         r.media = save_media(r, out_dir)
@@ -88,7 +90,7 @@ def run_comparison(preset: Preset, variants: list[Variant], prompt: str, seed: i
         attach_metrics(preset, prompt, results)
     except ImportError as e:  # metrics are optional: the timing report still stands
         log(f"metrics unavailable: {e}")
-    report = build_report(preset, prompt, seed, results, engine, size)
+    report = build_report(preset, prompt, seed, results, engine, size, negative_prompt)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False))
     return report

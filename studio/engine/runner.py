@@ -59,6 +59,7 @@ class RunRequest:
     repeats: int = 1
     warmup: bool = True
     interleave: bool = False  # repeats in rounds over all variants (compare); see Engine.compare
+    negative_prompt: str | None = None  # pipelines that take one (studio.inputs.check_negative_prompt)
 
     def __post_init__(self):
         if not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
@@ -272,6 +273,8 @@ class Engine:
                   "output_type": "np"}
         if self.preset.media == "video":
             kwargs["num_frames"] = frames
+        if request.negative_prompt:
+            kwargs["negative_prompt"] = request.negative_prompt
         if noise is not None:
             kwargs["latents"] = noise.to(self.device)
         else:

@@ -28,6 +28,7 @@ from studio.inputs import (
     check_repeats,
     check_steps,
     parse_variants,
+    takes_negative_prompt,
     variant_names,
 )
 from studio.presets import PresetError, list_presets, load_preset
@@ -75,19 +76,22 @@ def describe_preset(name: str):
     chosen = gr.update(choices=choices, value=list(p.default_variants))
     hint = allowed_text(p) + ("; adherence is scored at the trained size only" if p.pipeline == "tiny" else "")
     size = gr.update(value="", placeholder=default_size(p), info=hint)
-    return "\n\n".join(lines), chosen, prompt, video, video, weights, samples, size
+    negative = gr.update(value="", visible=takes_negative_prompt(p))  # the pipelines that would not ignore it
+    return "\n\n".join(lines), chosen, prompt, video, video, weights, samples, size, negative
 
 
 def open_setup(name: str, request: gr.Request = None):
     """On page load: describe the preset, with a shared setup link's inputs filled in (and what it left out said).
 
-    Outputs: the preset, describe_preset's eight, then seed, steps, repeats, custom variants and the status."""
+    Outputs: the preset, describe_preset's nine, then seed, steps, repeats, custom variants and the status."""
     setup = links.read_setup(getattr(request, "query_params", None) or {}, name)
     if setup is None:
         return gr.skip(), *describe_preset(name), *[gr.skip()] * 5
-    info, chosen, prompt, *rest, size = describe_preset(setup.preset)
+    info, chosen, prompt, *rest, size, negative = describe_preset(setup.preset)
     if setup.size:
         size["value"] = setup.size
+    if setup.negative_prompt:
+        negative["value"] = setup.negative_prompt
     custom = gr.skip()
     if setup.variants:
         named, custom = setup.chosen_and_custom(chosen["choices"])
@@ -95,16 +99,16 @@ def open_setup(name: str, request: gr.Request = None):
     message = "Opened a shared setup: press Generate to run it."
     if setup.problems:
         message += " Left out of the link: " + "; ".join(setup.problems) + "."
-    return (setup.preset, info, chosen, setup.prompt or prompt, *rest, size,
+    return (setup.preset, info, chosen, setup.prompt or prompt, *rest, size, negative,
             *[gr.skip() if value is None else value for value in (setup.seed, setup.steps, setup.repeats)],
             custom, readouts.status_html(message))
 
 
 def share_setup(name: str, prompt: str, seed, steps, chosen: list[str], custom: str, repeats=1, size="",
-                request: gr.Request = None):
+                negative="", request: gr.Request = None):
     """A link that opens Compare with these inputs, and the same comparison as a command."""
     try:
-        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom, repeats, size)
+        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom, repeats, size, negative)
     except (InputError, PresetError) as e:
         raise gr.Error(str(e)) from None
     link = links.setup_link(setup, links.base_url(request))
@@ -159,7 +163,7 @@ def cancel(request: gr.Request = None) -> str:
     return readouts.status_html("Cancelling: the current step finishes, then the lane is free.")
 
 
-def _validated(name, prompt, seed, steps, chosen, custom, repeats, size="", check_machine=True):
+def _validated(name, prompt, seed, steps, chosen, custom, repeats, size="", negative="", check_machine=True):
     """The preset (refused where this machine cannot run it), the checked inputs (the same checks a shared
     setup link gets) and the variants to run."""
     p = preset_or_error(name)
@@ -167,15 +171,17 @@ def _validated(name, prompt, seed, steps, chosen, custom, repeats, size="", chec
     if not ok:
         raise gr.Error(why)
     try:
-        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom, repeats, size)
+        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom, repeats, size, negative)
     except (InputError, PresetError) as e:
         raise gr.Error(str(e)) from None
     return p, setup, [p.variant(v) for v in setup.variants]
 
 
-def _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats=1, size="", check_machine=True):
+def _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats=1, size="", negative="",
+             check_machine=True):
     """Everything a comparison checks before it runs; the preset, setup, variants, price and budget."""
-    p, setup, variants = _validated(name, prompt, seed, steps, chosen, custom, repeats, size, check_machine)
+    p, setup, variants = _validated(name, prompt, seed, steps, chosen, custom, repeats, size, negative,
+                                    check_machine)
     return p, setup, variants, _price_per_hour(price), _lpips_budget(budget)
 
 
@@ -244,7 +250,8 @@ def _gpu_seconds(name, prompt, seed, steps, chosen, custom, price=None, budget=N
 
 @gpu_task(_gpu_seconds)
 def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str], custom: str, price: float,
-            budget: float, repeats: float = 1, size: str = "", history: str | None = None, request: gr.Request = None,
+            budget: float, repeats: float = 1, size: str = "", negative: str = "", history: str | None = None,
+            request: gr.Request = None,
             progress=gr.Progress()):  # noqa: B008
     """Run the variants and stream: status, cards, summary table, A/B choices, synced video, per-frame chart.
     `history` (the page's state, not an API input): the folder finished comparisons are kept in."""
@@ -253,7 +260,7 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     from studio.engine.stream import Done, Finished, Progress, run_order, stream_compare
 
     p, setup, variants, price, budget = _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats,
-                                                 size)
+                                                 size, negative)
     size = parse_size(p, setup.size)
     prompt, seed, steps, repeats = setup.prompt, setup.seed, setup.steps, setup.repeats
     flag = threading.Event()
@@ -271,6 +278,7 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
 
     def snapshot(status: str, fraction: float | None, video=None, final=False):
         report = {"preset": p.name, "prompt": prompt, "seed": seed, "size": size_text(p, size),
+                  **({"negative_prompt": setup.negative_prompt} if setup.negative_prompt else {}),
                   "started_at": started_at, "variants": reports,
                   "complete": final, "repeats": repeats, "lpips_budget": budget, "price_per_hour": price}
         done = {r["slug"] for r in reports}
@@ -281,7 +289,7 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
         yield snapshot(f"Starting {len(ordered)} variants on {p.title}…", 0.0)
         # more than one repeat runs in rounds over the variants (fair medians; the cards arrive after the last round)
         run_request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats, interleave=True,
-                                 **size_request(size))
+                                 negative_prompt=setup.negative_prompt, **size_request(size))
         for event in stream_compare(engine, run_request, variants, flag):
             if isinstance(event, Progress):
                 now = time.perf_counter()
@@ -416,6 +424,9 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                     preset = gr.Dropdown(preset_choices(), value=start_preset, label="Model preset")
                     # one line that grows to four: Enter runs the comparison (in a two-line box it adds a newline)
                     prompt = gr.Textbox(label="Prompt", lines=1, max_lines=4, max_length=2000)
+                    # shown for the pipelines that take one (describe_preset); FLUX's would be ignored
+                    negative = gr.Textbox("", label="Negative prompt", lines=1, max_lines=3, max_length=2000,
+                                          visible=False)
                     prompt_check = gr.HTML()
                     # under the prompt, where a first visit sees it without scrolling past the settings below
                     with gr.Row():
@@ -520,11 +531,11 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
 
                 build_spotcheck_tab(db_path=settings.spotcheck_db, tabs=tabs, tab_id="spotcheck")
 
-        described = [info, chosen, prompt, video_box, frames_plot, b_weights, examples.dataset, size]
+        described = [info, chosen, prompt, video_box, frames_plot, b_weights, examples.dataset, size, negative]
         # .input, not .change: a setup link sets the preset on load, and must keep the link's prompt and variants
         preset.input(describe_preset, preset, described, api_name="preset_info")
         demo.load(open_setup, preset, [preset, *described, seed, steps, repeats, custom, status], api_name=False)
-        setup_inputs = [preset, prompt, seed, steps, chosen, custom, repeats, size]
+        setup_inputs = [preset, prompt, seed, steps, chosen, custom, repeats, size, negative]
         share_button.click(share_setup, setup_inputs, shared, api_name="share_setup", queue=False)
         gr.on([c.change for c in setup_inputs],  # a shown link is stale now
               lambda: gr.update(visible=False), None, shared, api_visibility="private", queue=False)
@@ -533,8 +544,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         gpu.change(lambda g: pricing.PRICES.get(g, 1.0), gpu, price, api_name="gpu_price")
         download_button.click(compare_export.download_comparison, state, download, api_name="download_comparison")
         code_button.click(variant_code, [state, budget], code, api_name="variant_code", queue=False)
-        starts = [run.click, prompt.submit]  # Generate, or Enter in the prompt
-        compare_inputs = [preset, prompt, seed, steps, chosen, custom, price, budget, repeats, size]
+        starts = [run.click, prompt.submit, negative.submit]  # Generate, or Enter in either prompt
+        compare_inputs = [preset, prompt, seed, steps, chosen, custom, price, budget, repeats, size, negative]
         gr.on(starts, queued_status, compare_inputs, [status, download, code], api_name=False, queue=False)
         collect_button.click(spotcheck_collect.make_collect(settings.spotcheck_db.parent / "spotcheck-media"),
                              [state, collected], [collected, collection], api_name="spotcheck_collect")

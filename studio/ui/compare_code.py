@@ -40,7 +40,8 @@ def recommended_code(report: dict, lpips_budget: float, name: str | None = None)
     baseline = next((r for r in reports if r["kind"] == "baseline"), {})
     size = parse_size(preset, report.get("size"))
     code = reproduction_snippet(at_size(preset, size), variant, report["prompt"], int(report["seed"]),
-                                baseline.get("steps"), why, chosen_by="python -m studio compare")
+                                baseline.get("steps"), why, chosen_by="python -m studio compare",
+                                negative_prompt=report.get("negative_prompt"))
     return chosen["name"], code
 
 

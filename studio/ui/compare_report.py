@@ -47,8 +47,10 @@ def render_compare_html(report: dict, outputs: dict[str, np.ndarray], price_per_
                    + "</tr>" for r in reports)
     when = report.get("created") or (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(report["started_at"]))
                                      if report.get("started_at") else "")
-    setup = (f"Preset <b>{html.escape(str(report['preset']))}</b> · prompt <i>{html.escape(str(report['prompt']))}"
-             f"</i> · seed {int(report['seed'])}"
+    setup = (f"Preset <b>{html.escape(str(report['preset']))}</b> · prompt <i>{html.escape(str(report['prompt']))}</i>"
+             + (f" · not <i>{html.escape(str(report['negative_prompt']))}</i>" if report.get("negative_prompt")
+                else "")
+             + f" · seed {int(report['seed'])}"
              + (f" · {html.escape(str(report['size']))}" if report.get("size") else "")
              + f" · {repeats} repeat{'s' if repeats != 1 else ''}"
              f" · LPIPS budget {lpips_budget:g} · ${price_per_hour:g} per hour"
@@ -57,7 +59,7 @@ def render_compare_html(report: dict, outputs: dict[str, np.ndarray], price_per_
     baseline = next((r for r in reports if r["kind"] == "baseline"), {})
     command = links.setup_command(links.Setup(report["preset"], report["prompt"], int(report["seed"]),
                                               baseline.get("steps"), tuple(r["name"] for r in reports), repeats,
-                                              size=report.get("size")))
+                                              size=report.get("size"), negative_prompt=report.get("negative_prompt")))
     title = f"Comparison: {report['prompt']}"
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{_PAGE_CSS}{readouts.CSS}</style></head><body>"

@@ -18,6 +18,7 @@ from studio.inputs import (
     MAX_PROMPT_CHARS,
     MAX_VARIANTS,
     InputError,
+    check_negative_prompt,
     check_prompt,
     check_repeats,
     check_seed,
@@ -28,7 +29,7 @@ from studio.inputs import (
 from studio.presets import PresetError, load_preset
 from studio.sizes import default_size, parse_size
 
-SETUP_KEYS = ("preset", "prompt", "seed", "steps", "repeats", "variants", "size")
+SETUP_KEYS = ("preset", "prompt", "seed", "steps", "repeats", "variants", "size", "negative")
 
 
 def base_url(request) -> str:
@@ -53,6 +54,7 @@ class Setup:
     repeats: int | None = None
     problems: tuple[str, ...] = field(default=())  # what was left out of a link, and why
     size: str | None = None  # "WxH" / "WxHxF" (studio.sizes); None: the preset's own
+    negative_prompt: str | None = None
 
     def chosen_and_custom(self, named: Collection[str]) -> tuple[list[str], str]:
         """Split the variants into the preset's named ones (ticked) and slugs (the custom field)."""
@@ -60,12 +62,14 @@ class Setup:
         return [v for v in variants if v in named], ", ".join(v for v in variants if v not in named)
 
 
-def validated_setup(preset: str, prompt: str, seed, steps, chosen, custom, repeats=1, size=None) -> Setup:
+def validated_setup(preset: str, prompt: str, seed, steps, chosen, custom, repeats=1, size=None,
+                    negative=None) -> Setup:
     """The page's inputs as a Setup, checked as a run checks them (raises InputError or PresetError)."""
     p = load_preset(preset)
     variants = parse_variants(p, variant_names(chosen, custom))
     return Setup(p.name, check_prompt(p, prompt), check_seed(seed), check_steps(steps),
-                 tuple(v.name for v in variants), repeats=check_repeats(repeats), size=_own_size(p, size))
+                 tuple(v.name for v in variants), repeats=check_repeats(repeats), size=_own_size(p, size),
+                 negative_prompt=check_negative_prompt(p, negative))
 
 
 def _own_size(preset, text) -> str | None:
@@ -85,7 +89,8 @@ def setup_link(setup: Setup, base: str = "") -> str:
     """The address that opens the Compare page with `setup` filled in."""
     params = {"preset": setup.preset, "prompt": setup.prompt, "seed": setup.seed, "steps": setup.steps,
               "repeats": setup.repeats if setup.repeats and setup.repeats > 1 else None,
-              "variants": ",".join(setup.variants) if setup.variants else None, "size": setup.size}
+              "variants": ",".join(setup.variants) if setup.variants else None, "size": setup.size,
+              "negative": setup.negative_prompt}
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{base.split('?')[0].split('#')[0]}?{query}"
 
@@ -94,6 +99,8 @@ def setup_command(setup: Setup) -> str:
     """The same comparison from the command line (`python -m studio compare`)."""
     parts = ["python", "-m", "studio", "compare", "--preset", setup.preset, "--prompt", setup.prompt or "",
              "--seed", str(setup.seed or 0)]
+    if setup.negative_prompt:
+        parts += ["--negative-prompt", setup.negative_prompt]
     if setup.steps:
         parts += ["--steps", str(setup.steps)]
     if setup.size and setup.size != _preset_size(setup.preset):
@@ -154,10 +161,14 @@ def read_setup(params: Mapping, default_preset: str) -> Setup | None:
         if len(kept) > MAX_VARIANTS:
             problems.append(f"variants: {len(kept)} given; the first {MAX_VARIANTS} kept")
         variants = tuple(kept[:MAX_VARIANTS]) or None
-    size = None
+    size = negative = None
     try:
         size = _own_size(preset, params["size"]) if "size" in params else None
     except InputError as e:
         problems.append(str(e))
+    try:
+        negative = check_negative_prompt(preset, params.get("negative"))
+    except InputError as e:
+        problems.append(str(e))
     return Setup(preset.name, prompt.strip() if prompt else None, seed, steps, variants, repeats, tuple(problems),
-                 size)
+                 size, negative)

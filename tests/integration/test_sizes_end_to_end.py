@@ -90,3 +90,13 @@ def test_a_bench_job_refuses_a_size_before_it_starts(tmp_path):
     with pytest.raises(ValueError, match="width 100 not allowed"):
         BenchJob(BenchRequest("tiny-image", ["baseline"], count=1, size="100x64"), tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+def test_the_page_refuses_a_negative_prompt_its_pipeline_would_ignore(studio_server):
+    client = gradio_client.Client(studio_server, verbose=False)
+    with pytest.raises(Exception, match="preset 'tiny-image' \\(tiny\\) takes no negative prompt"):
+        client.predict("tiny-image", "a red circle", 0, 8, ["baseline"], "", 4.5, 0.1, 1, "", "blurry",
+                       api_name="/compare")
+    info = client.predict("sdxl", api_name="/preset_info")
+    assert info[-1]["visible"] is True  # the negative prompt box shows for SDXL (a GPU preset: not run here)
+    assert client.predict("tiny-video", api_name="/preset_info")[-1]["visible"] is False
