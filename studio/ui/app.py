@@ -31,7 +31,7 @@ from studio.inputs import (
     takes_negative_prompt,
     variant_names,
 )
-from studio.presets import PresetError, list_presets, load_preset
+from studio.presets import PresetError, is_user_preset, list_presets, load_preset
 from studio.sizes import allowed_text, default_size, parse_size
 from studio.ui import compare_export, compare_history, lane, links, readouts, spotcheck_collect
 from studio.ui.ab_view import ab_view, reference_choices
@@ -57,6 +57,9 @@ def describe_preset(name: str):
     p = preset_or_error(name)
     lines = [f"**{p.title}** · {p.media} · {p.steps} steps · {p.width}×{p.height}"
              + (f" · {p.frames} frames" if p.media == "video" else ""), f"Needs: {p.requirements}"]
+    if is_user_preset(p.name):  # the file's name only: a public page need not show the server's folders
+        model = "a local folder" if p.is_local else f"`{p.source}`"
+        lines.append(f"One of your presets (`{p.name}.toml` in STUDIO_PRESETS_DIR): the model at {model}.")
     ok, why = runnable_here(p)
     if not ok:
         lines.append(f"⚠️ {why}")

@@ -97,6 +97,14 @@ def test_the_page_lists_yours_after_the_embedded_ones_with_what_they_need(yours)
     labels = dict((name, label) for label, name in choices)
     assert labels["our-flux"] == "Our FLUX — yours — needs a GPU" and labels["our-tiny"] == "Our tiny — yours"
     assert labels["sdxl"].endswith("— needs a GPU") and "yours" not in labels["sdxl"]
+    from studio.ui.app import describe_preset
+
+    assert "One of your presets (`our-flux.toml` in STUDIO_PRESETS_DIR): the model at `our-org/flux-ft`." in \
+        describe_preset("our-flux")[0]
+    _write(yours, "our-local", f'extends = "tiny-image"\nsource = "{yours}"\n')
+    info = describe_preset("our-local")[0]
+    assert "the model at a local folder" in info and str(yours) not in info  # no server paths on a public page
+    assert "One of your presets" not in describe_preset("tiny-image")[0]
 
 
 def test_presets_new_writes_a_preset_that_loads(tmp_path, capsys, monkeypatch):
