@@ -31,6 +31,8 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=None, help="baseline steps (default: the preset's)")
     p.add_argument("--size", default=None, help="output size WxH, or WxHxF for video (default: the preset's); "
                    "speed-ups depend on it, so bench at the size you deploy")
+    p.add_argument("--negative-prompt", default=None,
+                   help="with every prompt (SDXL, SD3, SANA, Wan, LTX-Video; others refuse it)")
     p.add_argument("--sweep", action="append", default=[], metavar="PARAM=V1,V2",
                    help="grid over threshold, quant or steps; give it once or twice (X and Y)")
     p.add_argument("--budget-lpips", type=float, default=0.1, help="mean LPIPS budget for the recommendation")
@@ -83,7 +85,8 @@ def _command_line(args) -> str:
     """The command as the user could type it again (recorded in the reports)."""
     parts = ["python", "-m", "studio", "bench", "--preset", args.preset, "--variants", args.variants]
     for flag, value in (("--prompts", args.prompts), ("--prompt-set", args.prompt_set), ("--count", args.count),
-                        ("--steps", args.steps), ("--size", args.size), ("--gpu-price", args.gpu_price),
+                        ("--steps", args.steps), ("--size", args.size),
+                        ("--negative-prompt", args.negative_prompt), ("--gpu-price", args.gpu_price),
                         ("--threads", args.threads)):
         if value is not None:
             parts += [flag, str(value)]
@@ -101,6 +104,7 @@ def _command_line(args) -> str:
 def run(args) -> int:
     from studio.bench.plan import plan_variants, resolve_prompts
     from studio.bench.store import StoreError
+    from studio.inputs import check_negative_prompt
     from studio.presets import load_preset
     from studio.sizes import parse_size
 
@@ -114,6 +118,7 @@ def run(args) -> int:
         prompts = resolve_prompts(preset, args.prompts, args.prompt_set, args.count, args.seed, args.prompt_column)
         variants, plan = plan_variants(preset, args.variants.split(","), args.sweep)
         size = parse_size(preset, args.size)
+        negative = check_negative_prompt(preset, args.negative_prompt)
     except ValueError as e:  # PromptFileError, SweepError, PlanError, PresetError: one line, exit 2
         raise UsageError(str(e)) from None
 
@@ -139,7 +144,7 @@ def run(args) -> int:
         print(f"bench: {plan.note()}", file=sys.stderr)
     try:
         bench = run_bench(Engine(preset), prompts, variants, out, steps=args.steps, show_bar=not args.no_progress,
-                          size=size)
+                          size=size, negative_prompt=negative)
     except (BenchError, StoreError) as e:
         raise UsageError(str(e)) from None
     except KeyboardInterrupt:
@@ -149,7 +154,8 @@ def run(args) -> int:
     for failure in bench.failed[:10]:
         print(f"failed: {failure}", file=sys.stderr)
     summary = write_outputs(out, preset, bench.rows, variants, (args.budget_lpips, args.budget_lpips_p95),
-                            args.gpu_price, plan, args.steps, command, args.worst_k, size=size)
+                            args.gpu_price, plan, args.steps, command, args.worst_k, size=size,
+                            negative_prompt=negative)
     _print_table(summary)
     print(f"\nrecommendation: {summary['recommendation']['reason']}")
     print(f"{bench.ran} results run, {bench.skipped} resumed from {out}/bench.jsonl; wrote summary.json, summary.csv, "

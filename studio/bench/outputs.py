@@ -68,7 +68,8 @@ def grid_image(out_dir: Path, rows: list[dict], variants: list[Variant], summary
 def write_outputs(out_dir: Path, preset: Preset, rows: list[dict], variants: list[Variant],
                   budget: tuple[float, float] = (0.1, 0.2), gpu_price: float | None = None,
                   sweep: SweepPlan | None = None, base_steps: int | None = None, command: str = "",
-                  worst_k: int = 4, stopped: bool = False, size: Size | None = None) -> dict:
+                  worst_k: int = 4, stopped: bool = False, size: Size | None = None,
+                  negative_prompt: str | None = None) -> dict:
     """Write summary.json/.csv, results.csv, report.html, recommended.py, grid.png, pareto.png; returns the summary.
 
     The summary holds the aggregates, the Pareto front and the recommendation.
@@ -90,7 +91,8 @@ def write_outputs(out_dir: Path, preset: Preset, rows: list[dict], variants: lis
     first = min(rows, key=lambda r: r["prompt_index"])
     why = recommendation["reason"] if recommendation["variant"] else "no variant qualified; this is the baseline"
     (out_dir / "recommended.py").write_text(
-        reproduction_snippet(at_size(preset, size), chosen, first["prompt"], first["seed"], base_steps, why))
+        reproduction_snippet(at_size(preset, size), chosen, first["prompt"], first["seed"], base_steps, why,
+                             negative_prompt=negative_prompt))
     summary["recommended_snippet"] = "recommended.py"
     write_json(out_dir / "summary.json", summary)
     write_summary_csv(out_dir / "summary.csv", summary)

@@ -50,9 +50,9 @@ class BenchRun:
 
 
 def _check_resumable(rows: list[dict], preset: Preset, prompts: PromptSet, device: str, steps: int | None,
-                     size: str) -> None:
-    """Rows on disk must come from the same preset, prompts, device, steps and size, or the comparison is
-    meaningless."""
+                     size: str, negative_prompt: str | None = None) -> None:
+    """Rows on disk must come from the same preset, prompts, device, steps, size and negative prompt, or the
+    comparison is meaningless."""
     by_index = {p.index: p for p in prompts.prompts}
     for row in rows:
         p = by_index.get(row["prompt_index"])
@@ -67,17 +67,20 @@ def _check_resumable(rows: list[dict], preset: Preset, prompts: PromptSet, devic
             clash = f"--steps {row.get('base_steps')}"
         elif row.get("size", default_size(preset)) != size:  # rows from before sizes: the preset's own
             clash = f"--size {row.get('size', default_size(preset))}"
+        elif row.get("negative_prompt") != negative_prompt:
+            clash = f"--negative-prompt {row.get('negative_prompt')!r}"
         if clash:
             raise BenchError(f"the output folder holds a bench with {clash}, which differs from this one; "
                              f"use another --out (or move the old one away) to start a new bench")
 
 
 def _row(preset: Preset, p: BenchPrompt, r: VariantResult, device: str, threads: int, steps: int | None,
-         media: list[str], size: str) -> dict:
+         media: list[str], size: str, negative_prompt: str | None = None) -> dict:
     metrics = {k: r.metrics.get(k) for k in METRIC_KEYS}
     return {
         "preset": preset.name, "prompt_index": p.index, "prompt": p.prompt, "seed": p.seed,
         "variant": r.name, "slug": r.slug, "kind": r.kind, "steps": r.steps, "base_steps": steps, "size": size,
+        "negative_prompt": negative_prompt,
         "latency_s": r.timings.get("end_to_end_s"), "denoise_s": r.timings.get("denoise_s"),
         "peak_bytes": r.memory.get("peak_bytes"), "weights_bytes": r.memory.get("weights_bytes"),
         "computed_steps": (r.cache or {}).get("computed_steps", r.steps if not r.error else None),
@@ -91,9 +94,9 @@ def _row(preset: Preset, p: BenchPrompt, r: VariantResult, device: str, threads:
 def run_bench(engine: Engine, prompts: PromptSet, variants: list[Variant], out_dir: Path,
               steps: int | None = None, progress: Callable[[int, int, str], None] | None = None,
               should_stop: Callable[[], bool] | None = None, show_bar: bool = True,
-              size: Size | None = None) -> BenchRun:
+              size: Size | None = None, negative_prompt: str | None = None) -> BenchRun:
     """Run (or resume) the bench into `out_dir`; returns all its rows. `steps` overrides the baseline's steps,
-    `size` the preset's output size.
+    `size` the preset's output size; `negative_prompt` goes with every prompt (pipelines that take one).
 
     progress(done, total, label) is called after each result; should_stop() is checked before each one.
     """
@@ -108,7 +111,7 @@ def run_bench(engine: Engine, prompts: PromptSet, variants: list[Variant], out_d
     run = BenchRun(rows=[])
     with ResultStore(out_dir / RESULTS_FILE) as store:
         rows = store.rows()
-        _check_resumable(rows, preset, prompts, device, steps, made_at)
+        _check_resumable(rows, preset, prompts, device, steps, made_at, negative_prompt)
         done = {row_key(r): r for r in rows}
         todo = [(p, v) for p in prompts.prompts for v in variants if (p.index, v.slug) not in done]
         run.skipped = len(prompts.prompts) * len(variants) - len(todo)
@@ -121,7 +124,7 @@ def run_bench(engine: Engine, prompts: PromptSet, variants: list[Variant], out_d
                     run.stopped = True
                     break
                 request = RunRequest(p.prompt, seed=p.seed, steps=steps, warmup=v.slug not in warmed,
-                                     **size_request(size))
+                                     negative_prompt=negative_prompt, **size_request(size))
                 r = engine.run_variant(v, request, engine.initial_noise(request))
                 warmed.add(v.slug)
                 if r.output is not None:
@@ -140,7 +143,7 @@ def run_bench(engine: Engine, prompts: PromptSet, variants: list[Variant], out_d
                               "slug": v.slug, "steps": r.steps, "recipe": v.to_dict()}
                 media = save_with_parameters(r, out_dir / MEDIA_DIR / f"p{p.index:05d}", parameters)
                 row = _row(preset, p, r, device, threads, steps, [str(Path(m).relative_to(out_dir)) for m in media],
-                           made_at)
+                           made_at, negative_prompt)
                 store.append(row)
                 done[row_key(row)] = row
                 run.ran += 1

@@ -24,7 +24,7 @@ import gradio as gr
 
 from studio.bench.history import list_runs, load_run
 from studio.bench.prompts import BUILTIN_SETS, FILE_KINDS, builtin_set_names
-from studio.inputs import variant_names
+from studio.inputs import takes_negative_prompt, variant_names
 from studio.presets import REPO_ROOT, list_presets, load_preset
 from studio.ui import lane
 from studio.ui.presets_ui import preset_choices, preset_or_error
@@ -37,14 +37,15 @@ SOURCES = ("Built-in set", "Upload a file", "Type them")
 
 
 def preset_options(name: str):
-    """Variant choices and built-in prompt sets of a preset."""
+    """Variant choices and built-in prompt sets of a preset, and whether it takes a negative prompt."""
     p = preset_or_error(name)
     sets = builtin_set_names(p)
     hint = ("Built-in sets: " + "; ".join(f"**{s}**: {BUILTIN_SETS[s]}" for s in sets)) if sets else \
         f"This preset has no built-in sets: upload a prompts file ({', '.join(FILE_KINDS)})."
     return (gr.update(choices=list(p.variants), value=list(p.default_variants)),
             gr.update(choices=sets, value=sets[0] if sets else None),
-            gr.update(value=SOURCES[0] if sets else SOURCES[1]), hint)
+            gr.update(value=SOURCES[0] if sets else SOURCES[1]), hint,
+            gr.update(value="", visible=takes_negative_prompt(p)))
 
 
 def source_fields(source: str):
@@ -129,7 +130,7 @@ def _pace(update) -> str:
 
 def make_run_handler(get_engine: Callable | None, out_root: Path):
     def bench_run(preset_name, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
-                  budget_mean, budget_p95, gpu_price, typed_prompts="", size=""):
+                  budget_mean, budget_p95, gpu_price, typed_prompts="", size="", negative=""):
         """Validate, start the bench job, stream its progress, then show the results."""
         from studio.bench.job import BenchRequest
 
@@ -145,7 +146,7 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
                 seed=_number(seed, "Seed", 0, 2**31 - 1, whole=True),
                 # an untouched number field sends 0: for steps and price, 0 means "not given", as their labels say
                 steps=_number(steps, "Baseline steps (0: the preset's)", 0, 1000, whole=True, optional=True) or None,
-                size=(size or "").strip() or None,
+                size=(size or "").strip() or None, negative_prompt=(negative or "").strip() or None,
                 sweeps=[s.strip() for s in (sweep or "").split(";") if s.strip()],
                 budget_mean_lpips=_number(budget_mean, "Mean LPIPS budget", 0, 1),
                 budget_p95_lpips=_number(budget_p95, "p95 LPIPS budget", 0, 1),
@@ -274,6 +275,9 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
                 seed = gr.Number(value=0, precision=0, minimum=0, label="Base seed")
                 steps = gr.Number(value=0, precision=0, minimum=0, label="Baseline steps (0: preset's)")
                 size = gr.Textbox("", label="Size (W×H[×frames]; empty: preset's)", max_lines=1, max_length=20)
+            # shown for the pipelines that take one (preset_options)
+            negative = gr.Textbox("", label="Negative prompt (with every prompt)", max_lines=3, max_length=2000,
+                                  visible=False)
             variants = gr.CheckboxGroup(list(p.variants), value=list(p.default_variants),
                                         label="Variants (the baseline always runs)")
             extra = gr.Textbox(label="More variants (slugs, comma-separated)", placeholder="e.g. int8wo-tea0.1, s8")
@@ -307,11 +311,11 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
             running_dir = gr.State(None)  # the output folder while a bench runs, else None
             finished_dir = gr.State(None)  # the last finished bench's folder: a spot-check session's source
 
-    preset.change(preset_options, preset, [variants, prompt_set, source, sets_hint], api_name="bench_preset")
+    preset.change(preset_options, preset, [variants, prompt_set, source, sets_hint, negative], api_name="bench_preset")
     source.change(source_fields, source, [prompt_set, prompts_file, typed_prompts], api_name=False)
     event = run.click(make_run_handler(get_engine, out_root),
                       [preset, source, prompt_set, prompts_file, count, seed, steps, variants, extra, sweep,
-                       budget_mean, budget_p95, gpu_price, typed_prompts, size],
+                       budget_mean, budget_p95, gpu_price, typed_prompts, size, negative],
                       [status, chart, table, gallery, recommendation, downloads, running_dir, finished_dir],
                       api_name="bench_run", concurrency_id="gpu", concurrency_limit=1)
     resume_event = resume.click(make_resume_handler(get_engine, out_root), earlier,

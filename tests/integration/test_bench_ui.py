@@ -29,7 +29,7 @@ def _args(**changes):
     args = {"preset": "tiny-image", "source": "Built-in set", "prompt_set": "held-out", "prompts_file": None,
             "count": 2, "seed": 0, "steps": 6, "variants": ["baseline", "naive4"], "extra": "", "sweep": "",
             "budget_mean": 0.5, "budget_p95": 0.5, "gpu_price": 0,  # 0: what an untouched field sends
-            "typed_prompts": "", "size": ""}
+            "typed_prompts": "", "size": "", "negative": ""}
     return list({**args, **changes}.values())
 
 
@@ -164,6 +164,8 @@ def test_a_bench_at_another_size(client):
     assert {r["size"] for r in read_rows(folder / "bench.jsonl")} == {"96x64"}
     with pytest.raises(AppError, match="width 100 not allowed; WxH, both multiples of 8"):
         client.predict(*_args(size="100x64"), api_name="/bench_run")
+    with pytest.raises(AppError, match="preset 'tiny-image' \\(tiny\\) takes no negative prompt"):
+        client.predict(*_args(negative="blurry"), api_name="/bench_run")
 
 
 def test_bad_input_is_a_clear_error(client):
@@ -171,7 +173,9 @@ def test_bad_input_is_a_clear_error(client):
         client.predict(*_args(sweep="speed=1"), api_name="/bench_run")
     with pytest.raises(AppError, match="upload a prompts file"):
         client.predict(*_args(source="Upload a file"), api_name="/bench_run")
-    variants, sets, source, hint = client.predict("tiny-video", api_name="/bench_preset")
+    variants, sets, source, hint, negative = client.predict("tiny-video", api_name="/bench_preset")
+    assert negative["visible"] is False and client.predict("sdxl", api_name="/bench_preset")[-1]["visible"] is True
+    client.predict("tiny-image", api_name="/bench_preset")  # this session's later runs use its built-in sets
     assert "held-out" in hint
 
 

@@ -98,3 +98,20 @@ def test_a_negative_prompt_reaches_the_pipeline(tiny_presets, preset_name):
     again = engine.run_variant(base, RunRequest(PROMPT, seed=2, negative_prompt="blurry, dark")).output
     np.testing.assert_array_equal(steered, again)
     assert not np.array_equal(steered, plain)  # (a random tiny Wan barely listens: about 1e-6)
+
+
+def test_a_bench_with_a_negative_prompt_keeps_it_and_resumes_only_with_it(tiny_presets, tmp_path):
+    from studio.bench.outputs import write_outputs
+    from studio.bench.prompts import BenchPrompt, PromptSet
+    from studio.bench.runner import BenchError, run_bench
+
+    preset = tiny_presets["tiny-sdxl-test"]
+    engine = Engine(preset)
+    prompts = PromptSet("mine", (BenchPrompt(0, "a photo of a red cat", 1), BenchPrompt(1, "a blue dog", 2)))
+    variants = [Variant("baseline"), Variant("naive2", steps=2)]
+    run = run_bench(engine, prompts, variants, tmp_path, show_bar=False, negative_prompt="blurry")
+    assert len(run.rows) == 4 and {r["negative_prompt"] for r in run.rows} == {"blurry"} and not run.failed
+    write_outputs(tmp_path, preset, run.rows, variants, negative_prompt="blurry")
+    assert "NEGATIVE_PROMPT = 'blurry'" in (tmp_path / "recommended.py").read_text()
+    with pytest.raises(BenchError, match="holds a bench with --negative-prompt 'blurry'"):
+        run_bench(engine, prompts, variants, tmp_path, show_bar=False)
