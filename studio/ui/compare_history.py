@@ -27,6 +27,8 @@ KEEP = 200  # folders on disk, all visitors together
 REMEMBERED = 20  # names a browser keeps
 _NAME = re.compile(r"^\d{8}-\d{6}-[A-Za-z0-9._-]{1,120}-[0-9a-f]{8}$")  # no slash: never a path
 _lock = threading.Lock()
+_saving: dict[str, threading.Thread] = {}  # name -> the thread still writing it (save_in_background)
+SAVE_WAIT_S = 60.0  # how long a listing or an opening waits for a comparison still being written
 
 
 def new_name(preset: str, prompt: str) -> str:
@@ -45,17 +47,38 @@ def save(root: Path, name: str, report: dict, outputs: dict[str, np.ndarray]) ->
 
 
 def save_in_background(root: Path, name: str, report: dict, outputs: dict[str, np.ndarray]) -> threading.Thread:
-    """`save` in a daemon thread: writing a video's clips takes about a second, which the page need not wait for."""
-    thread = threading.Thread(target=save, args=(root, name, report, dict(outputs)), daemon=True,
-                              name="compare-history")
+    """`save` in a daemon thread: writing a video's clips takes about a second (more on a busy machine), which the
+    page need not wait for; a listing or an opening of it meanwhile waits for it (a reload right after a run)."""
+
+    copied = dict(outputs)  # the page's dict may change once the handler returns
+
+    def write() -> None:
+        try:
+            save(root, name, report, copied)
+        finally:
+            with _lock:
+                _saving.pop(name, None)
+
+    thread = threading.Thread(target=write, daemon=True, name="compare-history")
+    with _lock:
+        _saving[name] = thread
     thread.start()
     return thread
+
+
+def _wait_for_saves(names) -> None:
+    """Let the comparisons among `names` that are still being written finish first."""
+    with _lock:
+        pending = [_saving[n] for n in names or [] if isinstance(n, str) and n in _saving]
+    for thread in pending:
+        thread.join(SAVE_WAIT_S)
 
 
 def load(root: Path, name: str) -> tuple[dict, dict[str, np.ndarray]]:
     """(report, outputs by slug) of the saved comparison `name`; ValueError saying why when there is none."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"{name!r} is not the name of a saved comparison")
+    _wait_for_saves([name])
     path = root / name / "report.json"
     if not path.is_file():
         raise ValueError(f"the comparison {name!r} is no longer kept (the newest {KEEP} are)")
@@ -76,6 +99,7 @@ def remember(names: list | None, name: str | None) -> list[str]:
 
 def choices(root: Path, names: list | None) -> list[tuple[str, str]]:
     """(label, name) for each remembered comparison still on disk: 'HH:MM · preset · prompt'."""
+    _wait_for_saves(names)
     items = []
     for name in names or []:
         path = root / str(name) / "report.json"

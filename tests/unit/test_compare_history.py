@@ -36,3 +36,24 @@ def test_the_remembered_list_is_newest_first_without_repeats_and_bounded():
     assert mine == ["a", "b"]
     assert len(compare_history.remember([str(i) for i in range(40)], "new")) == compare_history.REMEMBERED
     assert compare_history.remember(None, None) == []
+
+
+def test_a_reload_right_after_a_run_lists_and_opens_the_comparison_still_being_written(tmp_path, monkeypatch):
+    """A video's clips take a second or more to write on a busy machine: the page may list its comparisons first."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    real = compare_history.write_compare_folder
+
+    def slow(folder, report, outputs):
+        started.set()
+        release.wait(10)
+        return real(folder, report, outputs)
+
+    monkeypatch.setattr(compare_history, "write_compare_folder", slow)
+    name = "20261205-120000-tiny-image-a-red-circle-0000000a"
+    compare_history.save_in_background(tmp_path, name, REPORT, {"base": np.full((64, 64, 3), 0.5)})
+    assert started.wait(10)
+    threading.Timer(0.3, release.set).start()  # the listing below starts before the folder is written
+    assert [n for _, n in compare_history.choices(tmp_path, [name])] == [name]
+    assert compare_history.load(tmp_path, name)[1]["base"].shape == (64, 64, 3)
