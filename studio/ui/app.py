@@ -376,10 +376,10 @@ def open_comparison(name: str | None, price: float, budget: float, history: str)
     return view
 
 
-def remember_run(state: dict | None, mine: list | None, history: str):
-    """After a run: this browser's list of kept comparisons, with the one just finished first."""
-    mine = compare_history.remember(mine, (state or {}).get("run"))
-    return mine, list_mine(mine, history)
+def remember_run(state: dict | None, mine: list | None):
+    """After a run: this browser's list of kept comparisons, with the one just finished first. Nothing else here:
+    the sooner the browser stores it, the smaller the window in which a reload forgets the run."""
+    return compare_history.remember(mine, (state or {}).get("run"))
 
 
 def list_mine(mine: list | None, history: str):
@@ -562,7 +562,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
                       api_name="compare", concurrency_id="gpu", concurrency_limit=1)
         stop.click(cancel, None, status, api_name="cancel", cancels=[event], queue=False)
         event.then(reference_choices, state, ab_against, api_visibility="private", queue=False)
-        event.then(remember_run, [state, mine, history], [mine, earlier], api_visibility="private", queue=False)
+        event.then(remember_run, [state, mine], mine, api_visibility="private", queue=False).then(
+            list_mine, [mine, history], earlier, api_visibility="private", queue=False)  # may wait for its save
         demo.load(list_mine, [mine, history], earlier, api_visibility="private", queue=False)
         open_earlier.click(open_comparison, [earlier, price, budget, history], view_outputs,
                            api_name="compare_open").then(

@@ -117,7 +117,13 @@ def test_video_compare_plays_side_by_side(page):
 
 
 def test_a_reload_keeps_this_browsers_comparisons(page):
-    # after the runs above: the page forgets its results on reload, the browser remembers where they are kept
+    # after the runs above: the page forgets its results on reload, the browser remembers where they are kept.
+    # The browser stores a run's name just after the run (a reload in that instant forgets it): wait for the sign
+    # a user sees, the run listed under "Your earlier comparisons", as a busy machine may take a while
+    page.get_by_text("Your earlier comparisons (this browser)").click()
+    page.get_by_label("Finished here, newest first (kept on the server)").click()
+    sync_api.expect(page.get_by_role("option")).to_have_count(2, timeout=60_000)
+    page.keyboard.press("Escape")
     page.reload()
     sync_api.expect(page.get_by_text("Prompt language:")).to_be_visible(timeout=60_000)
     page.get_by_text("Your earlier comparisons (this browser)").click()
