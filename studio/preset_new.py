@@ -27,6 +27,7 @@ from studio.presets import (
     preset_folders,
 )
 
+MAX_TITLE = 120
 TINY_PIPELINE_CLASS = "TinyDiffusionPipeline"  # what model_index.json names for a preset whose pipeline is "tiny"
 
 
@@ -50,6 +51,9 @@ def write_new_preset(folder: Path, name: str, base: str, source: str, revision: 
     _check_source(source, base_preset)
     if revision is not None and not revision.strip():
         raise PresetError("--revision is empty; give a branch, tag or commit, or leave it out")
+    if title is not None and (not title.strip() or len(title) > MAX_TITLE or not title.isprintable()):
+        raise PresetError(f"--title must be 1 to {MAX_TITLE} printable characters on one line (it names the model "
+                          "in the app's preset list)")
     path = folder / f"{name}.toml"
     if path.exists() and not force:
         raise PresetError(f"{path} exists; pass --force to replace it")

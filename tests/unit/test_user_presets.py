@@ -142,6 +142,7 @@ def test_presets_new_takes_a_saved_pipeline_folder_of_the_bases_class(tmp_path, 
     (["Bad Name", "--from", "sdxl", "--source", "a/b"], "invalid preset name"),
     (["x", "--from", "sdxl", "--source", "a/b", "--revision", " "], "--revision is empty"),
     (["taken", "--from", "sdxl", "--source", "a/b"], "taken.toml exists; pass --force"),
+    (["x", "--from", "sdxl", "--source", "a/b", "--title", "two\nlines"], "--title must be 1 to 120 printable"),
     (["x", "--from", "sdxl"], "the following arguments are required: --source"),
 ])
 def test_presets_new_refuses_bad_input_and_writes_nothing(tmp_path, capsys, monkeypatch, argv, message):
