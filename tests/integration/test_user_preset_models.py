@@ -5,7 +5,6 @@ random FluxPipeline saved with `save_pretrained`, as a fine-tune would be)."""
 import shutil
 
 import numpy as np
-import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -14,14 +13,6 @@ from studio.engine.runner import Engine, RunRequest
 from studio.presets import REPO_ROOT, load_preset
 
 PROMPT = "a large red circle at the top left"
-
-
-@pytest.fixture
-def presets_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "presets"
-    folder.mkdir()
-    monkeypatch.setenv("STUDIO_PRESETS_DIR", str(folder))
-    return folder
 
 
 def _baseline(preset_name: str) -> np.ndarray:

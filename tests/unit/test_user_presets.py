@@ -12,21 +12,12 @@ from studio.ui.presets_ui import preset_choices
 TINY_INDEX = '{"_class_name": "TinyDiffusionPipeline"}'
 
 
-@pytest.fixture
-def yours(tmp_path, monkeypatch):
-    """An empty STUDIO_PRESETS_DIR; write NAME.toml files into it."""
-    folder = tmp_path / "presets"
-    folder.mkdir()
-    monkeypatch.setenv("STUDIO_PRESETS_DIR", str(folder))
-    return folder
-
-
 def _write(folder, name, text):
     (folder / f"{name}.toml").write_text(text)
 
 
-def test_a_fine_tune_keeps_the_pipeline_recipes_and_leaves_out_the_bases_distilled_weights(yours):
-    _write(yours, "our-flux", 'extends = "flux1-dev"\ntitle = "Our FLUX"\nsource = "our-org/flux-ft"\n')
+def test_a_fine_tune_keeps_the_pipeline_recipes_and_leaves_out_the_bases_distilled_weights(presets_dir):
+    _write(presets_dir, "our-flux", 'extends = "flux1-dev"\ntitle = "Our FLUX"\nsource = "our-org/flux-ft"\n')
     base, ours = load_preset("flux1-dev"), load_preset("our-flux")
     assert (ours.title, ours.source, ours.pipeline, ours.steps) == ("Our FLUX", "our-org/flux-ft", base.pipeline,
                                                                     base.steps)
@@ -40,19 +31,19 @@ def test_a_fine_tune_keeps_the_pipeline_recipes_and_leaves_out_the_bases_distill
     assert list_presets()[-1] == "our-flux" and is_user_preset("our-flux") and not is_user_preset("flux1-dev")
 
 
-def test_a_preset_that_only_changes_settings_keeps_everything_else(yours):
-    _write(yours, "tiny-fast", 'extends = "tiny-image"\nsteps = 20\n[variants.tea]\ncache = {kind = "teacache", '
+def test_a_preset_that_only_changes_settings_keeps_everything_else(presets_dir):
+    _write(presets_dir, "tiny-fast", 'extends = "tiny-image"\nsteps = 20\n[variants.tea]\ncache = {kind = "teacache", '
                                'threshold = 0.3}\n')
     base, ours = load_preset("tiny-image"), load_preset("tiny-fast")
     assert ours.steps == 20 and ours.weights == base.weights and ours.default_variants == base.default_variants
     assert set(ours.variants) == set(base.variants) | {"tea"} and ours.variants["tea"].slug == "tea0.3"
 
 
-def test_your_own_few_step_weights_replace_the_bases_and_chains_resolve(yours):
-    _write(yours, "our-flux", 'extends = "flux1-dev"\ntitle = "Our FLUX"\nsource = "our-org/flux-ft"\n'
+def test_your_own_few_step_weights_replace_the_bases_and_chains_resolve(presets_dir):
+    _write(presets_dir, "our-flux", 'extends = "flux1-dev"\ntitle = "Our FLUX"\nsource = "our-org/flux-ft"\n'
                               '[weights.lora]\nref = "our-org/flux-ft-lora4"\n'
                               '[variants.our-lora]\nweights = "lora"\nsteps = 4\n')
-    _write(yours, "our-flux-8", 'extends = "our-flux"\nsteps = 8\n')
+    _write(presets_dir, "our-flux-8", 'extends = "our-flux"\nsteps = 8\n')
     ours = load_preset("our-flux-8")
     assert ours.steps == 8 and ours.weights["lora"].ref == "our-org/flux-ft-lora4"
     assert "our-lora" in ours.variants and "turbo-lora" not in ours.variants  # the base's recipe for its LoRA
@@ -65,21 +56,21 @@ def test_your_own_few_step_weights_replace_the_bases_and_chains_resolve(yours):
     ({"a": 'extends = "tiny-image"\nsteps = "many"\n'}, "'steps' must be int"),
     ({"a": 'extends = "tiny-image"\nsource = "relative/../../x"\n'}, "leaves the project folder"),
 ])
-def test_broken_presets_of_yours_are_refused_with_the_reason(yours, files, message):
+def test_broken_presets_of_yours_are_refused_with_the_reason(presets_dir, files, message):
     for name, text in files.items():
-        _write(yours, name, text)
+        _write(presets_dir, name, text)
     with pytest.raises(PresetError, match=message):
         load_preset("a")
     with pytest.raises(ConfigError, match="STUDIO_PRESETS_DIR: .*" + message):  # the app refuses to start on it
-        Settings.from_env({"STUDIO_PRESETS_DIR": str(yours)})
+        Settings.from_env({"STUDIO_PRESETS_DIR": str(presets_dir)})
 
 
-def test_a_name_of_yours_that_a_shipped_preset_has_is_refused(yours):
-    _write(yours, "sdxl", 'extends = "tiny-image"\n')
+def test_a_name_of_yours_that_a_shipped_preset_has_is_refused(presets_dir):
+    _write(presets_dir, "sdxl", 'extends = "tiny-image"\n')
     with pytest.raises(PresetError, match="both a shipped preset and a file in STUDIO_PRESETS_DIR; rename"):
         preset_path("sdxl")
     with pytest.raises(ConfigError, match="'sdxl' is both a shipped preset"):
-        Settings.from_env({"STUDIO_PRESETS_DIR": str(yours)})
+        Settings.from_env({"STUDIO_PRESETS_DIR": str(presets_dir)})
 
 
 def test_a_presets_folder_that_is_not_a_folder_stops_the_start(tmp_path):
@@ -89,9 +80,9 @@ def test_a_presets_folder_that_is_not_a_folder_stops_the_start(tmp_path):
     assert settings.presets_dir == tmp_path.resolve() and settings.public_dict()["presets_dir"] == str(tmp_path)
 
 
-def test_the_page_lists_yours_after_the_embedded_ones_with_what_they_need(yours):
-    _write(yours, "our-flux", 'extends = "flux1-dev"\ntitle = "Our FLUX"\nsource = "our-org/flux-ft"\n')
-    _write(yours, "our-tiny", 'extends = "tiny-image"\ntitle = "Our tiny"\n')
+def test_the_page_lists_yours_after_the_embedded_ones_with_what_they_need(presets_dir):
+    _write(presets_dir, "our-flux", 'extends = "flux1-dev"\ntitle = "Our FLUX"\nsource = "our-org/flux-ft"\n')
+    _write(presets_dir, "our-tiny", 'extends = "tiny-image"\ntitle = "Our tiny"\n')
     choices = preset_choices()
     assert [name for _, name in choices][:4] == ["tiny-image", "tiny-video", "our-flux", "our-tiny"]
     labels = dict((name, label) for label, name in choices)
@@ -101,9 +92,9 @@ def test_the_page_lists_yours_after_the_embedded_ones_with_what_they_need(yours)
 
     assert "One of your presets (`our-flux.toml` in STUDIO_PRESETS_DIR): the model at `our-org/flux-ft`." in \
         describe_preset("our-flux")[0]
-    _write(yours, "our-local", f'extends = "tiny-image"\nsource = "{yours}"\n')
+    _write(presets_dir, "our-local", f'extends = "tiny-image"\nsource = "{presets_dir}"\n')
     info = describe_preset("our-local")[0]
-    assert "the model at a local folder" in info and str(yours) not in info  # no server paths on a public page
+    assert "the model at a local folder" in info and str(presets_dir) not in info  # no server paths on a public page
     assert "One of your presets" not in describe_preset("tiny-image")[0]
 
 
