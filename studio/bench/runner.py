@@ -65,8 +65,8 @@ def _check_resumable(rows: list[dict], preset: Preset, prompts: PromptSet, devic
             clash = f"device '{row['device']}'"
         elif row.get("base_steps") != steps:
             clash = f"--steps {row.get('base_steps')}"
-        elif row.get("size", default_size(preset)) != size:  # rows from before sizes: the preset's own
-            clash = f"--size {row.get('size', default_size(preset))}"
+        elif (made_at := row.get("size", default_size(preset))) != size:  # rows from before sizes: the preset's
+            clash = f"--size {made_at}"
         elif row.get("negative_prompt") != negative_prompt:
             clash = f"--negative-prompt {row.get('negative_prompt')!r}"
         if clash:

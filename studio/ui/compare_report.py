@@ -59,7 +59,8 @@ def render_compare_html(report: dict, outputs: dict[str, np.ndarray], price_per_
     baseline = next((r for r in reports if r["kind"] == "baseline"), {})
     command = links.setup_command(links.Setup(report["preset"], report["prompt"], int(report["seed"]),
                                               baseline.get("steps"), tuple(r["name"] for r in reports), repeats,
-                                              size=report.get("size"), negative_prompt=report.get("negative_prompt")))
+                                              size=links.report_size(report),
+                                              negative_prompt=report.get("negative_prompt")))
     title = f"Comparison: {report['prompt']}"
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{_PAGE_CSS}{readouts.CSS}</style></head><body>"

@@ -78,10 +78,12 @@ def _own_size(preset, text) -> str | None:
     return None if size is None or str(size) == default_size(preset) else str(size)
 
 
-def _preset_size(name: str) -> str | None:
+def report_size(report: dict) -> str | None:
+    """A finished comparison's size as a Setup holds it: None when it is its preset's own (or when the preset is
+    no longer there to say which size that is)."""
     try:
-        return default_size(load_preset(name))
-    except PresetError:
+        return _own_size(load_preset(report["preset"]), report.get("size"))
+    except (PresetError, InputError):
         return None
 
 
@@ -103,7 +105,7 @@ def setup_command(setup: Setup) -> str:
         parts += ["--negative-prompt", setup.negative_prompt]
     if setup.steps:
         parts += ["--steps", str(setup.steps)]
-    if setup.size and setup.size != _preset_size(setup.preset):
+    if setup.size:
         parts += ["--size", setup.size]
     if setup.repeats and setup.repeats > 1:
         parts += ["--repeats", str(setup.repeats)]
