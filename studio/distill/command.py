@@ -25,6 +25,7 @@ MAX_PROMPT_FILE_BYTES = 1_000_000
 
 
 TARGETS = ("endpoint", "trajectory")
+CRITICS = ("latent", "teacher")  # studio.distill.adversarial.critic_for
 
 
 def add_parser(sub) -> None:
@@ -57,6 +58,10 @@ def add_parser(sub) -> None:
     p.add_argument("--adversarial", type=float, default=0.0,
                    help="embedded presets: weight of an adversarial term from a prompt-conditioned critic on clean "
                         "latents, added to the latent squared error (ADD/LADD; default 0: off)")
+    p.add_argument("--critic", choices=CRITICS, default="latent",
+                   help="with --adversarial: 'latent', a small critic network of its own; 'teacher', heads on the "
+                        "frozen teacher's blocks reading both samples noised again (LADD; two more teacher passes "
+                        "a step)")
     p.add_argument("--adherent-only", action="store_true",
                    help="embedded presets: train only on the teacher pairs whose sample the exact checker reads as "
                         "right for its prompt (studio/distill/curate.py; default: every pair)")
@@ -167,6 +172,8 @@ def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guid
         settings["perceptual"] = args.perceptual
     if args.adversarial:
         settings["adversarial"] = args.adversarial
+        if args.critic != "latent":  # recorded only when not the default, so older workdirs still resume
+            settings["critic"] = args.critic
     if args.deeper:
         settings["deeper"] = args.deeper
     if args.adherent_only:
@@ -238,6 +245,8 @@ def validate(args) -> None:
               (0 <= args.rollout <= 1, "--rollout must be in [0, 1]"),
               (0 <= args.perceptual <= 100, "--perceptual must be in [0, 100]"),
               (0 <= args.adversarial <= 10, "--adversarial must be in [0, 10]"),
+              (args.adversarial or args.critic == "latent", "--critic chooses the critic of --adversarial; give a "
+               "weight with --adversarial W too"),
               (0 <= args.deeper <= 32, "--deeper must be from 0 to 32"),
               (args.targets == "endpoint" or not (args.adherent_only or args.perceptual or args.adversarial),
                "--targets trajectory does not combine with --adherent-only, --perceptual or --adversarial"),
@@ -333,15 +342,16 @@ def _adherent_only(teacher, pairs, rescue_guidance, steps, workdir):
     return pairs
 
 
-def _adversarial_term(teacher, weight: float):
-    """The critic term for `--adversarial` and the critic it trains, or (None, None) when off."""
+def _adversarial_term(teacher, weight: float, kind: str = "latent"):
+    """The critic term for `--adversarial` (a `kind` critic of studio.distill.adversarial) and the critic it trains,
+    or (None, None) when off."""
     if not weight:
         return None, None
     from studio.distill.adversarial import AdversarialTerm, critic_for
     from studio.tiny.render import IMAGE_SIZE, VIDEO_FRAMES
 
     latent_shape = teacher.latent_shape(IMAGE_SIZE, IMAGE_SIZE, VIDEO_FRAMES)
-    critic = critic_for(latent_shape, teacher.transformer.config.pooled_projection_dim)
+    critic = critic_for(latent_shape, teacher.transformer.config.pooled_projection_dim, kind, teacher.transformer)
     return AdversarialTerm(critic, weight), critic
 
 
@@ -380,7 +390,7 @@ def run(args) -> int:
     perceptual = _perceptual_term(teacher, args.perceptual)  # before the pairs: a missing LPIPS fails fast
     student = _initial_student(teacher, args.init_student, args.deeper)  # and a wrong --init-student
     torch.manual_seed(args.seed)  # the critic's initial weights
-    adversarial, critic = _adversarial_term(teacher, args.adversarial)
+    adversarial, critic = _adversarial_term(teacher, args.adversarial, args.critic)
     # where --rollout follows the student's sampler (and, with trajectory targets, the levels it aims between)
     trajectory = student_sigmas(teacher, [args.student_steps], args.schedule)
     pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
@@ -418,7 +428,8 @@ def run(args) -> int:
         "student_steps": args.student_steps, "trained_for_steps": counts, "teacher_steps": args.teacher_steps or
         preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
         "seed": args.seed, "rollout": args.rollout, "perceptual": args.perceptual, "schedule": args.schedule,
-        "adversarial": args.adversarial, "init_student": args.init_student, "deeper": args.deeper,
+        "adversarial": args.adversarial, **({"critic": args.critic} if args.adversarial else {}),
+        "init_student": args.init_student, "deeper": args.deeper,
         "adherent_only": args.adherent_only, "rescue_guidance": list(args.rescue_guidance),
         "pairs_trained_on": len(pairs),
         "trained_levels": sigmas,

@@ -152,10 +152,11 @@ def reflow_loss(transformer: torch.nn.Module, text_encoder: torch.nn.Module, pai
                 batch: int, gen: torch.Generator, rollout: float = 0.0,
                 trajectory: list[float] | None = None,
                 perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                adversarial: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                adversarial: Callable[..., torch.Tensor] | None = None,
                 ) -> torch.Tensor:
     """Mean squared error of the student's x0 prediction against the teacher's sample (plus `perceptual`(x0_hat,
-    x0) and `adversarial`(x0_hat, x0, pooled) when given: studio.distill.perceptual, studio.distill.adversarial).
+    x0) and `adversarial`(x0_hat, x0, tokens, pooled, gen) when given: studio.distill.perceptual and
+    studio.distill.adversarial).
 
     The input is the point on the straight noise -> teacher-sample path at a level drawn from `sigmas`; with
     `rollout` > 0 that share of the batch whose level lies on `trajectory` (the student's own sampler, from 1.0
@@ -179,7 +180,7 @@ def reflow_loss(transformer: torch.nn.Module, text_encoder: torch.nn.Module, pai
     if perceptual is not None:
         loss = loss + perceptual(x0_hat, x0)
     if adversarial is not None:
-        loss = loss + adversarial(x0_hat, x0, pooled)
+        loss = loss + adversarial(x0_hat, x0, tokens, pooled, gen)
     return loss
 
 

@@ -67,6 +67,8 @@ def test_same_seed_same_loss_curve(tmp_path):
     (["--preset", "flux1-dev", "--perceptual", "1"], "--perceptual applies to embedded presets"),
     (["--prompts", "missing.txt"], "is not a file"),
     (["--adversarial", "11"], "--adversarial must be in [0, 10]"),
+    (["--critic", "teacher"], "give a weight with --adversarial W too"),
+    (["--adversarial", "0.1", "--critic", "pixels"], "invalid choice: 'pixels'"),
     (["--preset", "flux1-dev", "--adversarial", "0.1"], "apply to embedded presets"),
     (["--init-student", "assets"], "is not a saved student"),
     (["--init-student", "assets/tiny-video-student"], "another architecture"),
@@ -240,14 +242,14 @@ def test_critic_trains_on_its_own_loss_and_the_student_on_the_generator_term():
     torch.manual_seed(0)
     critic = critic_for((8, 16, 16), pooled_dim=64).eval()  # eval: spectral norm's power iteration holds still
     clip_critic = critic_for((8, 8, 16, 16), pooled_dim=64)
-    assert clip_critic(torch.randn(2, 8, 8, 16, 16), torch.randn(2, 64)).shape == (2,)
+    assert clip_critic(torch.randn(2, 8, 8, 16, 16), None, torch.randn(2, 64)).shape == (2,)
     real, pooled = torch.randn(4, 8, 16, 16), torch.randn(4, 64)
     fake = torch.randn(4, 8, 16, 16, requires_grad=True)
 
     def grads(weight: float):
         critic.zero_grad(set_to_none=True)
         fake.grad = None
-        AdversarialTerm(critic, weight)(fake, real, pooled).backward()
+        AdversarialTerm(critic, weight)(fake, real, None, pooled).backward()
         return [p.grad.clone() for p in critic.parameters()], fake.grad.clone()
 
     critic_grads, student_grad = grads(1.0)
@@ -261,10 +263,71 @@ def test_critic_trains_on_its_own_loss_and_the_student_on_the_generator_term():
 
     # the critic's own loss: a step down its gradient scores the teacher's samples higher, the student's lower
     with torch.no_grad():
-        before = critic(real, pooled).mean() - critic(fake, pooled).mean()
+        before = critic(real, None, pooled).mean() - critic(fake, None, pooled).mean()
         for p, g in zip(critic.parameters(), critic_grads, strict=True):
             p -= 0.05 * g
-        assert critic(real, pooled).mean() - critic(fake, pooled).mean() > before
+        assert critic(real, None, pooled).mean() - critic(fake, None, pooled).mean() > before
+
+
+def test_teacher_critic_reads_both_samples_with_the_frozen_teacher_and_trains_only_its_heads():
+    """--critic teacher (LADD): heads on the teacher's blocks; the teacher stays frozen and out of the critic's
+    parameters and state; the critic's gradient comes from its own loss, the student's through the teacher."""
+    from studio.distill.adversarial import AdversarialTerm, TeacherCritic, critic_for
+    from studio.tiny.model import build_pipeline
+
+    torch.manual_seed(0)
+    pipe = build_pipeline("image")
+    teacher = pipe.transformer
+    teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    critic = critic_for((8, 16, 16), pooled_dim=64, kind="teacher", teacher=teacher).eval()
+    assert isinstance(critic, TeacherCritic) and len(critic.heads) == 6  # 2 double + 4 single blocks
+    assert not any(k.startswith("_teacher") or "transformer_blocks" in k for k in critic.state_dict())
+    from studio.tiny.language import parse_prompt
+    from studio.tiny.text_encoder import objects_to_ids
+
+    prompts = ["a red circle at the left", "a blue square", "a green triangle at the top"]
+    tokens, pooled = pipe.text_encoder(objects_to_ids([parse_prompt(x) for x in prompts]))
+    real = torch.randn(3, 8, 16, 16)
+    fake = torch.randn(3, 8, 16, 16, requires_grad=True)
+    term = AdversarialTerm(critic, 2.0)
+    term(fake, real, tokens, pooled, torch.Generator().manual_seed(1)).backward()
+    assert fake.grad.abs().sum() > 0  # the generator term reaches the student through the teacher
+    assert all(p.grad is None for p in teacher.parameters())  # frozen: never trained
+    assert all(p.requires_grad for p in critic.parameters())
+    critic_grads = [p.grad.clone() for p in critic.parameters()]
+    assert all(sum(float(q.grad.abs().sum()) for q in head.parameters()) > 0 for head in critic.heads)
+    # the same draw scores the same: both samples are read at one level and noise, fixed by the generator
+    same = [critic(real, tokens, pooled, torch.Generator().manual_seed(1)) for _ in range(2)]
+    assert torch.equal(*same)
+    with torch.no_grad():  # the heads' own loss: a step down it separates the teacher's samples from the student's
+        def gap():
+            g = torch.Generator().manual_seed(1)
+            return (critic(real, tokens, pooled, g).mean()
+                    - critic(fake, tokens, pooled, torch.Generator().manual_seed(1)).mean())
+        before = gap()
+        for p, g in zip(critic.parameters(), critic_grads, strict=True):
+            p -= 0.05 * g
+        assert gap() > before
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in teacher_before.items())
+    with pytest.raises(ValueError, match="known: latent, teacher"):
+        critic_for((8, 16, 16), 64, kind="pixels")
+
+
+def test_teacher_critic_through_the_command_is_recorded_changes_training_and_saves_the_student(tmp_path):
+    args = ["distill", *TOY, "--train-steps", "3", "--adversarial", "0.5", "--critic", "teacher",
+            "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "ladd")]
+    assert main(args) == 0
+    assert json.loads((tmp_path / "ladd" / "distill.json").read_text())["critic"] == "teacher"
+    assert json.loads((tmp_path / "w" / "settings.json").read_text())["critic"] == "teacher"
+    saved = json.loads((tmp_path / "ladd" / "transformer" / "config.json").read_text())
+    assert saved["_class_name"] == "FluxTransformer2DModel"  # the student alone, not the heads
+    latent = ["distill", *TOY, "--train-steps", "3", "--adversarial", "0.5", "--workdir", str(tmp_path / "w2"),
+              "--out", str(tmp_path / "latent")]
+    assert main(latent) == 0
+    assert _losses(tmp_path / "ladd") != pytest.approx(_losses(tmp_path / "latent"), rel=1e-4)
+    # the workdir was claimed for the teacher critic: resuming it with the other critic is refused
+    assert main(["distill", *TOY, "--train-steps", "3", "--adversarial", "0.5", "--workdir", str(tmp_path / "w"),
+                 "--out", str(tmp_path / "x")]) == 2
 
 
 def test_adversarial_fine_tune_of_a_saved_student_is_recorded_and_saves_the_student(tmp_path):
