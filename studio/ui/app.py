@@ -8,7 +8,6 @@ limit 1, so requests queue in order.
 from __future__ import annotations
 
 import html
-import math
 import tempfile
 import threading
 import time
@@ -36,6 +35,15 @@ from studio.sizes import allowed_text, default_size, parse_size
 from studio.ui import compare_export, compare_history, lane, links, readouts, spotcheck_collect
 from studio.ui.ab_view import ab_view, reference_choices
 from studio.ui.compare_code import recommended_code
+from studio.ui.compare_form import (
+    COMPARE_FIELDS,
+    SETUP_FIELDS,
+    CheckedForm,
+    CompareForm,
+    FormError,
+    lpips_budget,
+    price_per_hour,
+)
 from studio.ui.presets_ui import preset_choices, preset_or_error
 
 STATUS_EVERY_S = 0.25  # at most four progress refreshes a second: enough to feel live, cheap to send
@@ -111,7 +119,7 @@ def share_setup(name: str, prompt: str, seed, steps, chosen: list[str], custom: 
                 negative="", request: gr.Request = None):
     """A link that opens Compare with these inputs, and the same comparison as a command."""
     try:
-        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom, repeats, size, negative)
+        setup = CompareForm.of_setup(name, prompt, seed, steps, chosen, custom, repeats, size, negative).setup()
     except (InputError, PresetError) as e:
         raise gr.Error(str(e)) from None
     link = links.setup_link(setup, links.base_url(request))
@@ -166,43 +174,21 @@ def cancel(request: gr.Request = None) -> str:
     return readouts.status_html("Cancelling: the current step finishes, then the lane is free.")
 
 
-def _validated(name, prompt, seed, steps, chosen, custom, repeats, size="", negative="", check_machine=True):
-    """The preset (refused where this machine cannot run it), the checked inputs (the same checks a shared
-    setup link gets) and the variants to run."""
-    p = preset_or_error(name)
+def _checked(form: CompareForm, check_machine: bool = True) -> CheckedForm:
+    """Everything a comparison checks before it runs, refused where this machine cannot run the preset."""
+    p = preset_or_error(form.preset)
     ok, why = runnable_here(p) if check_machine else (True, "")
     if not ok:
         raise gr.Error(why)
+    return _or_gradio_error(form.checked)
+
+
+def _or_gradio_error(check, *args):
+    """`check(*args)`, its refusal shown by the page as gr.Error."""
     try:
-        setup = links.validated_setup(name, prompt, seed, steps, chosen, custom, repeats, size, negative)
-    except (InputError, PresetError) as e:
+        return check(*args)
+    except FormError as e:
         raise gr.Error(str(e)) from None
-    return p, setup, [p.variant(v) for v in setup.variants]
-
-
-def _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats=1, size="", negative="",
-             check_machine=True):
-    """Everything a comparison checks before it runs; the preset, setup, variants, price and budget."""
-    p, setup, variants = _validated(name, prompt, seed, steps, chosen, custom, repeats, size, negative,
-                                    check_machine)
-    return p, setup, variants, _price_per_hour(price), _lpips_budget(budget)
-
-
-def _price_per_hour(price) -> float:
-    try:
-        return pricing.check_price(price)
-    except ValueError as e:
-        raise gr.Error(f"$ per hour: {e}") from None
-
-
-def _lpips_budget(budget) -> float:
-    try:
-        value = float(budget)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not 0 < value <= 1:  # NaN too
-        raise gr.Error(f"the LPIPS budget must be above 0 and at most 1, got {budget!r}")
-    return value
 
 
 def queued_status(*inputs):
@@ -211,7 +197,7 @@ def queued_status(*inputs):
     previous comparison's download and code are hidden (stale)."""
     try:
         # on ZeroGPU the GPU is lent to the run itself, not to this process: the run checks the machine
-        _checked(*inputs, check_machine=not on_zerogpu())
+        _checked(CompareForm.of(*inputs), check_machine=not on_zerogpu())
         text = ("Queued: another comparison or bench is running (one at a time); yours starts when it ends."
                 if lane.in_use() else "Starting…")
     except gr.Error as e:
@@ -225,7 +211,7 @@ def variant_code(state: dict | None, budget: float):
     pipeline, weights, quantization, cache, steps and size it ran with."""
     report = compare_export.finished_report(state, "its code is ready")
     try:
-        chosen, text = recommended_code(report, _lpips_budget(budget))
+        chosen, text = recommended_code(report, _or_gradio_error(lpips_budget, budget))
     except (ValueError, PresetError) as e:
         raise gr.Error(str(e)) from None
     return gr.update(value=text, visible=True, label=f"recommended.py: {chosen} (python recommended.py)")
@@ -236,17 +222,18 @@ def per_frame_chart(reports: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(readouts.per_frame_rows(reports), columns=readouts.PER_FRAME_COLUMNS)
 
 
-def _gpu_seconds(name, prompt, seed, steps, chosen, custom, price=None, budget=None, repeats=1, size="", *_rest,
-                 **_kw) -> int:
-    """ZeroGPU duration for a compare request, sized from the preset, the variants and the output size (a default
-    if unparsable)."""
+def _gpu_seconds(*values, **_kw) -> int:
+    """ZeroGPU duration for a compare request (its values, as compare's), sized from the preset, the variants and
+    the output size (a default if unparsable)."""
     from studio.deploy.zerogpu import MAX_SECONDS, gpu_duration
     from studio.engine.report import size_request
 
+    form = CompareForm.of(*values)
     try:
-        p = load_preset(name)
-        return gpu_duration(p, parse_variants(p, variant_names(chosen, custom)), steps=check_steps(steps),
-                            repeats=check_repeats(repeats), **size_request(parse_size(p, size)))
+        p = load_preset(form.preset)
+        return gpu_duration(p, parse_variants(p, variant_names(form.chosen, form.custom)),
+                            steps=check_steps(form.steps), repeats=check_repeats(form.repeats),
+                            **size_request(parse_size(p, form.size)))
     except Exception:  # bad input is reported by the handler itself; ask for the most time here
         return MAX_SECONDS
 
@@ -262,8 +249,9 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     from studio.engine.runner import RunRequest
     from studio.engine.stream import Done, Finished, Progress, run_order, stream_compare
 
-    p, setup, variants, price, budget = _checked(name, prompt, seed, steps, chosen, custom, price, budget, repeats,
-                                                 size, negative)
+    checked = _checked(CompareForm(name, prompt, seed, steps, chosen, custom, price, budget, repeats, size, negative))
+    p, setup, variants, price, budget = (checked.preset, checked.setup, checked.variants, checked.price,
+                                         checked.budget)
     size = parse_size(p, setup.size)
     prompt, seed, steps, repeats = setup.prompt, setup.seed, setup.steps, setup.repeats
     flag = threading.Event()
@@ -364,7 +352,7 @@ def open_comparison(name: str | None, price: float, budget: float, history: str)
         p = load_preset(report["preset"])
     except (ValueError, PresetError) as e:
         raise gr.Error(str(e)) from None
-    price, budget = _price_per_hour(price), _lpips_budget(budget)
+    price, budget = _or_gradio_error(price_per_hour, price), _or_gradio_error(lpips_budget, budget)
     reports = report["variants"]
     overlays = {r["slug"]: uri for r in reports
                 if (uri := readouts.region_overlay_uri(outputs.get(r["slug"]), r.get("cache")))}
@@ -538,7 +526,9 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         # .input, not .change: a setup link sets the preset on load, and must keep the link's prompt and variants
         preset.input(describe_preset, preset, described, api_name="preset_info")
         demo.load(open_setup, preset, [preset, *described, seed, steps, repeats, custom, status], api_name=False)
-        setup_inputs = [preset, prompt, seed, steps, chosen, custom, repeats, size, negative]
+        form = {"preset": preset, "prompt": prompt, "seed": seed, "steps": steps, "chosen": chosen, "custom": custom,
+                "price": price, "budget": budget, "repeats": repeats, "size": size, "negative": negative}
+        setup_inputs = [form[name] for name in SETUP_FIELDS]
         share_button.click(share_setup, setup_inputs, shared, api_name="share_setup", queue=False)
         gr.on([c.change for c in setup_inputs],  # a shown link is stale now
               lambda: gr.update(visible=False), None, shared, api_visibility="private", queue=False)
@@ -548,7 +538,7 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         download_button.click(compare_export.download_comparison, state, download, api_name="download_comparison")
         code_button.click(variant_code, [state, budget], code, api_name="variant_code", queue=False)
         starts = [run.click, prompt.submit, negative.submit]  # Generate, or Enter in either prompt
-        compare_inputs = [preset, prompt, seed, steps, chosen, custom, price, budget, repeats, size, negative]
+        compare_inputs = [form[name] for name in COMPARE_FIELDS]
         gr.on(starts, queued_status, compare_inputs, [status, download, code], api_name=False, queue=False)
         collect_button.click(spotcheck_collect.make_collect(settings.spotcheck_db.parent / "spotcheck-media"),
                              [state, collected], [collected, collection], api_name="spotcheck_collect")
