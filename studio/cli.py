@@ -69,6 +69,7 @@ def _cmd_compare(args) -> int:
     from studio import pricing
     from studio.config import ConfigError, memory_budget_gb
     from studio.engine.report import run_comparison
+    from studio.engine.request import Generation
     from studio.engine.runner import Engine, hardware_name
     from studio.ui import readouts
     from studio.ui.compare_code import write_recommended_code
@@ -84,9 +85,9 @@ def _cmd_compare(args) -> int:
     except ConfigError as e:
         raise UsageError(str(e)) from None
     engine = Engine(preset, memory_budget_bytes=int(budget_gb * 1e9) if budget_gb else None)
-    report = run_comparison(preset, variants, args.prompt, args.seed, args.steps, args.repeats, _out_dir(args.out),
-                            engine=engine, log=lambda msg: print(msg, file=sys.stderr), size=size,
-                            negative_prompt=negative)
+    report = run_comparison(preset, variants, args.prompt, args.seed, args.repeats, _out_dir(args.out),
+                            Generation(args.steps, size, negative), engine=engine,
+                            log=lambda msg: print(msg, file=sys.stderr))
     if price is None:
         price = pricing.PRICES[pricing.row_or_default(hardware_name(engine.device))]
     write_compare_html(_out_dir(args.out), report, None, price, args.budget_lpips, args.repeats,

@@ -94,7 +94,8 @@ def run(args) -> int:
         variants = [preset.variants["baseline"], *variants]
 
     from studio.engine.report import attach_metrics
-    from studio.engine.runner import Engine, RunRequest, save_media
+    from studio.engine.request import RunRequest
+    from studio.engine.runner import Engine, save_media
 
     engine = Engine(preset)
     cpu_clock = engine.device.type == "cpu" and engine.threads == 1  # one thread: its CPU time is all the work

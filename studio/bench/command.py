@@ -104,6 +104,7 @@ def _command_line(args) -> str:
 def run(args) -> int:
     from studio.bench.plan import plan_variants, resolve_prompts
     from studio.bench.store import StoreError
+    from studio.engine.request import Generation
     from studio.inputs import check_negative_prompt
     from studio.presets import load_preset
     from studio.sizes import parse_size
@@ -117,8 +118,8 @@ def run(args) -> int:
     try:
         prompts = resolve_prompts(preset, args.prompts, args.prompt_set, args.count, args.seed, args.prompt_column)
         variants, plan = plan_variants(preset, args.variants.split(","), args.sweep)
-        size = parse_size(preset, args.size)
-        negative = check_negative_prompt(preset, args.negative_prompt)
+        generation = Generation(args.steps, parse_size(preset, args.size),
+                                check_negative_prompt(preset, args.negative_prompt))
     except ValueError as e:  # PromptFileError, SweepError, PlanError, PresetError: one line, exit 2
         raise UsageError(str(e)) from None
 
@@ -143,8 +144,7 @@ def run(args) -> int:
     if plan is not None and plan.note():
         print(f"bench: {plan.note()}", file=sys.stderr)
     try:
-        bench = run_bench(Engine(preset), prompts, variants, out, steps=args.steps, show_bar=not args.no_progress,
-                          size=size, negative_prompt=negative)
+        bench = run_bench(Engine(preset), prompts, variants, out, generation, show_bar=not args.no_progress)
     except (BenchError, StoreError) as e:
         raise UsageError(str(e)) from None
     except KeyboardInterrupt:
@@ -154,8 +154,7 @@ def run(args) -> int:
     for failure in bench.failed[:10]:
         print(f"failed: {failure}", file=sys.stderr)
     summary = write_outputs(out, preset, bench.rows, variants, (args.budget_lpips, args.budget_lpips_p95),
-                            args.gpu_price, plan, args.steps, command, args.worst_k, size=size,
-                            negative_prompt=negative)
+                            args.gpu_price, plan, generation, command, args.worst_k)
     _print_table(summary)
     print(f"\nrecommendation: {summary['recommendation']['reason']}")
     print(f"{bench.ran} results run, {bench.skipped} resumed from {out}/bench.jsonl; wrote summary.json, summary.csv, "

@@ -20,6 +20,7 @@ from pathlib import Path
 from studio.bench.outputs import write_outputs
 from studio.bench.plan import plan_variants, resolve_prompts
 from studio.bench.runner import run_bench
+from studio.engine.request import Generation
 from studio.inputs import check_negative_prompt
 from studio.presets import load_preset
 from studio.sizes import parse_size
@@ -108,8 +109,8 @@ class BenchJob:
         self.prompts = resolve_prompts(self.preset, request.prompts_file, request.prompt_set, request.count,
                                        request.seed)
         self.variants, self.plan = plan_variants(self.preset, request.variants, request.sweeps)
-        self.size = parse_size(self.preset, request.size)
-        self.negative_prompt = check_negative_prompt(self.preset, request.negative_prompt)
+        self.generation = Generation(request.steps, parse_size(self.preset, request.size),
+                                     check_negative_prompt(self.preset, request.negative_prompt))
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._started = self._last_result = time.monotonic()  # reset when the thread starts
@@ -137,15 +138,13 @@ class BenchJob:
         r = self.request
         self._started = self._last_result = time.monotonic()
         try:
-            run = run_bench(self.get_engine(r.preset), self.prompts, self.variants, self.out_dir, steps=r.steps,
-                            progress=self._progress, size=self.size, negative_prompt=self.negative_prompt,
-                            should_stop=self._stop.is_set, show_bar=False)
+            run = run_bench(self.get_engine(r.preset), self.prompts, self.variants, self.out_dir, self.generation,
+                            progress=self._progress, should_stop=self._stop.is_set, show_bar=False)
             summary = None
             if run.rows:
                 summary = write_outputs(self.out_dir, self.preset, run.rows, self.variants,
-                                        (r.budget_mean_lpips, r.budget_p95_lpips), r.gpu_price, self.plan, r.steps,
-                                        worst_k=r.worst_k, stopped=run.stopped, size=self.size,
-                                        negative_prompt=self.negative_prompt)
+                                        (r.budget_mean_lpips, r.budget_p95_lpips), r.gpu_price, self.plan,
+                                        self.generation, worst_k=r.worst_k, stopped=run.stopped)
             self._set(finished=True, cancelled=run.stopped, summary=summary, label="cancelled" if run.stopped
                       else "done")
         except Exception as e:  # noqa: BLE001 - reported to the user as the job's error, never swallowed

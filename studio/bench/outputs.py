@@ -17,8 +17,9 @@ from studio.bench.grid import render_grid
 from studio.bench.pareto import pareto_front, recommend
 from studio.bench.snippet import reproduction_snippet
 from studio.bench.sweep import SweepPlan
+from studio.engine.request import Generation
 from studio.presets import Preset
-from studio.sizes import Size, at_size, default_size
+from studio.sizes import at_size
 from studio.variant import Variant
 
 GRID_PROMPTS = 4  # rows of the plain grid (no sweep): the first prompts of the set
@@ -67,9 +68,9 @@ def grid_image(out_dir: Path, rows: list[dict], variants: list[Variant], summary
 
 def write_outputs(out_dir: Path, preset: Preset, rows: list[dict], variants: list[Variant],
                   budget: tuple[float, float] = (0.1, 0.2), gpu_price: float | None = None,
-                  sweep: SweepPlan | None = None, base_steps: int | None = None, command: str = "",
-                  worst_k: int = 4, stopped: bool = False, size: Size | None = None,
-                  negative_prompt: str | None = None) -> dict:
+                  sweep: SweepPlan | None = None,
+                  generation: Generation = Generation(),  # noqa: B008 (frozen: a shared default is safe)
+                  command: str = "", worst_k: int = 4, stopped: bool = False) -> dict:
     """Write summary.json/.csv, results.csv, report.html, recommended.py, grid.png, pareto.png; returns the summary.
 
     The summary holds the aggregates, the Pareto front and the recommendation.
@@ -78,8 +79,8 @@ def write_outputs(out_dir: Path, preset: Preset, rows: list[dict], variants: lis
     summary = summarize(rows, gpu_price=gpu_price, worst_k=worst_k, order=[v.slug for v in variants])
     front = pareto_front(summary["variants"])
     recommendation = recommend(summary["variants"], *budget)
-    summary.update(pareto_front=front, recommendation=recommendation, base_steps=base_steps, command=command,
-                   size=str(size) if size else default_size(preset),
+    summary.update(pareto_front=front, recommendation=recommendation, base_steps=generation.steps, command=command,
+                   size=generation.size_text(preset),
                    stopped=stopped)  # cancelled before its last result: a page can offer to resume it
     chart = pareto_chart_png(summary["variants"], front, recommendation["variant"], budget[0])
     (out_dir / "pareto.png").write_bytes(chart)
@@ -91,8 +92,8 @@ def write_outputs(out_dir: Path, preset: Preset, rows: list[dict], variants: lis
     first = min(rows, key=lambda r: r["prompt_index"])
     why = recommendation["reason"] if recommendation["variant"] else "no variant qualified; this is the baseline"
     (out_dir / "recommended.py").write_text(
-        reproduction_snippet(at_size(preset, size), chosen, first["prompt"], first["seed"], base_steps, why,
-                             negative_prompt=negative_prompt))
+        reproduction_snippet(at_size(preset, generation.size), chosen, first["prompt"], first["seed"], generation.steps,
+                             why, negative_prompt=generation.negative_prompt))
     summary["recommended_snippet"] = "recommended.py"
     write_json(out_dir / "summary.json", summary)
     write_summary_csv(out_dir / "summary.csv", summary)

@@ -25,10 +25,11 @@ from studio.bench.media import load_output, save_with_parameters, to_8bit
 from studio.bench.plan import bench_variants
 from studio.bench.prompts import BenchPrompt, PromptSet
 from studio.bench.store import ResultStore, row_key
-from studio.engine.report import attach_metrics, size_request, size_text
-from studio.engine.runner import Engine, RunRequest, VariantResult, hardware_name
+from studio.engine.report import attach_metrics
+from studio.engine.request import Generation
+from studio.engine.runner import Engine, VariantResult, hardware_name
 from studio.presets import Preset
-from studio.sizes import Size, at_size, default_size
+from studio.sizes import at_size, default_size
 from studio.variant import Variant
 
 RESULTS_FILE = "bench.jsonl"
@@ -49,11 +50,12 @@ class BenchRun:
     failed: list[str] = field(default_factory=list)  # "slug on prompt i: error"
 
 
-def _check_resumable(rows: list[dict], preset: Preset, prompts: PromptSet, device: str, steps: int | None,
-                     size: str, negative_prompt: str | None = None) -> None:
+def _check_resumable(rows: list[dict], preset: Preset, prompts: PromptSet, device: str,
+                     generation: Generation) -> None:
     """Rows on disk must come from the same preset, prompts, device, steps, size and negative prompt, or the
     comparison is meaningless."""
     by_index = {p.index: p for p in prompts.prompts}
+    size = generation.size_text(preset)
     for row in rows:
         p = by_index.get(row["prompt_index"])
         clash = None
@@ -63,24 +65,24 @@ def _check_resumable(rows: list[dict], preset: Preset, prompts: PromptSet, devic
             clash = f"prompt {row['prompt_index']} = {row['prompt']!r} (seed {row['seed']})"
         elif row["device"] != device:
             clash = f"device '{row['device']}'"
-        elif row.get("base_steps") != steps:
+        elif row.get("base_steps") != generation.steps:
             clash = f"--steps {row.get('base_steps')}"
         elif (made_at := row.get("size", default_size(preset))) != size:  # rows from before sizes: the preset's
             clash = f"--size {made_at}"
-        elif row.get("negative_prompt") != negative_prompt:
+        elif row.get("negative_prompt") != generation.negative_prompt:
             clash = f"--negative-prompt {row.get('negative_prompt')!r}"
         if clash:
             raise BenchError(f"the output folder holds a bench with {clash}, which differs from this one; "
                              f"use another --out (or move the old one away) to start a new bench")
 
 
-def _row(preset: Preset, p: BenchPrompt, r: VariantResult, device: str, threads: int, steps: int | None,
-         media: list[str], size: str, negative_prompt: str | None = None) -> dict:
+def _row(preset: Preset, p: BenchPrompt, r: VariantResult, device: str, threads: int, generation: Generation,
+         media: list[str]) -> dict:
     metrics = {k: r.metrics.get(k) for k in METRIC_KEYS}
     return {
         "preset": preset.name, "prompt_index": p.index, "prompt": p.prompt, "seed": p.seed,
-        "variant": r.name, "slug": r.slug, "kind": r.kind, "steps": r.steps, "base_steps": steps, "size": size,
-        "negative_prompt": negative_prompt,
+        "variant": r.name, "slug": r.slug, "kind": r.kind, "steps": r.steps, "base_steps": generation.steps,
+        "size": generation.size_text(preset), "negative_prompt": generation.negative_prompt,
         "latency_s": r.timings.get("end_to_end_s"), "denoise_s": r.timings.get("denoise_s"),
         "peak_bytes": r.memory.get("peak_bytes"), "weights_bytes": r.memory.get("weights_bytes"),
         "computed_steps": (r.cache or {}).get("computed_steps", r.steps if not r.error else None),
@@ -92,11 +94,11 @@ def _row(preset: Preset, p: BenchPrompt, r: VariantResult, device: str, threads:
 
 
 def run_bench(engine: Engine, prompts: PromptSet, variants: list[Variant], out_dir: Path,
-              steps: int | None = None, progress: Callable[[int, int, str], None] | None = None,
-              should_stop: Callable[[], bool] | None = None, show_bar: bool = True,
-              size: Size | None = None, negative_prompt: str | None = None) -> BenchRun:
-    """Run (or resume) the bench into `out_dir`; returns all its rows. `steps` overrides the baseline's steps,
-    `size` the preset's output size; `negative_prompt` goes with every prompt (pipelines that take one).
+              generation: Generation = Generation(),  # noqa: B008 (frozen: a shared default is safe)
+              progress: Callable[[int, int, str], None] | None = None,
+              should_stop: Callable[[], bool] | None = None, show_bar: bool = True) -> BenchRun:
+    """Run (or resume) the bench into `out_dir`; returns all its rows. `generation`: the steps, size and negative
+    prompt every prompt is drawn with (the preset's own by default).
 
     progress(done, total, label) is called after each result; should_stop() is checked before each one.
     """
@@ -104,14 +106,13 @@ def run_bench(engine: Engine, prompts: PromptSet, variants: list[Variant], out_d
     from tqdm import tqdm
 
     preset, out_dir = engine.preset, Path(out_dir)
-    made_at = size_text(preset, size)
     variants = bench_variants(preset, variants)
     baseline = variants[0]
     device, threads = hardware_name(engine.device), torch.get_num_threads()
     run = BenchRun(rows=[])
     with ResultStore(out_dir / RESULTS_FILE) as store:
         rows = store.rows()
-        _check_resumable(rows, preset, prompts, device, steps, made_at, negative_prompt)
+        _check_resumable(rows, preset, prompts, device, generation)
         done = {row_key(r): r for r in rows}
         todo = [(p, v) for p in prompts.prompts for v in variants if (p.index, v.slug) not in done]
         run.skipped = len(prompts.prompts) * len(variants) - len(todo)
@@ -123,8 +124,7 @@ def run_bench(engine: Engine, prompts: PromptSet, variants: list[Variant], out_d
                 if should_stop and should_stop():
                     run.stopped = True
                     break
-                request = RunRequest(p.prompt, seed=p.seed, steps=steps, warmup=v.slug not in warmed,
-                                     negative_prompt=negative_prompt, **size_request(size))
+                request = generation.request(p.prompt, p.seed, warmup=v.slug not in warmed)
                 r = engine.run_variant(v, request, engine.initial_noise(request))
                 warmed.add(v.slug)
                 if r.output is not None:
@@ -133,7 +133,7 @@ def run_bench(engine: Engine, prompts: PromptSet, variants: list[Variant], out_d
                     reference[p.index] = r
                 elif p.index not in reference:  # resumed: the baseline of this prompt is on disk
                     reference[p.index] = _reference_from_disk(done.get((p.index, baseline.slug)), out_dir,
-                                                              at_size(preset, size))
+                                                              at_size(preset, generation.size))
                 try:
                     ref = reference.get(p.index)
                     attach_metrics(preset, p.prompt, [r] if ref is None or ref is r else [ref, r])
@@ -142,8 +142,8 @@ def run_bench(engine: Engine, prompts: PromptSet, variants: list[Variant], out_d
                 parameters = {"preset": preset.name, "prompt": p.prompt, "seed": p.seed, "variant": v.name,
                               "slug": v.slug, "steps": r.steps, "recipe": v.to_dict()}
                 media = save_with_parameters(r, out_dir / MEDIA_DIR / f"p{p.index:05d}", parameters)
-                row = _row(preset, p, r, device, threads, steps, [str(Path(m).relative_to(out_dir)) for m in media],
-                           made_at, negative_prompt)
+                row = _row(preset, p, r, device, threads, generation,
+                           [str(Path(m).relative_to(out_dir)) for m in media])
                 store.append(row)
                 done[row_key(row)] = row
                 run.ran += 1

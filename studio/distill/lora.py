@@ -269,7 +269,7 @@ def _bank(records: list[dict]) -> PairBank:
 @torch.no_grad()
 def teacher_pairs(engine, prompts: list[str], count: int, teacher_steps: int, workdir: Path, seed: int) -> PairBank:
     """Generate (or resume) `count` pairs in seeded chunks under `workdir`; a chunk is complete or absent."""
-    from studio.engine.runner import RunRequest
+    from studio.engine.request import RunRequest
 
     pipe = engine.base_pipeline()
     baseline = engine.preset.variants["baseline"]
@@ -392,7 +392,8 @@ def _suggested_variant(out: Path, steps: int, guidance: float | None) -> str:
 def run_lora(args, preset, counts: list[int], workdir: Path, prompts: list[str]) -> int:
     """`distill` on a real-model preset: teacher pairs, LoRA reflow training, diffusers LoRA file in args.out."""
     from studio.engine.loading import DTYPES
-    from studio.engine.runner import Engine, RunRequest
+    from studio.engine.request import RunRequest
+    from studio.engine.runner import Engine
     from studio.training import train_loop
 
     device = training_device(preset, args.allow_cpu)

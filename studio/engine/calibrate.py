@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from studio.engine.caches import denoiser_of
-from studio.engine.runner import Engine, RunRequest, call_pipeline
+from studio.engine.request import RunRequest
+from studio.engine.runner import Engine, call_pipeline
 from studio.engine.teacache import _blocks, modulated_input
 from studio.presets import Preset
 

@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from studio.engine.runner import Engine, RunRequest, call_pipeline
+from studio.engine.request import RunRequest
+from studio.engine.runner import Engine, call_pipeline
 from studio.presets import Preset
 
 

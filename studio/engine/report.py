@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.engine.runner import Engine, RunRequest, VariantResult, save_media, save_output
+from studio.engine.request import Generation
+from studio.engine.runner import Engine, VariantResult, save_media, save_output
 from studio.presets import Preset
-from studio.sizes import Size, default_size
 from studio.variant import Variant
 
 
@@ -41,13 +41,13 @@ def attach_metrics(preset: Preset, prompt: str, results: list[VariantResult]) ->
 
 
 def build_report(preset: Preset, prompt: str, seed: int, results: list[VariantResult], engine: Engine,
-                 size: Size | None = None, negative_prompt: str | None = None) -> dict:
+                 generation: Generation = Generation()) -> dict:  # noqa: B008 (frozen: a shared default is safe)
     return {
         "preset": preset.name,
         "prompt": prompt,
-        **({"negative_prompt": negative_prompt} if negative_prompt else {}),
+        **({"negative_prompt": generation.negative_prompt} if generation.negative_prompt else {}),
         "seed": seed,
-        "size": size_text(preset, size),
+        "size": generation.size_text(preset),
         "device": engine.device.type,
         "decoder_dtype": engine.decoder_dtype(),  # bfloat16 on CPUs that decode in it natively (README)
         "resident_bytes": engine.resident_bytes(),
@@ -56,25 +56,13 @@ def build_report(preset: Preset, prompt: str, seed: int, results: list[VariantRe
     }
 
 
-def size_request(size: Size | None) -> dict:
-    """RunRequest's keywords for `size` (none for the preset's own)."""
-    return {} if size is None else {"width": size.width, "height": size.height, "frames": size.frames}
-
-
-def size_text(preset: Preset, size: Size | None) -> str:
-    """The size a comparison ran at, as `WxH` or `WxHxF` (None: the preset's own)."""
-    return str(size) if size else default_size(preset)
-
-
-def run_comparison(preset: Preset, variants: list[Variant], prompt: str, seed: int, steps: int | None,
-                   repeats: int, out_dir: Path, engine: Engine | None = None,
-                   log: Callable[[str], None] = lambda _: None, size: Size | None = None,
-                   negative_prompt: str | None = None) -> dict:
+def run_comparison(preset: Preset, variants: list[Variant], prompt: str, seed: int, repeats: int, out_dir: Path,
+                   generation: Generation = Generation(), engine: Engine | None = None,  # noqa: B008 (frozen)
+                   log: Callable[[str], None] = lambda _: None) -> dict:
     """Run, save media under `out_dir`, compute metrics, write `out_dir/report.json`; returns the report.
-    `size`: the output size (None: the preset's); `negative_prompt` for pipelines that take one."""
+    `generation`: the steps, size and negative prompt (the preset's own by default)."""
     engine = engine or Engine(preset)
-    request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats, interleave=True,
-                         negative_prompt=negative_prompt, **size_request(size))
+    request = generation.request(prompt, seed, repeats=repeats, interleave=True)
 
     def on_result(r: VariantResult) -> None:
         r.media = save_media(r, out_dir)
@@ -90,7 +78,7 @@ def run_comparison(preset: Preset, variants: list[Variant], prompt: str, seed: i
         attach_metrics(preset, prompt, results)
     except ImportError as e:  # metrics are optional: the timing report still stands
         log(f"metrics unavailable: {e}")
-    report = build_report(preset, prompt, seed, results, engine, size, negative_prompt)
+    report = build_report(preset, prompt, seed, results, engine, generation)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False))
     return report

@@ -31,6 +31,7 @@ from studio.engine.loading import (
 )
 from studio.engine.measure import PeakMemory, StepClock, computed_step_probe, module_weight_bytes, synchronize
 from studio.engine.region_cache import region_activity
+from studio.engine.request import RunRequest
 from studio.locks import MODEL_BUILD_LOCK
 from studio.presets import Preset
 from studio.schedule import check_takes_sigmas, schedule_sigmas
@@ -44,30 +45,6 @@ SCHEDULERS = {  # recipe name -> diffusers scheduler class name (flow-matching m
 
 class Cancelled(Exception):
     """Raised from a progress callback to stop a comparison; unlike a variant's error it ends the whole run."""
-
-
-@dataclass
-class RunRequest:
-    """What to generate. None means the preset's default."""
-
-    prompt: str
-    seed: int = 0
-    steps: int | None = None  # the baseline's steps (variants with their own steps keep them)
-    width: int | None = None
-    height: int | None = None
-    frames: int | None = None
-    repeats: int = 1
-    warmup: bool = True
-    interleave: bool = False  # repeats in rounds over all variants (compare); see Engine.compare
-    negative_prompt: str | None = None  # pipelines that take one (studio.inputs.check_negative_prompt)
-
-    def __post_init__(self):
-        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be an integer from 0 to 2^63-1, got {self.seed!r}")
-        if self.steps is not None and not 1 <= self.steps <= 1000:
-            raise ValueError(f"steps must be from 1 to 1000, got {self.steps}")
-        if not 1 <= self.repeats <= 20:
-            raise ValueError(f"repeats must be from 1 to 20, got {self.repeats}")
 
 
 @dataclass

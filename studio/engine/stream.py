@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from studio.engine.report import metrics_for
-from studio.engine.runner import Cancelled, Engine, RunRequest, VariantResult
+from studio.engine.request import RunRequest
+from studio.engine.runner import Cancelled, Engine, VariantResult
 from studio.variant import Variant
 
 

@@ -226,7 +226,7 @@ def _gpu_seconds(*values, **_kw) -> int:
     """ZeroGPU duration for a compare request (its values, as compare's), sized from the preset, the variants and
     the output size (a default if unparsable)."""
     from studio.deploy.zerogpu import MAX_SECONDS, gpu_duration
-    from studio.engine.report import size_request
+    from studio.engine.request import size_request
 
     form = CompareForm.of(*values)
     try:
@@ -245,15 +245,14 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
             progress=gr.Progress()):  # noqa: B008
     """Run the variants and stream: status, cards, summary table, A/B choices, synced video, per-frame chart.
     `history` (the page's state, not an API input): the folder finished comparisons are kept in."""
-    from studio.engine.report import size_request, size_text
-    from studio.engine.runner import RunRequest
+    from studio.engine.request import Generation
     from studio.engine.stream import Done, Finished, Progress, run_order, stream_compare
 
     checked = _checked(CompareForm(name, prompt, seed, steps, chosen, custom, price, budget, repeats, size, negative))
     p, setup, variants, price, budget = (checked.preset, checked.setup, checked.variants, checked.price,
                                          checked.budget)
-    size = parse_size(p, setup.size)
-    prompt, seed, steps, repeats = setup.prompt, setup.seed, setup.steps, setup.repeats
+    generation = Generation(setup.steps, parse_size(p, setup.size), setup.negative_prompt)
+    prompt, seed, repeats = setup.prompt, setup.seed, setup.repeats
     flag = threading.Event()
     _cancel_flags[_cancel_key(request)] = flag
     engine = engine_for(p.name)
@@ -268,7 +267,7 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     run_name = compare_history.new_name(p.name, prompt)  # where it is kept once finished
 
     def snapshot(status: str, fraction: float | None, video=None, final=False):
-        report = {"preset": p.name, "prompt": prompt, "seed": seed, "size": size_text(p, size),
+        report = {"preset": p.name, "prompt": prompt, "seed": seed, "size": generation.size_text(p),
                   **({"negative_prompt": setup.negative_prompt} if setup.negative_prompt else {}),
                   "started_at": started_at, "variants": reports,
                   "complete": final, "repeats": repeats, "lpips_budget": budget, "price_per_hour": price}
@@ -279,8 +278,7 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
     with lane.busy():  # a request that arrives meanwhile says it waits, not that it starts
         yield snapshot(f"Starting {len(ordered)} variants on {p.title}…", 0.0)
         # more than one repeat runs in rounds over the variants (fair medians; the cards arrive after the last round)
-        run_request = RunRequest(prompt=prompt, seed=seed, steps=steps, repeats=repeats, interleave=True,
-                                 negative_prompt=setup.negative_prompt, **size_request(size))
+        run_request = generation.request(prompt, seed, repeats=repeats, interleave=True)
         for event in stream_compare(engine, run_request, variants, flag):
             if isinstance(event, Progress):
                 now = time.perf_counter()

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from studio.engine.caches import denoiser_of
-from studio.engine.runner import Engine, RunRequest
+from studio.engine.request import RunRequest
+from studio.engine.runner import Engine
 from studio.engine.stream import Done, Finished, stream_compare
 from studio.locks import MODEL_BUILD_LOCK
 from studio.presets import load_preset

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from studio.engine.runner import Engine, RunRequest
+from studio.engine.request import RunRequest
+from studio.engine.runner import Engine
 from studio.presets import load_preset
 
 

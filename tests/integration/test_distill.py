@@ -28,7 +28,8 @@ def _losses(folder) -> list[float]:
 
 
 def test_student_is_saved_trained_and_loadable_by_the_engine(tmp_path):
-    from studio.engine.runner import Engine, RunRequest
+    from studio.engine.request import RunRequest
+    from studio.engine.runner import Engine
 
     assert _distill(tmp_path, "student", 3) == 0
     out = tmp_path / "student"
@@ -353,7 +354,8 @@ def test_adversarial_fine_tune_of_a_saved_student_is_recorded_and_saves_the_stud
 def test_a_deeper_student_starts_as_the_teacher_and_loads_in_the_engine(tmp_path):
     """--deeper 3: the saved student has 3 more single blocks; its first loss is the plain student's (both start as
     the teacher, on the same seed's batch), and the engine runs it as a preset's student."""
-    from studio.engine.runner import Engine, RunRequest
+    from studio.engine.request import RunRequest
+    from studio.engine.runner import Engine
 
     assert _distill(tmp_path, "plain", 1) == 0
     args = ["distill", *TOY, "--train-steps", "2", "--deeper", "3", "--workdir", str(tmp_path / "w"),

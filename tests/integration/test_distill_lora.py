@@ -12,7 +12,8 @@ from safetensors import safe_open
 
 from studio.cli import main
 from studio.distill.lora import record_teacher_pair
-from studio.engine.runner import Engine, RunRequest
+from studio.engine.request import RunRequest
+from studio.engine.runner import Engine
 from studio.usage import DistillUsageError
 from studio.variant import Variant, WeightsSpec
 

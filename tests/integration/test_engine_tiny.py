@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from studio.engine.cpu_precision import cpu_has_native_bf16
-from studio.engine.runner import Engine, RunRequest
+from studio.engine.request import RunRequest
+from studio.engine.runner import Engine
 from studio.presets import load_preset
 
 ROOT = Path(__file__).resolve().parents[2]

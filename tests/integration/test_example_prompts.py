@@ -7,7 +7,8 @@ so a newcomer's first click showed the baseline wrong. A retrained model must ke
 import pytest
 
 from studio.engine.report import metrics_for
-from studio.engine.runner import Engine, RunRequest
+from studio.engine.request import RunRequest
+from studio.engine.runner import Engine
 from studio.presets import load_preset
 from studio.tiny.language import EXAMPLE_IMAGE_PROMPTS, EXAMPLE_VIDEO_PROMPTS
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from studio.cli import main as cli_main
-from studio.engine.runner import Engine, RunRequest
+from studio.engine.request import RunRequest
+from studio.engine.runner import Engine
 from studio.presets import load_preset
 from studio.ui.readouts import card_html
 

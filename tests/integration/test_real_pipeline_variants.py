@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from studio.engine.runner import Engine, RunRequest
+from studio.engine.request import RunRequest
+from studio.engine.runner import Engine
 from studio.variant import CacheSpec, QuantSpec, Variant, WeightsSpec
 
 PROMPT = "a photo of a red cat"
@@ -104,14 +105,16 @@ def test_a_bench_with_a_negative_prompt_keeps_it_and_resumes_only_with_it(tiny_p
     from studio.bench.outputs import write_outputs
     from studio.bench.prompts import BenchPrompt, PromptSet
     from studio.bench.runner import BenchError, run_bench
+    from studio.engine.request import Generation
 
     preset = tiny_presets["tiny-sdxl-test"]
     engine = Engine(preset)
     prompts = PromptSet("mine", (BenchPrompt(0, "a photo of a red cat", 1), BenchPrompt(1, "a blue dog", 2)))
     variants = [Variant("baseline"), Variant("naive2", steps=2)]
-    run = run_bench(engine, prompts, variants, tmp_path, show_bar=False, negative_prompt="blurry")
+    blurry = Generation(negative_prompt="blurry")
+    run = run_bench(engine, prompts, variants, tmp_path, blurry, show_bar=False)
     assert len(run.rows) == 4 and {r["negative_prompt"] for r in run.rows} == {"blurry"} and not run.failed
-    write_outputs(tmp_path, preset, run.rows, variants, negative_prompt="blurry")
+    write_outputs(tmp_path, preset, run.rows, variants, generation=blurry)
     assert "NEGATIVE_PROMPT = 'blurry'" in (tmp_path / "recommended.py").read_text()
     with pytest.raises(BenchError, match="holds a bench with --negative-prompt 'blurry'"):
         run_bench(engine, prompts, variants, tmp_path, show_bar=False)

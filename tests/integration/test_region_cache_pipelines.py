@@ -11,7 +11,8 @@ from diffusers import FluxPipeline, WanPipeline
 
 from studio.engine.caches import cache_applied
 from studio.engine.region_cache import region_activity
-from studio.engine.runner import Engine, RunRequest, save_media
+from studio.engine.request import RunRequest
+from studio.engine.runner import Engine, save_media
 from studio.presets import load_preset
 from studio.variant import CacheSpec, Variant
 

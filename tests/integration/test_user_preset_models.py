@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from studio.cli import main
-from studio.engine.runner import Engine, RunRequest
+from studio.engine.request import RunRequest
+from studio.engine.runner import Engine
 from studio.presets import REPO_ROOT, load_preset
 
 PROMPT = "a large red circle at the top left"
