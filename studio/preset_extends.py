@@ -9,10 +9,12 @@ other weights. Its preset file can then be four lines:
     revision = "0123abc"
 
 Top-level keys replace the base's; `variants`, `weights` and `notes` are merged by name (a table of the same name
-replaces the base's). When the file names another `source`, what belongs to the base model is not inherited:
-its other weights (distilled checkpoints and LoRAs distil the base, not your model), the variants and notes that
-use them (their steps and guidance suit those weights), its `revision` and its `download_gb`. Name your own
-`[weights.lora]` (from `python -m studio distill`) and variants that use it in the file.
+replaces the base's); `drop_variants = ["int4", ...]` leaves those of the base's variants out (a quantization your
+hardware lacks, a cache your model does not suit), with their notes. When the file names another `source`, what
+belongs to the base model is not inherited: its other weights (distilled checkpoints and LoRAs distil the base, not
+your model), the variants and notes that use them (their steps and guidance suit those weights), its `revision` and
+its `download_gb`. Name your own `[weights.lora]` (from `python -m studio distill`) and variants that use it in the
+file.
 
 Example:
     >>> merged = merge_extended({"source": "a/b", "steps": 28, "weights": {"lora": {"ref": "a/lora"}},
@@ -26,10 +28,16 @@ from __future__ import annotations
 
 MERGED_TABLES = ("variants", "weights", "notes")
 MODEL_BOUND_KEYS = ("revision", "download_gb")  # facts about the base's weights, not about its pipeline
+DROP_KEY = "drop_variants"
 
 
 def merge_extended(base: dict, child: dict) -> dict:
-    """The preset data of `child` (without its `extends`) on top of its base's."""
+    """The preset data of `child` (without its `extends`) on top of its base's. Raises ValueError for a
+    `drop_variants` that is not a list of the base's variant names (the baseline always stays)."""
+    child = dict(child)
+    dropped = _dropped(base, child.pop(DROP_KEY, []))
+    base = {**base, "variants": {k: v for k, v in base.get("variants", {}).items() if k not in dropped},
+            "notes": {k: v for k, v in base.get("notes", {}).items() if k not in dropped}}
     own_model = "source" in child and child["source"] != base.get("source")
     merged = {k: v for k, v in base.items() if not (own_model and k in MODEL_BOUND_KEYS)}
     inherited = {key: dict(base.get(key, {})) for key in MERGED_TABLES}
@@ -48,3 +56,17 @@ def merge_extended(base: dict, child: dict) -> dict:
         else:
             merged.pop("default_variants")
     return merged
+
+
+def _dropped(base: dict, names) -> set[str]:
+    """`drop_variants` checked against the base: a list of its variant names, never the baseline."""
+    known = list(base.get("variants", {}))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"'{DROP_KEY}' must be a list of variant names, e.g. {DROP_KEY} = [\"int4\"]")
+    if "baseline" in names:
+        raise ValueError(f"'{DROP_KEY}' cannot drop the baseline: every comparison is measured against it")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"'{DROP_KEY}' names {', '.join(map(repr, unknown))}, not a variant of the preset it "
+                         f"extends; its variants: {', '.join(k for k in known if k != 'baseline')}")
+    return set(names)

@@ -187,8 +187,11 @@ def read_preset_data(name: str, folders: Path | tuple[Path, ...] | None = None) 
         chain.append(base)
         layers.append(_read_toml(preset_path(base, folders)))
     merged = layers[-1]
-    for layer in reversed(layers[:-1]):
-        merged = merge_extended(merged, {k: v for k, v in layer.items() if k != "extends"})
+    for layer_name, layer in zip(reversed(chain[:-1]), reversed(layers[:-1]), strict=True):
+        try:
+            merged = merge_extended(merged, {k: v for k, v in layer.items() if k != "extends"})
+        except ValueError as e:
+            raise PresetError(f"preset '{layer_name}': {e}") from None
     return merged
 
 

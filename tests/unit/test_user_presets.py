@@ -39,6 +39,17 @@ def test_a_preset_that_only_changes_settings_keeps_everything_else(presets_dir):
     assert set(ours.variants) == set(base.variants) | {"tea"} and ours.variants["tea"].slug == "tea0.3"
 
 
+def test_a_preset_of_yours_can_leave_out_variants_of_its_base(presets_dir):
+    base = load_preset("tiny-image")
+    _write(presets_dir, "tiny-lean", 'extends = "tiny-image"\ndrop_variants = ["int8", "teacache"]\n')
+    _write(presets_dir, "tiny-leaner", 'extends = "tiny-lean"\n')  # a chain keeps them out
+    for name in ("tiny-lean", "tiny-leaner"):
+        ours = load_preset(name)
+        assert set(ours.variants) == set(base.variants) - {"int8", "teacache"}
+        assert ours.default_variants == tuple(v for v in base.default_variants if v not in {"int8", "teacache"})
+        assert not {"int8", "teacache"} & set(ours.notes)
+
+
 def test_your_own_few_step_weights_replace_the_bases_and_chains_resolve(presets_dir):
     _write(presets_dir, "our-flux", 'extends = "flux1-dev"\ntitle = "Our FLUX"\nsource = "our-org/flux-ft"\n'
                               '[weights.lora]\nref = "our-org/flux-ft-lora4"\n'
@@ -55,6 +66,10 @@ def test_your_own_few_step_weights_replace_the_bases_and_chains_resolve(presets_
     ({"a": 'extends = "nope"\n'}, "unknown preset 'nope'"),
     ({"a": 'extends = "tiny-image"\nsteps = "many"\n'}, "'steps' must be int"),
     ({"a": 'extends = "tiny-image"\nsource = "relative/../../x"\n'}, "leaves the project folder"),
+    ({"a": 'extends = "tiny-image"\ndrop_variants = ["int9"]\n'},
+     "preset 'a': 'drop_variants' names 'int9', not a variant of the preset it extends; its variants: .*int8"),
+    ({"a": 'extends = "tiny-image"\ndrop_variants = ["baseline"]\n'}, "cannot drop the baseline"),
+    ({"a": 'extends = "tiny-image"\ndrop_variants = "int8"\n'}, "must be a list of variant names"),
 ])
 def test_broken_presets_of_yours_are_refused_with_the_reason(presets_dir, files, message):
     for name, text in files.items():
