@@ -56,8 +56,8 @@ def add_parser(sub) -> None:
                    help="embedded presets: weight of an LPIPS term between the decoded student prediction and the "
                         "teacher's sample, added to the latent squared error (InstaFlow; default 0: off)")
     p.add_argument("--adversarial", type=float, default=0.0,
-                   help="embedded presets: weight of an adversarial term from a prompt-conditioned critic on clean "
-                        "latents, added to the latent squared error (ADD/LADD; default 0: off)")
+                   help="embedded presets: weight of an adversarial term from a prompt-conditioned critic (see "
+                        "--critic), added to the latent squared error (ADD/LADD; default 0: off)")
     p.add_argument("--critic", choices=CRITICS, default="latent",
                    help="with --adversarial: 'latent', a small critic network of its own; 'teacher', heads on the "
                         "frozen teacher's blocks reading both samples noised again (LADD; two more teacher passes "
