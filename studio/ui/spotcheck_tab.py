@@ -101,7 +101,10 @@ _KEYS_HTML = """<style>
 
 RESULT_HEADERS = ["variant", "reference", "win", "tie", "loss", "both bad", "votes", "preference", "95% interval",
                   "verdict"]
-REVEAL_HEADERS = ["#", "prompt", "left", "right", "your choice", "comment"]
+# (header, rater_reveal key): the choice and the names first, the long prompt last, so a phone shows what matters
+# without scrolling sideways
+REVEAL_COLUMNS = [("#", "position"), ("your choice", "your_choice"), ("left", "left"), ("right", "right"),
+                  ("comment", "comment"), ("prompt", "prompt")]
 
 _stores: dict[str, VoteStore] = {}
 _stores_lock = threading.Lock()
@@ -162,8 +165,7 @@ class _Handlers:
         view = next_pair_for_rater(store, session_id, rater)
         if view is None:
             rows = rater_reveal(store, session_id, rater)
-            reveal = [[r["position"], r["prompt"], r["left"], r["right"], r["your_choice"], r["comment"]]
-                      for r in rows]
+            reveal = [[r[key] for _, key in REVEAL_COLUMNS] for r in rows]
             done = f"**All {len(rows)} pairs rated — thank you.** Here is what you were comparing:"
             hidden = gr.update(value=None, visible=False)
             buttons = [gr.update(interactive=False)] * 4
@@ -303,8 +305,8 @@ def build_spotcheck_tab(db_path: str | Path | None = None, tabs: gr.Tabs | None 
     comment = gr.Textbox(label="Comment (optional, saved with your vote)", max_lines=3, max_length=2000)
     status = gr.Markdown(elem_id="spotcheck-status")
     pair = gr.Number(value=-1, precision=0, visible=False)
-    reveal = gr.Dataframe(headers=REVEAL_HEADERS, label="Your votes, identities revealed", visible=False,
-                          interactive=False, wrap=True)
+    reveal = gr.Dataframe(headers=[header for header, _ in REVEAL_COLUMNS], label="Your votes, identities revealed",
+                          visible=False, interactive=False, wrap=True)
     with gr.Accordion("Results", open=False):
         show = gr.Button("Show results", elem_id="spotcheck-show-results")
         summary_md = gr.Markdown()

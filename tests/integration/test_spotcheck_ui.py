@@ -63,9 +63,11 @@ def test_blind_rating_flow_then_reveal(app):
             assert not any(name in " ".join(map(str, out)) for name in ("baseline", "teacache", "naive4"))
     assert out[1].startswith("**All 4 pairs rated")
     reveal = out[-1]["value"]["data"]
-    assert len(reveal) == 4 and reveal[0][5] == "sharper" and reveal[0][4] == reveal[0][2]  # picked the left one
+    # the columns: #, your choice, left, right, comment, prompt (the long prompt last, for phones)
+    assert len(reveal) == 4 and reveal[0][4] == "sharper" and reveal[0][1] == reveal[0][2]  # picked the left one
     vote = {v.pair_index: v for v in store.votes(session.id)}[first_pair]
     p = session.pairs[first_pair]
+    assert reveal[0][5] == p.prompt
     assert vote.shown_left == reveal[0][2] and vote.choice == ("variant" if vote.shown_left == p.variant
                                                                 else "reference")
 
