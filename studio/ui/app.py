@@ -96,8 +96,9 @@ def open_setup(name: str, request: gr.Request = None):
 
     Outputs: the preset, describe_preset's nine, then seed, steps, repeats, custom variants and the status."""
     setup = links.read_setup(getattr(request, "query_params", None) or {}, name)
+    listed = preset_choices()  # read afresh: a preset of yours added since the start is listed now
     if setup is None:
-        return gr.skip(), *describe_preset(name), *[gr.skip()] * 5
+        return gr.update(choices=listed), *describe_preset(name), *[gr.skip()] * 5
     info, chosen, prompt, *rest, size, negative = describe_preset(setup.preset)
     if setup.size:
         size["value"] = setup.size
@@ -110,7 +111,7 @@ def open_setup(name: str, request: gr.Request = None):
     message = "Opened a shared setup: press Generate to run it."
     if setup.problems:
         message += " Left out of the link: " + "; ".join(setup.problems) + "."
-    return (setup.preset, info, chosen, setup.prompt or prompt, *rest, size, negative,
+    return (gr.update(choices=listed, value=setup.preset), info, chosen, setup.prompt or prompt, *rest, size, negative,
             *[gr.skip() if value is None else value for value in (setup.seed, setup.steps, setup.repeats)],
             custom, readouts.status_html(message))
 
@@ -514,7 +515,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
             with gr.Tab("Benchmark", id="bench"):
                 from studio.ui.bench_tab import build_bench_tab
 
-                build_bench_tab(out_root=settings.runs_dir / "bench", spotcheck_db=settings.spotcheck_db)
+                bench_preset = build_bench_tab(out_root=settings.runs_dir / "bench",
+                                               spotcheck_db=settings.spotcheck_db)
             with gr.Tab("Spot-check", id="spotcheck"):
                 from studio.ui.spotcheck_tab import build_spotcheck_tab
 
@@ -553,6 +555,8 @@ def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks
         event.then(remember_run, [state, mine], mine, api_visibility="private", queue=False).then(
             list_mine, [mine, history], earlier, api_visibility="private", queue=False)  # may wait for its save
         demo.load(list_mine, [mine, history], earlier, api_visibility="private", queue=False)
+        demo.load(lambda: gr.update(choices=preset_choices()), None, bench_preset, api_visibility="private",
+                  queue=False)
         open_earlier.click(open_comparison, [earlier, price, budget, history], view_outputs,
                            api_name="compare_open").then(
             reference_choices, state, ab_against, api_visibility="private", queue=False)

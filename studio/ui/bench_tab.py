@@ -242,9 +242,10 @@ def cancel_message(running_dir: str | None) -> str:
 
 
 def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = None,
-                    spotcheck_db: Path | None = None) -> None:
-    """Lay out the tab inside the current Blocks context. `get_engine(preset_name)` may share the app's engines;
-    spot-check sessions made from a bench go to `spotcheck_db` (None: the default database)."""
+                    spotcheck_db: Path | None = None) -> gr.Dropdown:
+    """Lay out the tab inside the current Blocks context; returns its preset dropdown (the page refreshes its
+    choices on load). `get_engine(preset_name)` may share the app's engines; spot-check sessions made from a bench
+    go to `spotcheck_db` (None: the default database)."""
     out_root = Path(out_root or REPO_ROOT / ".runs" / "bench")
     presets = list_presets()
     first = "tiny-image" if "tiny-image" in presets else presets[0]
@@ -333,3 +334,4 @@ def build_bench_tab(get_engine: Callable | None = None, out_root: Path | None = 
         shown_changes.click(lambda: "", None, spotcheck_message, api_name=False, queue=False)
     stop.click(cancel_message, running_dir, status, api_name="bench_cancel", cancels=[event, resume_event],
                queue=False)
+    return preset

@@ -170,3 +170,21 @@ def test_presets_new_needs_to_know_where_to_write(capsys, monkeypatch):
     monkeypatch.delenv("STUDIO_PRESETS_DIR", raising=False)
     assert main(["presets", "new", "x", "--from", "sdxl", "--source", "a/b"]) == 2
     assert "say where to write the preset: --dir FOLDER" in capsys.readouterr().err
+
+
+def test_a_preset_of_yours_added_while_the_app_runs_is_listed_at_the_next_page_load(presets_dir, caplog):
+    from studio.ui.app import open_setup
+
+    def listed() -> list[str]:
+        return [name for _, name in open_setup("tiny-image")[0]["choices"]]
+
+    before = listed()
+    assert "our-tiny" not in before
+    _write(presets_dir, "our-tiny", 'extends = "tiny-image"\ntitle = "Our tiny"\n')
+    # a broken file written meanwhile is left out of the list (and logged), not a broken page
+    _write(presets_dir, "our-broken", 'extends = "tiny-image"\nsteps = "many"\n')
+    with caplog.at_level("WARNING", logger="studio"):
+        after = listed()
+    assert after == [*before[:2], "our-tiny", *before[2:]]  # after the embedded ones, as at the start
+    assert "our-broken" not in after
+    assert "our-broken: not listed: " in caplog.text and "'steps' must be int" in caplog.text
