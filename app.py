@@ -8,7 +8,7 @@ import sys
 from studio.config import ConfigError, Settings
 
 try:
-    settings = Settings.from_env()
+    settings = Settings.from_env(check_presets=True)  # a broken preset of yours stops the start
 except ConfigError as e:
     sys.exit(f"error: {e}")
 

@@ -70,14 +70,18 @@ class Settings:
     prewarm: bool = True  # load the embedded model when the app starts
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate every variable (defaults where unset). Raises ConfigError on the first bad one."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, check_presets: bool = False) -> Settings:
+        """Read and validate every variable (defaults where unset). Raises ConfigError on the first bad one.
+
+        `check_presets`: also load every preset in STUDIO_PRESETS_DIR, so that a broken file stops the app's start
+        (app.py, doctor) with its reason. Off for settings read while the app runs (a preset file broken since the
+        start must not stop other presets' runs; the page's list leaves it out)."""
         env = os.environ if environ is None else environ
         home = Path(env.get("HOME") or Path.home()).expanduser()
         xdg_cache = _path(env, "XDG_CACHE_HOME") or home / ".cache"
         hf_home = _path(env, "HF_HOME") or xdg_cache / "huggingface"
         on_spaces = bool(env.get("SPACE_ID"))
-        folders = _preset_folders(env)
+        folders = _preset_folders(env, check_presets)
         return cls(
             default_preset=_preset(env, folders),
             presets_dir=folders[1] if len(folders) > 1 else None,
@@ -170,12 +174,11 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
     return path
 
 
-def _preset_folders(env: Mapping[str, str]) -> tuple[Path, ...]:
-    """The preset folders, every preset in STUDIO_PRESETS_DIR loaded once so that a broken file stops the start
-    with its reason instead of breaking the preset list of a running app."""
+def _preset_folders(env: Mapping[str, str], check_presets: bool) -> tuple[Path, ...]:
+    """The preset folders; with `check_presets`, every preset in STUDIO_PRESETS_DIR loaded once."""
     try:
         folders = preset_folders(env)
-        for name in list_presets(folders[1:]):
+        for name in list_presets(folders[1:]) if check_presets else ():
             load_preset(name, folders)
     except PresetError as e:
         raise ConfigError(str(e) if str(e).startswith(USER_PRESETS_VAR) else f"{USER_PRESETS_VAR}: {e}") from None

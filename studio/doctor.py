@@ -46,7 +46,7 @@ class Check:
 def check_settings(environ=None) -> tuple[Settings, list[Check]]:
     """The settings in force; with a bad variable, the defaults plus a failed check naming it."""
     try:
-        settings = Settings.from_env(environ)
+        settings = Settings.from_env(environ, check_presets=True)
     except ConfigError as e:
         return Settings(), [Check("settings", "environment", "fail", f"{e} (defaults used for the other checks)")]
     detail = (f"default preset {settings.default_preset}, listening on {settings.host}:{settings.port}, "

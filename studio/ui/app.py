@@ -401,7 +401,7 @@ def _price_row_here() -> str:
 def build_demo(settings: Settings | None = None, warm: bool = True) -> gr.Blocks:
     from studio.tiny.language import EXAMPLE_IMAGE_PROMPTS
 
-    settings = settings or Settings.from_env()
+    settings = settings or Settings.from_env(check_presets=True)
     start_preset = settings.default_preset if settings.default_preset in list_presets() else "tiny-image"
 
     with gr.Blocks(title="Speed-Up Studio", fill_width=True) as demo:  # 17 summary columns need the room

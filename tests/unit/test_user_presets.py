@@ -77,7 +77,7 @@ def test_broken_presets_of_yours_are_refused_with_the_reason(presets_dir, files,
     with pytest.raises(PresetError, match=message):
         load_preset("a")
     with pytest.raises(ConfigError, match="STUDIO_PRESETS_DIR: .*" + message):  # the app refuses to start on it
-        Settings.from_env({"STUDIO_PRESETS_DIR": str(presets_dir)})
+        Settings.from_env({"STUDIO_PRESETS_DIR": str(presets_dir)}, check_presets=True)
 
 
 def test_a_name_of_yours_that_a_shipped_preset_has_is_refused(presets_dir):
@@ -85,7 +85,7 @@ def test_a_name_of_yours_that_a_shipped_preset_has_is_refused(presets_dir):
     with pytest.raises(PresetError, match="both a shipped preset and a file in STUDIO_PRESETS_DIR; rename"):
         preset_path("sdxl")
     with pytest.raises(ConfigError, match="'sdxl' is both a shipped preset"):
-        Settings.from_env({"STUDIO_PRESETS_DIR": str(presets_dir)})
+        Settings.from_env({"STUDIO_PRESETS_DIR": str(presets_dir)}, check_presets=True)
 
 
 def test_a_presets_folder_that_is_not_a_folder_stops_the_start(tmp_path):
@@ -188,3 +188,17 @@ def test_a_preset_of_yours_added_while_the_app_runs_is_listed_at_the_next_page_l
     assert after == [*before[:2], "our-tiny", *before[2:]]  # after the embedded ones, as at the start
     assert "our-broken" not in after
     assert "our-broken: not listed: " in caplog.text and "'steps' must be int" in caplog.text
+
+
+def test_a_preset_of_yours_broken_while_the_app_runs_stops_no_other_presets_run(presets_dir):
+    from studio.engine import pool
+
+    _write(presets_dir, "our-tiny", 'extends = "tiny-image"\ntitle = "Our tiny"\n')
+    _write(presets_dir, "our-broken", 'extends = "tiny-image"\nsteps = "many"\n')  # written after the start
+    with pytest.raises(ConfigError, match="our-broken"):  # a start would stop on it
+        Settings.from_env(check_presets=True)
+    assert Settings.from_env().presets_dir == presets_dir.resolve()  # settings read while running do not
+    try:
+        assert pool.engine_for("our-tiny").preset.name == "our-tiny"  # a run's engine is made as before
+    finally:
+        pool._engines.pop("our-tiny", None)
