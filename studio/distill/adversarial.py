@@ -63,7 +63,9 @@ class TokenHead(nn.Module):
     def forward(self, features: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
         b, n, d = features.shape
         side = int(round(n ** 0.5))
-        h = self.body(features.transpose(1, 2).reshape(b, d, side, n // side))  # (B, width, side, side)
+        if side * side != n:  # distillation runs at the trained size, whose token grid is square (8 x 8)
+            raise ValueError(f"the teacher critic needs a square grid of image tokens, got {n} tokens")
+        h = self.body(features.transpose(1, 2).reshape(b, d, side, side))  # (B, width, side, side)
         return self.score(h).mean((1, 2, 3)) + (self.prompt(pooled)[:, :, None, None] * h).sum(1).mean((1, 2))
 
 
