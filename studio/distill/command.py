@@ -203,9 +203,11 @@ def resolve_defaults(args, lora: bool) -> None:
     if lora and args.perceptual:
         raise DistillUsageError("--perceptual applies to embedded presets; real-model presets train a LoRA on "
                                 "reflow pairs")
-    if lora and (args.adversarial or args.init_student or args.deeper or args.adherent_only or args.rescue_guidance):
-        raise DistillUsageError("--adversarial, --init-student, --deeper, --adherent-only and --rescue-guidance "
-                                "apply to embedded presets; real-model presets train a LoRA on reflow pairs")
+    if lora and (args.adversarial or args.critic != "latent" or args.init_student or args.deeper or args.adherent_only
+                 or args.rescue_guidance):
+        raise DistillUsageError("--adversarial, --critic, --init-student, --deeper, --adherent-only and "
+                                "--rescue-guidance apply to embedded presets; real-model presets train a LoRA on "
+                                "reflow pairs")
     if lora and args.teacher_guidance is not None:
         raise DistillUsageError("--teacher-guidance applies to embedded presets; a LoRA student learns the real "
                                 "pipeline's own guided trajectory")

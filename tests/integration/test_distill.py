@@ -69,6 +69,7 @@ def test_same_seed_same_loss_curve(tmp_path):
     (["--prompts", "missing.txt"], "is not a file"),
     (["--adversarial", "11"], "--adversarial must be in [0, 10]"),
     (["--critic", "teacher"], "give a weight with --adversarial W too"),
+    (["--preset", "flux1-dev", "--critic", "teacher"], "--adversarial, --critic, --init-student"),
     (["--adversarial", "0.1", "--critic", "pixels"], "invalid choice: 'pixels'"),
     (["--preset", "flux1-dev", "--adversarial", "0.1"], "apply to embedded presets"),
     (["--init-student", "assets"], "is not a saved student"),
