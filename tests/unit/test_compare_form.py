@@ -42,3 +42,27 @@ def test_each_refusal_names_what_is_wrong(field, value, words):
     good = dict(preset="tiny-image", prompt="a red circle", chosen=["baseline"], price=1.0, budget=0.1)
     with pytest.raises(FormError, match=words):
         CompareForm(**{**good, field: value}).checked()
+
+
+@pytest.mark.parametrize("field, value, words", [  # what an API caller may send in place of the page's widgets
+    ("prompt", 5, "the prompt must be text, got int"),
+    ("negative", 5, "the negative prompt must be text"),
+    ("seed", "abc", "the seed must be a whole number"),
+    ("seed", float("inf"), "the seed must be a whole number"),
+    ("seed", float("nan"), "the seed must be a whole number"),
+    ("seed", [1], "the seed must be a whole number"),
+    ("steps", "x", "steps must be a whole number"),
+    ("repeats", "x", "repeats must be a whole number"),
+    ("custom", 5, "custom variants must be text"),
+    ("chosen", [3], "variant names must be text"),
+])
+def test_wrong_kinds_of_value_are_refused_with_what_is_allowed(field, value, words):
+    good = dict(preset="tiny-image", prompt="a red circle", chosen=["baseline"], price=1.0, budget=0.1)
+    with pytest.raises(FormError, match=words):
+        CompareForm(**{**good, field: value}).checked()
+
+
+def test_numbers_written_as_text_and_variants_as_one_comma_list_are_taken():
+    checked = CompareForm("tiny-image", "a red circle", "7", "8", "baseline, naive4", "", 1.5, "0.2", "2").checked()
+    assert (checked.setup.seed, checked.setup.steps, checked.setup.repeats) == (7, 8, 2)
+    assert checked.setup.variants == ("baseline", "naive4") and (checked.price, checked.budget) == (1.5, 0.2)
