@@ -24,7 +24,7 @@ import gradio as gr
 
 from studio.bench.history import list_runs, load_run
 from studio.bench.prompts import BUILTIN_SETS, FILE_KINDS, builtin_set_names
-from studio.inputs import takes_negative_prompt, variant_names
+from studio.inputs import InputError, takes_negative_prompt, variant_names
 from studio.presets import REPO_ROOT, list_presets, load_preset
 from studio.ui import lane
 from studio.ui.presets_ui import preset_choices, preset_or_error
@@ -61,6 +61,22 @@ def typed_prompts_file(text: str | None, folder: Path) -> str:
     path = folder / "prompts.txt"
     path.write_text(text, encoding="utf-8")
     return str(path)
+
+
+def _text(value, name: str) -> str:
+    """A text field's value ("" when empty); an API caller's number or list in its place is refused."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise gr.Error(f"{name} must be text, got {type(value).__name__}")
+    return value
+
+
+def _variant_names(ticked, typed) -> list[str]:
+    try:
+        return variant_names(ticked, typed)
+    except InputError as e:
+        raise gr.Error(str(e)) from None
 
 
 def _number(value, name: str, low: float, high: float, whole: bool = False, optional: bool = False):
@@ -137,17 +153,18 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
         _refuse_on_zerogpu()
         with tempfile.TemporaryDirectory(prefix="studio-prompts-") as typed_folder:  # gone once the job is over
             if source == SOURCES[2]:
-                prompts_file = typed_prompts_file(typed_prompts, Path(typed_folder))
+                prompts_file = typed_prompts_file(_text(typed_prompts, "Prompts"), Path(typed_folder))
             request = BenchRequest(
-                preset=preset_name, variants=variant_names(variants, extra),
+                preset=preset_name, variants=_variant_names(variants, extra),
                 prompts_file=prompts_file if source in SOURCES[1:] else None,
                 prompt_set=prompt_set if source == SOURCES[0] else None,
                 count=_number(count, "Prompts", 1, 5000, whole=True, optional=True),
                 seed=_number(seed, "Seed", 0, 2**31 - 1, whole=True),
                 # an untouched number field sends 0: for steps and price, 0 means "not given", as their labels say
                 steps=_number(steps, "Baseline steps (0: the preset's)", 0, 1000, whole=True, optional=True) or None,
-                size=(size or "").strip() or None, negative_prompt=(negative or "").strip() or None,
-                sweeps=[s.strip() for s in (sweep or "").split(";") if s.strip()],
+                size=_text(size, "Size").strip() or None,
+                negative_prompt=_text(negative, "Negative prompt").strip() or None,
+                sweeps=[s.strip() for s in _text(sweep, "Sweep").split(";") if s.strip()],
                 budget_mean_lpips=_number(budget_mean, "Mean LPIPS budget", 0, 1),
                 budget_p95_lpips=_number(budget_p95, "p95 LPIPS budget", 0, 1),
                 gpu_price=_number(gpu_price, "$ per hour (0: price table by device)", 0, 1000, optional=True) or None)

@@ -200,3 +200,23 @@ def test_bad_uploads_are_clear_errors_and_the_next_run_works(client, tmp_path, n
     assert "Traceback" not in str(info.value)
     status = client.predict(*_args(count=1, steps=2, variants=["naive4"]), api_name="/bench_run")[0]
     assert status.startswith("**Done:**")
+
+
+@pytest.mark.parametrize("field, value, words", [  # the handler itself, as a caller that skips gradio's checks
+    ("size", 5, "Size must be text, got int"),
+    ("negative", ["blurry"], "Negative prompt must be text, got list"),
+    ("sweep", 3, "Sweep must be text"),
+    ("extra", 5, "custom variants must be text"),
+    ("variants", [3], "variant names must be text"),
+])
+def test_wrong_kinds_of_value_are_clear_errors(tmp_path, field, value, words):
+    import gradio as gr
+
+    from studio.ui.bench_tab import make_run_handler
+
+    names = ["preset_name", "source", "prompt_set", "prompts_file", "count", "seed", "steps", "variants", "extra",
+             "sweep", "budget_mean", "budget_p95", "gpu_price", "typed_prompts", "size", "negative"]
+    args = dict(zip(names, _args(), strict=True))
+    with pytest.raises(gr.Error, match=words):
+        next(make_run_handler(None, tmp_path)(**{**args, field: value}))
+    assert not any(tmp_path.iterdir())  # refused before a bench folder was made
