@@ -58,6 +58,9 @@ def add_parser(sub) -> None:
     p.add_argument("--adversarial", type=float, default=0.0,
                    help="embedded presets: weight of an adversarial term from a prompt-conditioned critic (see "
                         "--critic), added to the latent squared error (ADD/LADD; default 0: off)")
+    p.add_argument("--dmd", type=float, default=0.0,
+                   help="embedded presets: weight of a distribution-matching term (DMD: the guided teacher against a "
+                        "copy trained on the student's samples), added to the latent squared error (default 0: off)")
     p.add_argument("--critic", choices=CRITICS, default="latent",
                    help="with --adversarial: 'latent', a small critic network of its own; 'teacher', heads on the "
                         "frozen teacher's blocks reading both samples noised again (LADD; two more teacher passes "
@@ -174,6 +177,8 @@ def _claim_workdir(workdir: Path, args, counts: list[int], *, teacher: str, guid
         settings["adversarial"] = args.adversarial
         if args.critic != "latent":  # recorded only when not the default, so older workdirs still resume
             settings["critic"] = args.critic
+    if args.dmd:
+        settings["dmd"] = args.dmd
     if args.deeper:
         settings["deeper"] = args.deeper
     if args.adherent_only:
@@ -203,9 +208,9 @@ def resolve_defaults(args, lora: bool) -> None:
     if lora and args.perceptual:
         raise DistillUsageError("--perceptual applies to embedded presets; real-model presets train a LoRA on "
                                 "reflow pairs")
-    if lora and (args.adversarial or args.critic != "latent" or args.init_student or args.deeper or args.adherent_only
-                 or args.rescue_guidance):
-        raise DistillUsageError("--adversarial, --critic, --init-student, --deeper, --adherent-only and "
+    if lora and (args.adversarial or args.critic != "latent" or args.dmd or args.init_student or args.deeper
+                 or args.adherent_only or args.rescue_guidance):
+        raise DistillUsageError("--adversarial, --critic, --dmd, --init-student, --deeper, --adherent-only and "
                                 "--rescue-guidance apply to embedded presets; real-model presets train a LoRA on "
                                 "reflow pairs")
     if lora and args.teacher_guidance is not None:
@@ -250,8 +255,12 @@ def validate(args) -> None:
               (args.adversarial or args.critic == "latent", "--critic chooses the critic of --adversarial; give a "
                "weight with --adversarial W too"),
               (0 <= args.deeper <= 32, "--deeper must be from 0 to 32"),
-              (args.targets == "endpoint" or not (args.adherent_only or args.perceptual or args.adversarial),
-               "--targets trajectory does not combine with --adherent-only, --perceptual or --adversarial"),
+              (0 <= args.dmd <= 10, "--dmd must be in [0, 10]"),
+              (not (args.dmd and args.adversarial), "--dmd and --adversarial each train a second network beside the "
+               "student; give one or the other"),
+              (args.targets == "endpoint"
+               or not (args.adherent_only or args.perceptual or args.adversarial or args.dmd),
+               "--targets trajectory does not combine with --adherent-only, --perceptual, --adversarial or --dmd"),
               (not (args.deeper and args.init_student), "--deeper grows the teacher; a saved student given by "
                "--init-student already has its depth, so give one or the other"),
               (1 <= args.checkpoint_every <= 1_000_000, "--checkpoint-every must be from 1 to 1000000"),
@@ -401,6 +410,11 @@ def run(args) -> int:
     if args.adherent_only:
         pairs = _adherent_only(teacher, pairs, args.rescue_guidance, args.teacher_steps or preset.steps, workdir)
     text_encoder = teacher.text_encoder.float().requires_grad_(False)
+    if args.dmd:  # the guided teacher (at the pairs' guidance) against a copy of it that learns the student
+        from studio.distill.dmd import DistributionMatchingTerm
+
+        adversarial = DistributionMatchingTerm(teacher.transformer, text_encoder, args.dmd, guidance)
+        critic = adversarial.fake
     sigmas = student_sigmas(teacher, counts, args.schedule)
     print(f"student noise levels ({', '.join(map(str, counts))} steps): {sigmas}", file=sys.stderr)
 
@@ -413,8 +427,9 @@ def run(args) -> int:
                            perceptual, adversarial)
 
     started = time.time()
-    # with a critic, both train (and checkpoint) together; the student is what is saved
-    trained = student if critic is None else torch.nn.ModuleDict({"student": student, "critic": critic})
+    # with a critic (or DMD's fake score), both train (and checkpoint) together; the student is what is saved
+    trained = student if critic is None else torch.nn.ModuleDict({"student": student,
+                                                                  "fake" if args.dmd else "critic": critic})
     ema = train_loop(trained, loss_at, steps=args.train_steps, lr=args.lr, workdir=workdir,
                      desc=f"distill {preset.name} -> {args.student_steps} steps", ema_decay=args.ema_decay, warmup=50,
                      checkpoint_every=args.checkpoint_every)
@@ -430,7 +445,7 @@ def run(args) -> int:
         "student_steps": args.student_steps, "trained_for_steps": counts, "teacher_steps": args.teacher_steps or
         preset.steps, "pairs": args.pairs, "train_steps": args.train_steps, "batch": args.batch, "lr": args.lr,
         "seed": args.seed, "rollout": args.rollout, "perceptual": args.perceptual, "schedule": args.schedule,
-        "adversarial": args.adversarial, **({"critic": args.critic} if args.adversarial else {}),
+        "adversarial": args.adversarial, **({"critic": args.critic} if args.adversarial else {}), "dmd": args.dmd,
         "init_student": args.init_student, "deeper": args.deeper,
         "adherent_only": args.adherent_only, "rescue_guidance": list(args.rescue_guidance),
         "pairs_trained_on": len(pairs),

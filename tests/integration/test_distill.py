@@ -69,7 +69,12 @@ def test_same_seed_same_loss_curve(tmp_path):
     (["--prompts", "missing.txt"], "is not a file"),
     (["--adversarial", "11"], "--adversarial must be in [0, 10]"),
     (["--critic", "teacher"], "give a weight with --adversarial W too"),
-    (["--preset", "flux1-dev", "--critic", "teacher"], "--adversarial, --critic, --init-student"),
+    (["--dmd", "-1"], "--dmd must be in [0, 10]"),
+    (["--dmd", "1", "--adversarial", "0.1"], "give one or the other"),
+    (["--dmd", "1", "--targets", "trajectory", "--schedule", "uniform", "--also-steps", ""],
+     "does not combine with --adherent-only, --perceptual, --adversarial or --dmd"),
+    (["--preset", "flux1-dev", "--dmd", "1"], "--dmd, --init-student"),
+    (["--preset", "flux1-dev", "--critic", "teacher"], "--adversarial, --critic, --dmd, --init-student"),
     (["--adversarial", "0.1", "--critic", "pixels"], "invalid choice: 'pixels'"),
     (["--preset", "flux1-dev", "--adversarial", "0.1"], "apply to embedded presets"),
     (["--init-student", "assets"], "is not a saved student"),
@@ -330,6 +335,65 @@ def test_teacher_critic_through_the_command_is_recorded_changes_training_and_sav
     # the workdir was claimed for the teacher critic: resuming it with the other critic is refused
     assert main(["distill", *TOY, "--train-steps", "3", "--adversarial", "0.5", "--workdir", str(tmp_path / "w"),
                  "--out", str(tmp_path / "x")]) == 2
+
+
+def test_distribution_matching_moves_the_student_against_real_minus_fake_and_trains_the_fake_score():
+    """--dmd: the student's gradient is (fake - real) / scale per element (the guided teacher against the copy that
+    learns the student), scaled by the weight; the fake score learns from its own denoising loss; the teacher stays."""
+    from studio.distill.dmd import DistributionMatchingTerm
+    from studio.tiny.language import parse_prompt
+    from studio.tiny.model import build_pipeline
+    from studio.tiny.pipeline import predict_x0
+    from studio.tiny.text_encoder import objects_to_ids
+
+    torch.manual_seed(0)
+    pipe = build_pipeline("image")
+    tokens, pooled = pipe.text_encoder(objects_to_ids([parse_prompt(x) for x in ["a red circle", "a blue square"]]))
+    tokens, pooled = tokens.detach(), pooled.detach()
+    term = DistributionMatchingTerm(pipe.transformer, pipe.text_encoder, 1.0, guidance=3.0)
+    teacher_before = {k: v.clone() for k, v in pipe.transformer.state_dict().items()}
+    with torch.no_grad():  # a fake score that differs from the teacher, as it does once it has learned the student
+        for q in term.fake.parameters():
+            q.add_(0.01 * torch.randn_like(q))
+    sample = torch.randn(2, 8, 16, 16)
+
+    def student_grad(weight):
+        term.weight = weight
+        x0_hat = sample.clone().requires_grad_(True)
+        term(x0_hat, sample, tokens, pooled, torch.Generator().manual_seed(5)).backward()
+        return x0_hat.grad
+
+    grad = student_grad(1.0)
+    # what the term should push along, recomputed from its definition with the same draw
+    gen = torch.Generator().manual_seed(5)
+    noise, sigma = torch.randn(sample.shape, generator=gen), 0.02 + 0.96 * torch.rand(2, generator=gen)
+    noisy = (1 - sigma.view(-1, 1, 1, 1)) * sample + sigma.view(-1, 1, 1, 1) * noise
+    with torch.no_grad():
+        empty_tokens, empty_pooled = pipe.text_encoder(torch.zeros(1, tokens.shape[1], 5, dtype=torch.long))
+        cond = predict_x0(pipe.transformer, noisy, sigma, tokens, pooled)
+        uncond = predict_x0(pipe.transformer, noisy, sigma, empty_tokens.expand_as(tokens),
+                            empty_pooled.expand_as(pooled))
+        real = uncond + 3.0 * (cond - uncond)
+        fake = predict_x0(term.fake, noisy, sigma, tokens, pooled)
+        scale = (sample - real).abs().flatten(1).mean(1).view(-1, 1, 1, 1)
+    expected = (fake - real) / scale / sample.numel()
+    torch.testing.assert_close(grad, expected, rtol=1e-3, atol=1e-9)
+    torch.testing.assert_close(student_grad(2.5), 2.5 * grad, rtol=1e-4, atol=1e-9)
+    assert all(q.grad is not None and q.grad.abs().sum() > 0 for q in term.fake.parameters() if q.dim() > 1)
+    assert all(torch.equal(v, pipe.transformer.state_dict()[k]) for k, v in teacher_before.items())
+    assert all(q.grad is None for q in pipe.transformer.parameters())
+
+
+def test_distribution_matching_through_the_command_is_recorded_and_saves_the_student(tmp_path):
+    args = ["distill", *TOY, "--train-steps", "3", "--dmd", "1", "--workdir", str(tmp_path / "w"),
+            "--out", str(tmp_path / "dmd")]
+    assert main(args) == 0
+    assert json.loads((tmp_path / "dmd" / "distill.json").read_text())["dmd"] == 1.0
+    assert json.loads((tmp_path / "w" / "settings.json").read_text())["dmd"] == 1.0
+    saved = json.loads((tmp_path / "dmd" / "transformer" / "config.json").read_text())
+    assert saved["_class_name"] == "FluxTransformer2DModel"
+    assert _distill(tmp_path, "plain", 3) == 0
+    assert _losses(tmp_path / "dmd") != pytest.approx(_losses(tmp_path / "plain"), rel=1e-4)
 
 
 def test_adversarial_fine_tune_of_a_saved_student_is_recorded_and_saves_the_student(tmp_path):
