@@ -401,7 +401,9 @@ def run(args) -> int:
     perceptual = _perceptual_term(teacher, args.perceptual)  # before the pairs: a missing LPIPS fails fast
     student = _initial_student(teacher, args.init_student, args.deeper)  # and a wrong --init-student
     torch.manual_seed(args.seed)  # the critic's initial weights
-    adversarial, critic = _adversarial_term(teacher, args.adversarial, args.critic)
+    # a term on the student's clean predictions and the network it trains beside the student (a critic, or DMD's
+    # fake score below)
+    sample_term, partner = _adversarial_term(teacher, args.adversarial, args.critic)
     # where --rollout follows the student's sampler (and, with trajectory targets, the levels it aims between)
     trajectory = student_sigmas(teacher, [args.student_steps], args.schedule)
     pairs = teacher_pairs(teacher, args.pairs, args.teacher_steps or preset.steps, workdir, args.seed,
@@ -413,8 +415,8 @@ def run(args) -> int:
     if args.dmd:  # the guided teacher (at the pairs' guidance) against a copy of it that learns the student
         from studio.distill.dmd import DistributionMatchingTerm
 
-        adversarial = DistributionMatchingTerm(teacher.transformer, text_encoder, args.dmd, guidance)
-        critic = adversarial.fake
+        sample_term = DistributionMatchingTerm(teacher.transformer, text_encoder, args.dmd, guidance)
+        partner = sample_term.fake
     sigmas = student_sigmas(teacher, counts, args.schedule)
     print(f"student noise levels ({', '.join(map(str, counts))} steps): {sigmas}", file=sys.stderr)
 
@@ -424,16 +426,16 @@ def run(args) -> int:
         if args.targets == "trajectory":
             return trajectory_loss(student, text_encoder, pairs, trajectory, args.batch, gen, args.rollout)
         return reflow_loss(student, text_encoder, pairs, sigmas, args.batch, gen, args.rollout, trajectory,
-                           perceptual, adversarial)
+                           perceptual, sample_term)
 
     started = time.time()
     # with a critic (or DMD's fake score), both train (and checkpoint) together; the student is what is saved
-    trained = student if critic is None else torch.nn.ModuleDict({"student": student,
-                                                                  "fake" if args.dmd else "critic": critic})
+    trained = student if partner is None else torch.nn.ModuleDict({"student": student,
+                                                                   "fake" if args.dmd else "critic": partner})
     ema = train_loop(trained, loss_at, steps=args.train_steps, lr=args.lr, workdir=workdir,
                      desc=f"distill {preset.name} -> {args.student_steps} steps", ema_decay=args.ema_decay, warmup=50,
                      checkpoint_every=args.checkpoint_every)
-    if critic is not None:
+    if partner is not None:
         ema = ema["student"]
     out = Path(args.out)
     ema.to(torch.float16).save_pretrained(out / "transformer", safe_serialization=True)

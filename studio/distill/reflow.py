@@ -152,11 +152,11 @@ def reflow_loss(transformer: torch.nn.Module, text_encoder: torch.nn.Module, pai
                 batch: int, gen: torch.Generator, rollout: float = 0.0,
                 trajectory: list[float] | None = None,
                 perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                adversarial: Callable[..., torch.Tensor] | None = None,
+                sample_term: Callable[..., torch.Tensor] | None = None,
                 ) -> torch.Tensor:
     """Mean squared error of the student's x0 prediction against the teacher's sample (plus `perceptual`(x0_hat,
-    x0) and `adversarial`(x0_hat, x0, tokens, pooled, gen) when given: studio.distill.perceptual and
-    studio.distill.adversarial).
+    x0) and `sample_term`(x0_hat, x0, tokens, pooled, gen) when given: studio.distill.perceptual, and the
+    adversarial or distribution-matching term of studio.distill.adversarial or studio.distill.dmd).
 
     The input is the point on the straight noise -> teacher-sample path at a level drawn from `sigmas`; with
     `rollout` > 0 that share of the batch whose level lies on `trajectory` (the student's own sampler, from 1.0
@@ -179,8 +179,8 @@ def reflow_loss(transformer: torch.nn.Module, text_encoder: torch.nn.Module, pai
     loss = ((x0_hat - x0) ** 2).mean()
     if perceptual is not None:
         loss = loss + perceptual(x0_hat, x0)
-    if adversarial is not None:
-        loss = loss + adversarial(x0_hat, x0, tokens, pooled, gen)
+    if sample_term is not None:
+        loss = loss + sample_term(x0_hat, x0, tokens, pooled, gen)
     return loss
 
 
