@@ -181,7 +181,7 @@ def _checked(form: CompareForm, check_machine: bool = True) -> CheckedForm:
     ok, why = runnable_here(p) if check_machine else (True, "")
     if not ok:
         raise gr.Error(why)
-    return _or_gradio_error(form.checked)
+    return _or_gradio_error(form.checked, p)
 
 
 def _or_gradio_error(check, *args):

@@ -13,7 +13,7 @@ from typing import Any
 
 from studio import pricing
 from studio.inputs import InputError
-from studio.presets import PresetError, load_preset
+from studio.presets import Preset, PresetError, load_preset
 from studio.ui import links
 
 
@@ -49,16 +49,18 @@ class CompareForm:
         """A form from widget values in SETUP_FIELDS order (a shared link carries no price or budget)."""
         return cls(**dict(zip(SETUP_FIELDS, values, strict=False)))
 
-    def setup(self) -> links.Setup:
-        """The checked setup (the same checks a shared link gets); raises InputError or PresetError."""
-        return links.validated_setup(self.preset, self.prompt, self.seed, self.steps, self.chosen, self.custom,
-                                     self.repeats, self.size, self.negative)
+    def setup(self, preset: Preset | None = None) -> links.Setup:
+        """The checked setup (the same checks a shared link gets); raises InputError or PresetError. `preset`: the
+        form's preset, when the caller has loaded it already."""
+        return links.validated_setup(preset or self.preset, self.prompt, self.seed, self.steps, self.chosen,
+                                     self.custom, self.repeats, self.size, self.negative)
 
-    def checked(self) -> CheckedForm:
-        """The preset, setup, variants, price and budget, each checked; raises FormError saying what is wrong."""
+    def checked(self, preset: Preset | None = None) -> CheckedForm:
+        """The preset, setup, variants, price and budget, each checked; raises FormError saying what is wrong.
+        `preset`: the form's preset, when the caller has loaded it already."""
         try:
-            p = load_preset(self.preset)
-            setup = self.setup()
+            p = preset or load_preset(self.preset)
+            setup = self.setup(p)
         except (InputError, PresetError) as e:
             raise FormError(str(e)) from None
         return CheckedForm(p, setup, tuple(p.variant(v) for v in setup.variants), price_per_hour(self.price),
@@ -67,7 +69,7 @@ class CompareForm:
 
 @dataclass(frozen=True)
 class CheckedForm:
-    preset: Any  # studio.presets.Preset
+    preset: Preset
     setup: links.Setup
     variants: tuple  # studio.variant.Variant, in the setup's order
     price: float

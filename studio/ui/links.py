@@ -26,7 +26,7 @@ from studio.inputs import (
     parse_variants,
     variant_names,
 )
-from studio.presets import PresetError, load_preset
+from studio.presets import Preset, PresetError, load_preset
 from studio.sizes import default_size, parse_size
 
 SETUP_KEYS = ("preset", "prompt", "seed", "steps", "repeats", "variants", "size", "negative")
@@ -62,10 +62,11 @@ class Setup:
         return [v for v in variants if v in named], ", ".join(v for v in variants if v not in named)
 
 
-def validated_setup(preset: str, prompt: str, seed, steps, chosen, custom, repeats=1, size=None,
+def validated_setup(preset: str | Preset, prompt: str, seed, steps, chosen, custom, repeats=1, size=None,
                     negative=None) -> Setup:
-    """The page's inputs as a Setup, checked as a run checks them (raises InputError or PresetError)."""
-    p = load_preset(preset)
+    """The page's inputs as a Setup, checked as a run checks them (raises InputError or PresetError); `preset` by
+    name, or already loaded."""
+    p = preset if isinstance(preset, Preset) else load_preset(preset)
     variants = parse_variants(p, variant_names(chosen, custom))
     return Setup(p.name, check_prompt(p, prompt), check_seed(seed), check_steps(steps),
                  tuple(v.name for v in variants), repeats=check_repeats(repeats), size=_own_size(p, size),
