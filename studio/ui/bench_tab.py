@@ -162,8 +162,8 @@ def make_run_handler(get_engine: Callable | None, out_root: Path):
                 seed=_number(seed, "Seed", 0, 2**31 - 1, whole=True),
                 # an untouched number field sends 0: for steps and price, 0 means "not given", as their labels say
                 steps=_number(steps, "Baseline steps (0: the preset's)", 0, 1000, whole=True, optional=True) or None,
-                size=_text(size, "Size").strip() or None,
-                negative_prompt=_text(negative, "Negative prompt").strip() or None,
+                # the job checks these as the CLI's bench does (studio.sizes, studio.inputs), whatever their type
+                size=size or None, negative_prompt=negative or None,
                 sweeps=[s.strip() for s in _text(sweep, "Sweep").split(";") if s.strip()],
                 budget_mean_lpips=_number(budget_mean, "Mean LPIPS budget", 0, 1),
                 budget_p95_lpips=_number(budget_p95, "p95 LPIPS budget", 0, 1),

@@ -203,8 +203,8 @@ def test_bad_uploads_are_clear_errors_and_the_next_run_works(client, tmp_path, n
 
 
 @pytest.mark.parametrize("field, value, words", [  # the handler itself, as a caller that skips gradio's checks
-    ("size", 5, "Size must be text, got int"),
-    ("negative", ["blurry"], "Negative prompt must be text, got list"),
+    ("size", 5, "size 5 is not WxH"),
+    ("negative", ["blurry"], "the negative prompt must be text, got list"),
     ("sweep", 3, "Sweep must be text"),
     ("extra", 5, "custom variants must be text"),
     ("variants", [3], "variant names must be text"),
