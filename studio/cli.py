@@ -33,6 +33,7 @@ from studio.sizes import parse_size, report_width
 from studio.spotcheck import cli as spotcheck_cli
 from studio.usage import DistillUsageError, UsageError
 from studio.variant import RecipeError
+from studio.wording import counted
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,7 +95,8 @@ def _cmd_compare(args) -> int:
                        report_width(report, preset))
     failed = [v["slug"] for v in report["variants"] if v["error"]]
     code = write_recommended_code(_out_dir(args.out), report, args.budget_lpips)
-    print(f"wrote {args.out}/report.json and report.html ({len(report['variants'])} variants, {len(failed)} failed)"
+    ran = counted(len(report["variants"]), "variant")
+    print(f"wrote {args.out}/report.json and report.html ({ran}, {len(failed)} failed)"
           + (f"; recommended.py runs {code[0]}" if code else ""))
     verdict = readouts.verdict(report["variants"], args.budget_lpips, args.repeats).strip()
     if verdict:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from studio.pricing import MAX_PRICE
 from studio.usage import UsageError
+from studio.wording import counted
 
 
 def add_parser(sub) -> None:
@@ -139,7 +140,7 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     command = _command_line(args)
     n = len(prompts.prompts)
-    print(f"bench: {n} prompt{'s' if n != 1 else ''} ({prompts.name}) x {len(variants)} variants "
+    print(f"bench: {counted(n, 'prompt')} ({prompts.name}) x {counted(len(variants), 'variant')} "
           f"({', '.join(v.name for v in variants)}) -> {out}", file=sys.stderr)
     if plan is not None and plan.note():
         print(f"bench: {plan.note()}", file=sys.stderr)

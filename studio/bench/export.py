@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 
 from studio.metrics.serialize import json_safe
+from studio.wording import counted
 
 SUMMARY_COLUMNS = [
     "variant", "slug", "kind", "steps", "prompts", "errors", "latency_p50_s", "latency_p95_s", "latency_mean_s",
@@ -114,7 +115,7 @@ def _worst_section(summary: dict, out_dir: Path) -> str:
                              for uri, label in ((base, "baseline"), (var, html.escape(name))) if uri)
             pairs.append(f'<div class="pair">{images}<p>#{w["prompt_index"] + 1} “{html.escape(w["prompt"])}” '
                          f'seed {w["seed"]}<br>LPIPS {_fmt(w["lpips"])}, PSNR {_fmt(w["psnr"], ".1f")} dB</p></div>')
-        parts.append(f"<h3>{html.escape(name)}: the {len(pairs)} prompts furthest from the baseline</h3>"
+        parts.append(f"<h3>{html.escape(name)}: the {counted(len(pairs), 'prompt')} furthest from the baseline</h3>"
                      f'<div class="pairs">{"".join(pairs)}</div>')
     return "\n".join(parts)
 
@@ -142,7 +143,7 @@ img.chart,img.grid{max-width:100%;border:1px solid #dee2e6}img.grid{image-render
 def render_html(summary: dict, recommendation: dict, front: list[str], chart_png: bytes, grid_png: bytes | None,
                 out_dir: Path, command: str = "") -> str:
     """The whole report as one HTML string: figures, recommendation, chart, grid, worst cases; no external links."""
-    title = f"Bench: {summary['preset']} on {summary['prompts']} prompts"
+    title = f"Bench: {summary['preset']} on {counted(summary['prompts'], 'prompt')}"
     rec = recommendation["variant"]
     budget = recommendation["budget"]
     grid = f'<h2>Grid</h2><img class="grid" src="{_data_uri(grid_png)}" alt="image grid">' if grid_png else ""

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.wording import counted
+
 MAX_LISTED = 50  # the newest; older folders stay on disk
 
 
@@ -38,7 +40,8 @@ def list_runs(root: Path) -> list[RunInfo]:
         try:
             s = _summary(folder)
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime((folder / "summary.json").stat().st_mtime))
-            label = (f"{s['preset']} · {when} · {s['prompts']} prompts · {len(s['variants'])} variants"
+            label = (f"{s['preset']} · {when} · {counted(s['prompts'], 'prompt')} · "
+                     f"{counted(len(s['variants']), 'variant')}"
                      + (" · cancelled" if s.get("stopped") else ""))
         except (OSError, ValueError, KeyError, TypeError):
             continue

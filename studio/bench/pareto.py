@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 from studio.variant import naive_counterparts
+from studio.wording import counted
 
 
 def _point(s: dict) -> tuple[float, float] | None:
@@ -40,8 +41,9 @@ def _distillation_notes(scored: dict[str, dict]) -> list[str]:
     notes = []
     for d_name, n_name in naive_counterparts([(n, s.get("kind"), s.get("steps")) for n, s in scored.items()]):
         d, n = scored[d_name], scored[n_name]
-        note = (f"over {d['prompts']} prompts at {d['steps']} steps, {d_name} against {n_name} (the base model run "
-                f"for as few steps): mean LPIPS {d['lpips_mean']:.3f} against {n['lpips_mean']:.3f}")
+        note = (f"over {counted(d['prompts'], 'prompt')} at {d['steps']} steps, {d_name} against {n_name} "
+                f"(the base model run for as few steps): mean LPIPS {d['lpips_mean']:.3f} against "
+                f"{n['lpips_mean']:.3f}")
         if d.get("adherence_mean") is not None and n.get("adherence_mean") is not None:
             note += f", adherence {d['adherence_mean']:.2f} against {n['adherence_mean']:.2f}"
         notes.append(note)
@@ -86,7 +88,7 @@ def recommend(variants: dict[str, dict], budget_mean_lpips: float, budget_p95_lp
         s = faster[best]
         reason = (f"{best} is the fastest variant within the budget ({budget}): {s['speedup']:.2f}x the baseline's "
                   f"speed (p50 {s['latency_p50_s']:.3f} s), mean LPIPS {s['lpips_mean']:.3f} and p95 "
-                  f"{s['lpips_p95']:.3f} over {s['prompts']} prompt{'s' if s['prompts'] != 1 else ''}.")
+                  f"{s['lpips_p95']:.3f} over {counted(s['prompts'], 'prompt')}.")
         quicker = [n for n in result["over_budget"] if over[n]["speedup"] > s["speedup"]]
         if quicker:
             reason += " Faster but over budget: " + "; ".join(_figures(n, over[n]) for n in quicker) + "."

@@ -18,6 +18,7 @@ from pathlib import Path
 from studio.spotcheck.sessions import create_session_from_folders, session_link
 from studio.spotcheck.stats import summarize
 from studio.spotcheck.store import SpotcheckError, VoteStore, check_session_id, default_db_path
+from studio.wording import counted
 
 DEFAULT_BASE_URL = "http://127.0.0.1:7860/"
 
@@ -53,8 +54,8 @@ def _pct(x: float | None) -> str:
 
 def format_results(summary: dict) -> str:
     s = summary["session"]
-    lines = [f"session {s['id']}: {s['title']}  ({s['pairs']} pairs, {summary['votes']} votes, "
-             f"{summary['raters']} raters)", "",
+    lines = [f"session {s['id']}: {s['title']}  ({counted(s['pairs'], 'pair')}, {counted(summary['votes'], 'vote')}, "
+             f"{counted(summary['raters'], 'rater')})", "",
              f"{'variant':16s} {'reference':12s} {'win':>4s} {'tie':>4s} {'loss':>4s} {'bad':>4s} {'pref':>5s} "
              f"{'95% interval':>13s}  verdict"]
     for m in summary["matchups"]:
@@ -68,7 +69,7 @@ def format_results(summary: dict) -> str:
         lines += [f"  {v['rank']}. {v['variant']:16s} strength {v['strength']:.2f}" for v in r["variants"]]
     a = summary["agreement"]
     kappa = "undefined" if a["fleiss_kappa"] is None else f"{a['fleiss_kappa']:.2f}"
-    lines += ["", f"agreement over {a['pairs_with_2plus_votes']} pairs with 2+ votes: "
+    lines += ["", f"agreement over {counted(a['pairs_with_2plus_votes'], 'pair')} with 2+ votes: "
                   f"{_pct(a['percent'])} of rater pairs agree, Fleiss' kappa {kappa}"]
     b = summary["position_bias"]
     if b["decisive_votes"]:
@@ -90,7 +91,7 @@ def _run(args) -> int:
     action = args.spotcheck_action
     if action == "create":
         session = create_session_from_folders(store, args.sources, args.pairs, args.title)
-        print(f"session {session.id}: {len(session.pairs)} pairs ({session.media_kind}), {session.title}")
+        print(f"session {session.id}: {counted(len(session.pairs), 'pair')} ({session.media_kind}), {session.title}")
         print(f"share: {session_link(session.id, args.base_url)}")
     elif action == "results":
         summary = summarize(store, check_session_id(args.session))
@@ -100,10 +101,10 @@ def _run(args) -> int:
         if out.is_dir():
             raise SpotcheckError(f"--out '{out}' is a folder; give a .csv file path")
         n = store.export_csv(check_session_id(args.session), out)
-        print(f"wrote {n} votes to {out}")
+        print(f"wrote {counted(n, 'vote')} to {out}")
     elif action == "delete":
         n = store.delete_session(check_session_id(args.session))
-        print(f"deleted session {args.session} and its {n} votes")
+        print(f"deleted session {args.session} and its {counted(n, 'vote')}")
     else:
         for s in store.list_sessions():
             print(f"{s['id']:12s} {s['created'][:19]} {s['media_kind']:5s} {s['pairs']:4d} pairs {s['votes']:5d} "

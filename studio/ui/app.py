@@ -45,6 +45,7 @@ from studio.ui.compare_form import (
     price_per_hour,
 )
 from studio.ui.presets_ui import preset_choices, preset_or_error
+from studio.wording import counted
 
 STATUS_EVERY_S = 0.25  # at most four progress refreshes a second: enough to feel live, cheap to send
 _cancel_flags: dict[str, threading.Event] = {}
@@ -277,7 +278,7 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
                      [(v.name, v.slug) for v in ordered if v.slug not in done])
 
     with lane.busy():  # a request that arrives meanwhile says it waits, not that it starts
-        yield snapshot(f"Starting {len(ordered)} variants on {p.title}…", 0.0)
+        yield snapshot(f"Starting {counted(len(ordered), 'variant')} on {p.title}…", 0.0)
         # more than one repeat runs in rounds over the variants (fair medians; the cards arrive after the last round)
         run_request = generation.request(prompt, seed, repeats=repeats, interleave=True)
         for event in stream_compare(engine, run_request, variants, flag):
@@ -303,8 +304,8 @@ def compare(name: str, prompt: str, seed: float, steps: float, chosen: list[str]
                 elapsed = time.perf_counter() - started
                 video = _compose_video(reports, outputs) if p.media == "video" else None
                 if event.cancelled:
-                    yield snapshot(f"Cancelled after {elapsed:.1f} s; {len(reports)} variants finished.", None, video,
-                                   final=True)
+                    finished = counted(len(reports), "variant")
+                    yield snapshot(f"Cancelled after {elapsed:.1f} s; {finished} finished.", None, video, final=True)
                 elif event.error:
                     raise gr.Error(f"the comparison stopped: {event.error}")
                 else:

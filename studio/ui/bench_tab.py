@@ -29,6 +29,7 @@ from studio.presets import REPO_ROOT, list_presets, load_preset
 from studio.ui import lane
 from studio.ui.presets_ui import preset_choices, preset_or_error
 from studio.ui.spotcheck_collect import PAIRS_HINT, PAIRS_LABEL, make_create_from_bench
+from studio.wording import counted
 
 DOWNLOADS = ("report.html", "summary.json", "summary.csv", "results.csv", "recommended.py", "grid.png", "bench.jsonl")
 TABLE_HEADERS = ["variant", "slug", "p50 s", "p95 s", "speedup", "gen/hour", "$/1000", "LPIPS mean", "LPIPS p95",
@@ -245,8 +246,8 @@ def make_open_handler(out_root: Path):
             folder, summary = load_run(out_root, name)
         except ValueError as e:
             raise gr.Error(str(e)) from None
-        status = (f"**Opened** the bench in `{folder}`: {summary['prompts']} prompts, "
-                  f"{len(summary['variants'])} variants.")
+        status = (f"**Opened** the bench in `{folder}`: {counted(summary['prompts'], 'prompt')}, "
+                  f"{counted(len(summary['variants']), 'variant')}.")
         return status, *results_view(folder, summary), str(folder)
     return open_bench
 

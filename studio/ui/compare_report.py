@@ -14,6 +14,7 @@ import numpy as np
 
 from studio.bench.media import load_outputs
 from studio.ui import links, readouts
+from studio.wording import counted
 
 # the page's cards use gradio's theme variables; a standalone file gives them the light theme's values
 _PAGE_CSS = """
@@ -52,7 +53,7 @@ def render_compare_html(report: dict, outputs: dict[str, np.ndarray], price_per_
                 else "")
              + f" · seed {int(report['seed'])}"
              + (f" · {html.escape(str(report['size']))}" if report.get("size") else "")
-             + f" · {repeats} repeat{'s' if repeats != 1 else ''}"
+             + f" · {counted(repeats, 'repeat')}"
              f" · LPIPS budget {lpips_budget:g} · ${price_per_hour:g} per hour"
              + (f" · {html.escape(str(report['device']))}" if report.get("device") else "")
              + (f" · {html.escape(str(when))}" if when else ""))

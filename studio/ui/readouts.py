@@ -16,6 +16,7 @@ from PIL import Image
 
 from studio.pricing import cost_per_1000
 from studio.variant import naive_counterparts
+from studio.wording import counted
 
 SUMMARY_COLUMNS = ["variant", "slug", "kind", "steps", "end-to-end s", "speedup ×", "per-step ms", "peak MB",
                    "weights MB", "$ / 1k gen", "LPIPS", "PSNR dB", "SSIM", "adherence", "computed steps", "error"]
@@ -73,7 +74,7 @@ def distillation_text(reports: list[dict]) -> str:
 def count_text(reports: list[dict]) -> str:
     """'5 variants, 1 failed.' (how a finished comparison's status begins its account)."""
     failed = sum(1 for r in reports if r.get("error"))
-    return f"{len(reports)} variants" + (f", {failed} failed" if failed else "") + "."
+    return counted(len(reports), "variant") + (f", {failed} failed" if failed else "") + "."
 
 
 def verdict(reports: list[dict], lpips_budget: float, repeats: int) -> str:

@@ -18,6 +18,7 @@ from studio.spotcheck import SpotcheckError, create_session_from_folders, sessio
 from studio.ui.compare_export import finished_report
 from studio.ui.links import base_url
 from studio.ui.spotcheck_tab import store_for
+from studio.wording import counted
 
 MAX_COLLECTED = 50  # comparisons in one session: a rater's evening, not a benchmark
 
@@ -26,8 +27,8 @@ def collection_text(collected: list[dict]) -> str:
     if not collected:
         return "Nothing collected yet."
     prompts = len({(c["prompt"], c["seed"]) for c in collected})
-    lines = [f"**{len(collected)} comparison{'s' if len(collected) != 1 else ''} collected** "
-             f"({prompts} prompt/seed pair{'s' if prompts != 1 else ''}, {collected[0]['media']}s):"]
+    lines = [f"**{counted(len(collected), 'comparison')} collected** "
+             f"({counted(prompts, 'prompt/seed pair')}, {collected[0]['media']}s):"]
     lines += [f"- *{c['prompt']}* · seed {c['seed']} · {', '.join(c['variants'])}" for c in collected]
     return "\n".join(lines)
 
@@ -64,7 +65,7 @@ def make_collect(root: Path):
 def created_message(session, request: gr.Request | None, after: str = "") -> str:
     link = session_link(session.id, base_url(request))
     pairs = len(session.pairs)
-    return (f"**Session `{session.id}` created**: {pairs} pair{'s' if pairs != 1 else ''} ({session.title}). "
+    return (f"**Session `{session.id}` created**: {counted(pairs, 'pair')} ({session.title}). "
             f"Share this link with raters: [{link}]({link}) — it opens the Spot-check tab, where the results are "
             f"too.{after}")
 

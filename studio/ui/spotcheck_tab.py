@@ -36,6 +36,7 @@ from studio.spotcheck import (
 from studio.spotcheck.media import blind_copy
 from studio.spotcheck.store import check_session_id
 from studio.ui.links import base_url
+from studio.wording import counted
 
 CHOICE_LABELS = {  # choice -> (button text, keys that press it)
     "left": ("⬅ Left is better  [1]", ("1", "ArrowLeft")),
@@ -166,7 +167,7 @@ class _Handlers:
         if view is None:
             rows = rater_reveal(store, session_id, rater)
             reveal = [[r[key] for _, key in REVEAL_COLUMNS] for r in rows]
-            done = f"**All {len(rows)} pairs rated — thank you.** Here is what you were comparing:"
+            done = f"**All {counted(len(rows), 'pair')} rated — thank you.** Here is what you were comparing:"
             hidden = gr.update(value=None, visible=False)
             buttons = [gr.update(interactive=False)] * 4
             return (status, done, hidden, hidden, hidden, hidden, -1, *buttons, gr.update(value=""),

@@ -1,0 +1,26 @@
+"""Counts read as English: one variant, two variants (a status said '1 variants')."""
+
+from studio.spotcheck.cli import format_results
+from studio.spotcheck.stats import summarize_votes
+from studio.spotcheck.store import Pair, Session, Vote
+from studio.ui.readouts import count_text
+from studio.wording import counted
+
+
+def test_counted_picks_the_number_of_the_noun():
+    assert counted(1, "variant") == "1 variant"
+    assert counted(0, "variant") == "0 variants"
+    assert counted(3, "prompt/seed pair") == "3 prompt/seed pairs"
+    assert counted(2, "person", "people") == "2 people"
+
+
+def test_a_one_variant_comparison_says_one_variant():
+    assert count_text([{"error": None}]) == "1 variant."
+    assert count_text([{"error": None}, {"error": "boom"}]) == "2 variants, 1 failed."
+
+
+def test_spotcheck_results_count_one_vote_and_one_rater_in_the_singular():
+    pair = Pair(0, "a red circle", 0, "fast", "baseline", "/m/fast0.png", "/m/base0.png")
+    session = Session("abcdef12", "t", "2026", "src", "image", (pair,))
+    summary = summarize_votes(session, [Vote(session.id, 0, "ann", "variant", "fast", "", "t")])
+    assert format_results(summary).splitlines()[0] == "session abcdef12: t  (1 pair, 1 vote, 1 rater)"
