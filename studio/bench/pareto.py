@@ -41,7 +41,7 @@ def _distillation_notes(scored: dict[str, dict]) -> list[str]:
     notes = []
     for d_name, n_name in naive_counterparts([(n, s.get("kind"), s.get("steps")) for n, s in scored.items()]):
         d, n = scored[d_name], scored[n_name]
-        note = (f"over {counted(d['prompts'], 'prompt')} at {d['steps']} steps, {d_name} against {n_name} "
+        note = (f"over {counted(d['prompts'], 'prompt')} at {counted(d['steps'], 'step')}, {d_name} against {n_name} "
                 f"(the base model run for as few steps): mean LPIPS {d['lpips_mean']:.3f} against "
                 f"{n['lpips_mean']:.3f}")
         if d.get("adherence_mean") is not None and n.get("adherence_mean") is not None:

@@ -23,6 +23,7 @@ from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
 from studio.engine.region_cache import RegionCacheConfig, apply_region_cache, remove_region_cache
 from studio.engine.teacache import TeaCacheConfig, apply_teacache, remove_teacache
 from studio.variant import CACHE_KINDS, REGION_SCORES, CacheSpec
+from studio.wording import counted
 
 STEP_SKIPPING = ("teacache", "fbc", "magcache", "taylorseer")  # caches whose saving is whole steps not computed
 FEW_STEPS = 8  # at or under this many steps a step cache seldom finds one to skip (the issue's "4 steps")
@@ -41,7 +42,7 @@ def idle_cache_reason(spec: CacheSpec, steps: int, reused: int) -> str | None:
 
 def idle_cache_note(steps: int, reason: str) -> str:
     """The card's and the log's sentence for a cache that saved nothing (`reason` from idle_cache_reason)."""
-    return f"reused none of the {steps} steps: nothing saved ({reason})"
+    return f"reused none of its {counted(steps, 'step')}: nothing saved ({reason})"
 
 
 def _current_timestep(pipe):

@@ -63,8 +63,8 @@ def distillation_text(reports: list[dict]) -> str:
     for d_name, n_name in naive_counterparts([(r["name"], r["kind"], r["steps"]) for r in scored.values()]):
         d, n = scored[d_name], scored[n_name]
         dm, nm = d["metrics"], n["metrics"]
-        text = (f" At {d['steps']} steps, {d['name']} against {n['name']} (the base model run for as few steps): "
-                f"LPIPS {dm['lpips']:.3f} against {nm['lpips']:.3f}")
+        text = (f" At {counted(d['steps'], 'step')}, {d['name']} against {n['name']} "
+                f"(the base model run for as few steps): LPIPS {dm['lpips']:.3f} against {nm['lpips']:.3f}")
         if "adherence" in dm and "adherence" in nm:
             text += f", adherence {dm['adherence']:.0%} against {nm['adherence']:.0%}"
         texts.append(text + ".")

@@ -8,8 +8,9 @@ from studio.variant import CacheSpec
 
 
 @pytest.mark.parametrize("spec, steps, reused, says", [
-    (CacheSpec("teacache", 0.15), 4, 0, "reused none of the 4 steps: nothing saved (on so few steps"),
-    (CacheSpec("fbc", 0.01), 50, 0, "reused none of the 50 steps: nothing saved (at threshold 0.01; raising threshold"),
+    (CacheSpec("teacache", 0.15), 4, 0, "reused none of its 4 steps: nothing saved (on so few steps"),
+    (CacheSpec("fbc", 0.01), 50, 0, "reused none of its 50 steps: nothing saved (at threshold 0.01; raising threshold"),
+    (CacheSpec("teacache", 0.15), 1, 0, "reused none of its 1 step: nothing saved (on so few steps"),
     (CacheSpec("teacache", 0.15), 4, 1, None),  # it saved a step: nothing to explain
     (CacheSpec("region", 0.2), 4, 0, None),  # saves within a step: every step shows computed anyway
 ])
@@ -23,4 +24,4 @@ def test_the_card_shows_the_note():
               "timings": {"end_to_end_s": 0.05, "per_step_ms": 12.0}, "memory": {}, "metrics": {"lpips": 0.01},
               "cache": {"computed_steps": 4, "reused_steps": 0, "timeline": ["computed"] * 4,
                         "note": idle_cache_note(4, idle_cache_reason(CacheSpec("teacache", 0.15), 4, 0))}}
-    assert "cache: reused none of the 4 steps" in card_html(report, None, 1.0, False, 0.1)
+    assert "cache: reused none of its 4 steps" in card_html(report, None, 1.0, False, 0.1)

@@ -21,6 +21,11 @@ def test_the_student_is_set_against_the_naive_variant_of_its_step_count():
     assert verdict(reports, 0.1, 1).endswith(distillation_text(reports))
 
 
+def test_one_step_reads_in_the_singular():
+    reports = [BASE, _r("naive1", "naive", 1, 0.109, 0.0), _r("distilled1", "distilled", 1, 0.029, 0.0)]
+    assert distillation_text(reports).startswith(" At 1 step, distilled1 against naive1 (")
+
+
 def test_nothing_is_claimed_without_a_scored_pair():
     assert distillation_text([BASE, _r("distilled2", "distilled", 2, 0.01), _r("naive4", "naive", 4, 0.05)]) == ""
     assert distillation_text([BASE, _r("distilled", "distilled", 4, 0.01), _r("naive4", "naive", 4, error="x")]) == ""
