@@ -20,6 +20,7 @@ from pathlib import Path
 from studio.schedule import SCHEDULES
 from studio.training import WorkdirError, claim_workdir
 from studio.usage import DistillUsageError
+from studio.wording import counted
 
 MAX_PROMPT_FILE_BYTES = 1_000_000
 
@@ -433,8 +434,8 @@ def run(args) -> int:
     trained = student if partner is None else torch.nn.ModuleDict({"student": student,
                                                                    "fake" if args.dmd else "critic": partner})
     ema = train_loop(trained, loss_at, steps=args.train_steps, lr=args.lr, workdir=workdir,
-                     desc=f"distill {preset.name} -> {args.student_steps} steps", ema_decay=args.ema_decay, warmup=50,
-                     checkpoint_every=args.checkpoint_every)
+                     desc=f"distill {preset.name} -> {counted(args.student_steps, 'step')}", ema_decay=args.ema_decay,
+                     warmup=50, checkpoint_every=args.checkpoint_every)
     if partner is not None:
         ema = ema["student"]
     out = Path(args.out)

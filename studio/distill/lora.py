@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from studio.usage import DistillUsageError
+from studio.wording import counted
 
 SUPPORTED = ("FluxPipeline and WanPipeline (Wan 2.1), and other flow-matching transformer pipelines that call the "
              "transformer with keyword arguments once per prompt and guidance branch")
@@ -422,7 +423,7 @@ def run_lora(args, preset, counts: list[int], workdir: Path, prompts: list[str])
 
     started = time.time()
     ema = train_loop(params, loss_at, steps=args.train_steps, lr=args.lr, workdir=workdir,
-                     desc=f"distill {preset.name} -> {args.student_steps} steps (LoRA r{args.lora_rank})",
+                     desc=f"distill {preset.name} -> {counted(args.student_steps, 'step')} (LoRA r{args.lora_rank})",
                      ema_decay=args.ema_decay, checkpoint_every=args.checkpoint_every,
                      warmup=min(50, args.train_steps // 10))
     with torch.no_grad():
