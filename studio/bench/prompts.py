@@ -1,7 +1,8 @@
 """Prompt sets for a bench: built-in held-out sets of the embedded models, or the user's own file.
 
 Files: `.txt` (one prompt a line), `.csv` / `.tsv` (a `prompt` column, optional `seed`), `.jsonl` (one object a
-line with a `prompt` string, optional `seed`). Files are checked before anything runs: UTF-8 text, not binary,
+line with a `prompt` string, optional `seed`). Files are checked before anything runs: UTF-8 text (UTF-16 with a
+byte-order mark, as Windows Notepad saves "Unicode", is read too), not binary,
 not empty, at most MAX_FILE_BYTES, MAX_PROMPTS prompts and MAX_LINE_CHARS characters a line; every error names
 the file and line. Each prompt gets a fixed seed (the file's, or `base_seed + its index`), recorded in results.
 
@@ -13,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -98,6 +100,12 @@ def _read_text(path: Path) -> str:
     if size == 0:
         raise PromptFileError(f"{path.name}: the file is empty; write one prompt a line")
     data = path.read_bytes()
+    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):  # Windows Notepad's "Unicode": UTF-16 with a BOM
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            raise PromptFileError(f"{path.name}: starts as UTF-16 text but does not decode as it; "
+                                  f"save the file as UTF-8") from None
     if b"\x00" in data:
         raise PromptFileError(f"{path.name}: looks binary (contains NUL bytes); give a UTF-8 text file "
                               f"({', '.join(FILE_KINDS)})")

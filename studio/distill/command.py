@@ -22,9 +22,6 @@ from studio.training import WorkdirError, claim_workdir
 from studio.usage import DistillUsageError
 from studio.wording import counted
 
-MAX_PROMPT_FILE_BYTES = 1_000_000
-
-
 TARGETS = ("endpoint", "trajectory")
 CRITICS = ("latent", "teacher")  # studio.distill.adversarial.critic_for
 
@@ -119,27 +116,17 @@ def _step_counts(args) -> list[int]:
     return counts
 
 
-def _read_prompts(path: str, video: bool) -> list[str]:
-    from studio.tiny.language import PromptError, parse_prompt
+def read_prompt_file(path: str, preset) -> list[str]:
+    """Your prompts for the teacher's pairs, read and checked as the bench reads a prompts file (.txt, .csv, .tsv,
+    .jsonl); an embedded preset's are checked against its prompt language, naming the line."""
+    from studio.bench.prompts import PromptFileError, load_prompt_file, validate_for_preset
 
-    file = Path(path)
-    if not file.is_file():
-        raise DistillUsageError(f"--prompts '{path}' is not a file")
-    if file.stat().st_size > MAX_PROMPT_FILE_BYTES:
-        raise DistillUsageError(f"--prompts '{path}' is larger than {MAX_PROMPT_FILE_BYTES} bytes")
     try:
-        lines = [line.strip() for line in file.read_text(encoding="utf-8").splitlines()]
-    except UnicodeDecodeError:
-        raise DistillUsageError(f"--prompts '{path}' is not UTF-8 text") from None
-    prompts = [line for line in lines if line]
-    if not prompts:
-        raise DistillUsageError(f"--prompts '{path}' has no prompts (one per line)")
-    for number, prompt in enumerate(prompts, 1):
-        try:
-            parse_prompt(prompt, video=video)
-        except PromptError as e:
-            raise DistillUsageError(f"--prompts line {number}: {e}") from None
-    return prompts
+        found = load_prompt_file(Path(path))
+        validate_for_preset(found, preset)
+    except PromptFileError as e:
+        raise DistillUsageError(f"--prompts: {e}") from None
+    return [p.prompt for p in found.prompts]
 
 
 def teacher_fingerprint(preset) -> str:
@@ -380,14 +367,14 @@ def run(args) -> int:
     validate(args)
     counts = _step_counts(args)
     if preset.pipeline != "tiny":
-        from studio.distill.lora import read_prompts, run_lora, training_device
+        from studio.distill.lora import DEFAULT_PROMPTS, run_lora, training_device
 
         training_device(preset, args.allow_cpu)  # refuse before anything is written
-        prompts = read_prompts(args.prompts)
+        prompts = read_prompt_file(args.prompts, preset) if args.prompts else list(DEFAULT_PROMPTS)
         workdir = Path(args.workdir or f".runs/distill-{preset.name}")
         _claim_workdir(workdir, args, counts, teacher=teacher_fingerprint(preset))
         return run_lora(args, preset, counts, workdir, prompts)
-    prompts = _read_prompts(args.prompts, preset.media == "video") if args.prompts else None
+    prompts = read_prompt_file(args.prompts, preset) if args.prompts else None
     _check_init_student(preset, args.init_student)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -110,18 +110,6 @@ def check_pipeline(pipe) -> torch.nn.Module:
     return transformer
 
 
-def read_prompts(path: str | None) -> list[str]:
-    """The user's prompts (.txt/.csv/.tsv/.jsonl, checked like the bench's), else DEFAULT_PROMPTS."""
-    if path is None:
-        return list(DEFAULT_PROMPTS)
-    from studio.bench.prompts import PromptFileError, load_prompt_file
-
-    try:
-        return [p.prompt for p in load_prompt_file(Path(path)).prompts]
-    except PromptFileError as e:
-        raise DistillUsageError(f"--prompts: {e}") from None
-
-
 # ---- recording the transformer's calls ---------------------------------------------------------------------------
 class _ProbeDone(Exception):
     """Stops a pipeline at its first transformer call (the scheduler is set up by then)."""

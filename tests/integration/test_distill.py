@@ -66,7 +66,7 @@ def test_same_seed_same_loss_curve(tmp_path):
     (["--schedule", "cosine"], "invalid choice: 'cosine'"),
     (["--perceptual", "-1"], "--perceptual must be in [0, 100]"),
     (["--preset", "flux1-dev", "--perceptual", "1"], "--perceptual applies to embedded presets"),
-    (["--prompts", "missing.txt"], "is not a file"),
+    (["--prompts", "missing.txt"], "does not exist or is not a file"),
     (["--adversarial", "11"], "--adversarial must be in [0, 10]"),
     (["--critic", "teacher"], "give a weight with --adversarial W too"),
     (["--dmd", "-1"], "--dmd must be in [0, 10]"),
@@ -106,7 +106,16 @@ def test_prompt_file_lines_are_checked_against_the_language(tmp_path, capsys):
     args = ["distill", *TOY, "--train-steps", "1", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o"),
             "--prompts", str(prompts)]
     assert main(args) == 2
-    assert "line 2" in capsys.readouterr().err
+    assert "prompts.txt line 2" in capsys.readouterr().err
+
+
+def test_a_prompts_table_is_read_as_the_bench_reads_it(tmp_path):
+    """distill --prompts takes the bench's file kinds (here a CSV with a header), one reader for both."""
+    from studio.distill.command import read_prompt_file
+
+    table = tmp_path / "prompts.csv"
+    table.write_text('prompt,seed\n"a red circle at the left",3\na blue square,4\n')
+    assert read_prompt_file(str(table), load_preset("tiny-image")) == ["a red circle at the left", "a blue square"]
 
 
 def test_workdir_with_other_settings_is_refused(tmp_path, capsys):

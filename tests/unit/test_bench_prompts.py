@@ -69,8 +69,18 @@ def test_utf8_bom_is_accepted(tmp_path):
     assert s.prompts[0].prompt == "a red circle"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_with_a_byte_order_mark_is_read(tmp_path, encoding):
+    """Windows Notepad saves "Unicode" as UTF-16 with a BOM; it was refused as binary (its NUL bytes)."""
+    text = "prompt,seed\na red circle,3\n"
+    data = text.encode(encoding) if encoding == "utf-16" else b"\xfe\xff" + text.encode(encoding)
+    s = load_prompt_file(_write(tmp_path, "p.csv", data))
+    assert [(p.prompt, p.seed) for p in s.prompts] == [("a red circle", 3)]
+
+
 @pytest.mark.parametrize("name, content, message", [
     ("bin.txt", b"a red circle\n\x00\x01\x02\xff", "looks binary"),
+    ("half.txt", b"\xff\xfea\x00\x00\xd8", "starts as UTF-16 text but does not decode as it"),
     ("empty.txt", b"", "empty"),
     ("blank.txt", "\n  \n\n", "no prompts found"),
     ("latin1.txt", "a red circle\ncaf\xe9 au lait\n".encode("latin-1"), "line 2: not valid UTF-8"),
