@@ -200,7 +200,10 @@ def _read_toml(path: Path) -> dict:
         raise PresetError(f"preset file {path.name} is larger than {MAX_PRESET_BYTES} bytes")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:  # TOML is UTF-8 by definition; Windows Notepad's "Unicode" is UTF-16
+        raise PresetError(f"preset file {path.name} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at "
+                          f"{e.start}); TOML files are UTF-8: save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as e:
         raise PresetError(f"preset file {path.name} is not valid TOML: {e}") from None
 
 

@@ -136,6 +136,12 @@ def test_malformed_toml_file_is_rejected(tmp_path):
         load_preset("broken", tmp_path)
 
 
+def test_a_utf16_preset_file_is_told_to_be_saved_as_utf8(tmp_path):
+    (tmp_path / "notepad.toml").write_text('extends = "tiny-image"\n', encoding="utf-16")
+    with pytest.raises(PresetError, match="notepad.toml is not UTF-8 text .*save it as UTF-8"):
+        load_preset("notepad", tmp_path)
+
+
 def test_preset_variant_accepts_names_and_slugs():
     preset = load_preset("tiny-image")
     assert preset.variant("int8").quant.method == "int8wo"
