@@ -11,6 +11,8 @@ try:
     settings = Settings.from_env(check_presets=True)  # a broken preset of yours stops the start
 except ConfigError as e:
     sys.exit(f"error: {e}")
+if problems := settings.storage_problems():  # else runs would finish and their records vanish, unseen
+    sys.exit("error: " + "\nerror: ".join(problems))
 
 from studio.engine.pool import warm_up  # noqa: E402  (after the settings check)
 

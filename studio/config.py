@@ -27,7 +27,7 @@ from studio.presets import (
     preset_path,
 )
 from studio.spotcheck.store import default_db_path
-from studio.storage import spaces_persistent_dir
+from studio.storage import spaces_persistent_dir, unwritable_reason
 
 DEFAULT_PRESET = "tiny-image"
 DEFAULT_PORT = 7860
@@ -104,6 +104,17 @@ class Settings:
             cpu_threads=cpu_threads_setting(env),
             prewarm=optional_flag(env, "STUDIO_PREWARM") is not False,
         )
+
+    def storage_problems(self) -> list[str]:
+        """What stops the app from keeping its data (benches, kept comparisons, spot-check votes): each names its
+        variable, the folder and the reason. Checked at the start, where a typo costs nothing yet."""
+        problems = []
+        for variable, folder in (("STUDIO_RUNS_DIR", self.runs_dir), ("STUDIO_SPOTCHECK_DB", self.spotcheck_db.parent)):
+            reason = unwritable_reason(folder)
+            if reason:
+                problems.append(f"{variable}: cannot write in '{folder}' ({reason}); set it to a folder this user "
+                                f"can write")
+        return problems
 
     def public_dict(self) -> dict:
         """Every setting as JSON-ready values, the token replaced by whether one is set."""

@@ -1,7 +1,8 @@
 """`python -m studio doctor [--json] [--preset NAME]`: what this machine can run, and what is missing.
 
-Checks, in order: settings (environment variables), hardware (CUDA GPUs with compute capability and memory, or
-the CPU), which quantizations and caches run here, LPIPS weights, disk space against a preset's download size,
+Checks, in order: settings (environment variables, and that the app's data folders can be written), hardware
+(CUDA GPUs with compute capability and memory, or the CPU), which quantizations and caches run here, LPIPS
+weights, disk space against a preset's download size,
 Hub access (token present, never shown; offline mode; cache folder), and the versions of the key packages
 against requirements.txt. Nothing is downloaded and the Hub is not contacted.
 
@@ -54,6 +55,15 @@ def check_settings(environ=None) -> tuple[Settings, list[Check]]:
               f"{f'{settings.memory_budget_gb:g} GB' if settings.memory_budget_gb else 'none'}"
               f"{', on a Hugging Face Space' if settings.on_spaces else ''}")
     return settings, [Check("settings", "environment", "ok", detail)]
+
+
+def check_storage(settings: Settings) -> list[Check]:
+    """The folders the app writes to (benches and kept comparisons; spot-check votes) can be written."""
+    problems = settings.storage_problems()
+    if problems:
+        return [Check("settings", "storage", "fail", p) for p in problems]
+    return [Check("settings", "storage", "ok", f"runs in {settings.runs_dir}, spot-check votes in "
+                  f"{settings.spotcheck_db}")]
 
 
 def _ram_bytes() -> int | None:
@@ -270,7 +280,8 @@ def collect(preset_name: str | None = None, environ=None) -> dict:
     disk, disk_checks = check_disk(preset, settings)
     hub, hub_checks = check_hub(settings, preset)
     packages = package_facts()
-    checks += (check_hardware(hardware) + check_preset_fit(preset, hardware) + check_quantizations(quantizations)
+    checks += (check_storage(settings) + check_hardware(hardware) + check_preset_fit(preset, hardware)
+               + check_quantizations(quantizations)
                + check_caches(caches, preset)
                + check_lpips() + disk_checks + hub_checks + check_packages(packages))
     statuses = {c.status for c in checks}

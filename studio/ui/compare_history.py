@@ -9,6 +9,7 @@ No gradio here.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import shutil
@@ -23,6 +24,7 @@ from studio.engine.report import write_compare_folder
 from studio.presets import load_preset
 from studio.sizes import report_width
 
+log = logging.getLogger("studio")
 KEEP = 200  # folders on disk, all visitors together
 REMEMBERED = 20  # names a browser keeps
 _NAME = re.compile(r"^\d{8}-\d{6}-[A-Za-z0-9._-]{1,120}-[0-9a-f]{8}$")  # no slash: never a path
@@ -55,6 +57,8 @@ def save_in_background(root: Path, name: str, report: dict, outputs: dict[str, n
     def write() -> None:
         try:
             save(root, name, report, copied)
+        except OSError as e:  # a full disk, a folder removed meanwhile: the page has its results; say what was lost
+            log.warning("comparison %s was not kept in %s: %s", name, root, e.strerror or e)
         finally:
             with _lock:
                 _saving.pop(name, None)

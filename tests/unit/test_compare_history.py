@@ -1,5 +1,7 @@
 """Finished comparisons kept on disk for their browser: names, pruning, the remembered list, reading back."""
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -57,3 +59,13 @@ def test_a_reload_right_after_a_run_lists_and_opens_the_comparison_still_being_w
     threading.Timer(0.3, release.set).start()  # the listing below starts before the folder is written
     assert [n for _, n in compare_history.choices(tmp_path, [name])] == [name]
     assert compare_history.load(tmp_path, name)[1]["base"].shape == (64, 64, 3)
+
+
+def test_a_comparison_that_cannot_be_written_is_logged_in_one_line(tmp_path, caplog):
+    """A full disk or a removed folder: the page keeps its results; the log says which comparison was not kept
+    (it was an unhandled exception in the writer thread)."""
+    (tmp_path / "a-file").write_text("x")
+    name = "20261205-120000-tiny-image-a-red-circle-0123abcd"
+    with caplog.at_level(logging.WARNING, logger="studio"):
+        compare_history.save_in_background(tmp_path / "a-file", name, {}, {}).join(timeout=30)
+    assert f"comparison {name} was not kept in" in caplog.text and "Traceback" not in caplog.text

@@ -147,3 +147,17 @@ def test_votes_and_benches_go_to_a_spaces_persistent_storage_when_it_is_attached
     given = {**space, "STUDIO_SPOTCHECK_DB": str(tmp_path / "mine.sqlite3")}
     assert Settings.from_env(given).spotcheck_db == tmp_path / "mine.sqlite3"  # the variable always wins
     assert store.default_db_path(space) == data / "speedup-studio" / "spotcheck.sqlite3"  # the CLI's default too
+
+
+def test_folders_the_app_cannot_write_are_named_with_their_variable(tmp_path):
+    """Checked at the start: else benches and kept comparisons finish and their records vanish unseen."""
+    (tmp_path / "a-file").write_text("x")
+    blocked = Settings.from_env({"HOME": str(tmp_path), "STUDIO_RUNS_DIR": str(tmp_path / "a-file" / "runs"),
+                                 "STUDIO_SPOTCHECK_DB": str(tmp_path / "a-file" / "votes.db")})
+    problems = blocked.storage_problems()
+    assert [p.split(":")[0] for p in problems] == ["STUDIO_RUNS_DIR", "STUDIO_SPOTCHECK_DB"]
+    assert "(Not a directory)" in problems[0] and "(a file of that name is in the way)" in problems[1]
+    fine = Settings.from_env({"HOME": str(tmp_path), "STUDIO_RUNS_DIR": str(tmp_path / "new" / "runs"),
+                              "STUDIO_SPOTCHECK_DB": str(tmp_path / "votes" / "v.db")})
+    assert fine.storage_problems() == []
+    assert (tmp_path / "new" / "runs").is_dir() and not list((tmp_path / "new" / "runs").iterdir())

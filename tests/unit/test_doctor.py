@@ -109,6 +109,15 @@ def test_bad_environment_is_a_failed_check_not_a_crash(capsys, monkeypatch):
     assert failed[0]["name"] == "environment" and "STUDIO_PORT='http'" in failed[0]["detail"]
 
 
+def test_a_data_folder_the_app_cannot_write_is_a_failed_check(capsys, monkeypatch, tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("STUDIO_RUNS_DIR", str(tmp_path / "a-file" / "runs"))
+    code, report = _json(capsys)
+    failed = [c for c in report["checks"] if c["status"] == "fail"]
+    assert code == 1 and [c["name"] for c in failed] == ["storage"]
+    assert failed[0]["detail"].startswith("STUDIO_RUNS_DIR: cannot write in")
+
+
 def test_lpips_not_ready_is_a_warning_with_the_fix(capsys, monkeypatch):
     monkeypatch.setattr("studio.metrics.lpips_status", lambda: (False, "LPIPS unavailable: run once: X"))
     _, report = _json(capsys)
