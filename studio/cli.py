@@ -31,6 +31,7 @@ from studio.inputs import InputError, check_negative_prompt, check_prompt, parse
 from studio.presets import PresetError, load_preset
 from studio.sizes import parse_size, report_width
 from studio.spotcheck import cli as spotcheck_cli
+from studio.storage import output_folder_problem
 from studio.usage import DistillUsageError, UsageError
 from studio.variant import RecipeError
 from studio.wording import counted
@@ -42,10 +43,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _out_dir(text: str) -> Path:
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--out '{text}' exists and is not a folder")
-    return path
+    if problem := output_folder_problem("--out", text):
+        raise UsageError(problem)
+    return Path(text)
 
 
 def _cmd_variants(args) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from studio.preset_new import write_new_preset
 from studio.presets import USER_PRESETS_VAR, is_user_preset, list_presets, load_preset, user_presets_dir
+from studio.storage import output_folder_problem
 from studio.usage import UsageError
 
 
@@ -44,8 +45,8 @@ def _new(args) -> int:
     if folder is None:
         raise UsageError(f"say where to write the preset: --dir FOLDER (then set {USER_PRESETS_VAR} to it), "
                          f"or set {USER_PRESETS_VAR}")
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"--dir '{args.dir}' exists and is not a folder")
+    if problem := output_folder_problem("--dir", folder):
+        raise UsageError(problem)
     made = write_new_preset(folder.resolve(), args.name, args.base, args.source, args.revision, args.title,
                             args.force)
     p = made.preset

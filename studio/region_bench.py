@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from studio.inputs import InputError, check_prompt, parse_variants, runnable_preset
+from studio.storage import output_folder_problem
 
 
 def add_parser(sub) -> None:
@@ -41,8 +42,8 @@ def _check(args) -> None:
         raise InputError(f"--repeats must be from 1 to 20, got {args.repeats}")
     if args.size is not None and (not 16 <= args.size <= 1024 or args.size % 16):
         raise InputError(f"--size must be a multiple of 16 from 16 to 1024, got {args.size}")
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise InputError(f"--out '{args.out}' exists and is not a folder")
+    if problem := output_folder_problem("--out", args.out):
+        raise InputError(problem)
 
 
 def _row(results: list) -> dict:

@@ -22,17 +22,31 @@ def spaces_persistent_dir(env: Mapping[str, str]) -> Path | None:
     return None
 
 
-def unwritable_reason(folder: Path) -> str | None:
-    """Why files cannot be written in `folder` (created if missing), or None when they can.
+NOT_A_FOLDER = "it exists and is not a folder"
 
-    Checked by doing it (create the folder, write and remove a file), not by permission bits, which a read-only
-    mount or a full disk would pass."""
-    if folder.exists() and not folder.is_dir():
-        return "a file of that name is in the way"
+
+def unwritable_reason(folder: Path) -> str | None:
+    """Why files cannot be written in `folder`, or None when they can; nothing is left behind.
+
+    Checked by doing it (a file written and removed in the folder, or in its nearest existing parent, which is where
+    the folder would be created), not by permission bits, which a read-only mount would pass."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+        if folder.exists() and not folder.is_dir():
+            return NOT_A_FOLDER
+        existing = next(p for p in (folder, *folder.parents) if p.exists())  # "." or "/" at the latest
+        if not existing.is_dir():
+            return f"'{existing}' is a file, not a folder"
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-check-"):
             pass
     except OSError as e:
         return e.strerror or type(e).__name__
     return None
+
+
+def output_folder_problem(flag: str, folder: Path | str) -> str | None:
+    """A command's one-line refusal of an output folder it could not write in, naming the flag; None when it can.
+    Checked before the work, so that a long run does not end in a traceback when it saves."""
+    reason = unwritable_reason(Path(folder))
+    if reason == NOT_A_FOLDER:
+        return f"{flag} '{folder}' exists and is not a folder"
+    return None if reason is None else f"{flag} '{folder}': cannot write there ({reason})"

@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from studio.storage import output_folder_problem
+
 
 class WorkdirError(ValueError):
     """A workdir or output folder that a training run cannot use; the message says why and what to do."""
@@ -26,8 +28,8 @@ class WorkdirError(ValueError):
 def check_run_folders(out: Path | None, workdir: Path, threads: int | None = None) -> None:
     """Refuse, before any training, what would otherwise fail only when the run ends (or with a traceback)."""
     for flag, path in (("--out", out), ("--workdir", workdir)):
-        if path is not None and path.exists() and not path.is_dir():
-            raise WorkdirError(f"{flag} '{path}' exists and is not a folder")
+        if path is not None and (problem := output_folder_problem(flag, path)):
+            raise WorkdirError(problem)
     if threads is not None and threads < 1:
         raise WorkdirError(f"--threads must be a positive whole number, got {threads}")
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from studio.pricing import MAX_PRICE
+from studio.storage import output_folder_problem
 from studio.usage import UsageError
 from studio.wording import counted
 
@@ -114,8 +115,8 @@ def run(args) -> int:
     preset = load_preset(args.preset)
     args.variants = args.variants or ",".join(preset.default_variants)  # written out in the recorded command
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out '{args.out}' exists and is not a folder")
+    if problem := output_folder_problem("--out", out):
+        raise UsageError(problem)
     try:
         prompts = resolve_prompts(preset, args.prompts, args.prompt_set, args.count, args.seed, args.prompt_column)
         variants, plan = plan_variants(preset, args.variants.split(","), args.sweep)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from studio.schedule import SCHEDULES
+from studio.storage import output_folder_problem
 from studio.training import WorkdirError, claim_workdir
 from studio.usage import DistillUsageError
 from studio.wording import counted
@@ -259,9 +260,8 @@ def validate(args) -> None:
     if args.init_student and not (Path(args.init_student) / "transformer" / "config.json").is_file():
         raise DistillUsageError(f"--init-student '{args.init_student}' is not a saved student (no "
                                 "transformer/config.json); give a folder written by distill --out")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise DistillUsageError(f"--out '{args.out}' exists and is not a folder")
+    if problem := output_folder_problem("--out", args.out):  # before the hour of training, not after it
+        raise DistillUsageError(problem)
 
 
 def _perceptual_term(teacher, weight: float):

@@ -156,8 +156,8 @@ def test_folders_the_app_cannot_write_are_named_with_their_variable(tmp_path):
                                  "STUDIO_SPOTCHECK_DB": str(tmp_path / "a-file" / "votes.db")})
     problems = blocked.storage_problems()
     assert [p.split(":")[0] for p in problems] == ["STUDIO_RUNS_DIR", "STUDIO_SPOTCHECK_DB"]
-    assert "(Not a directory)" in problems[0] and "(a file of that name is in the way)" in problems[1]
+    assert "is a file, not a folder" in problems[0] and "(it exists and is not a folder)" in problems[1]
     fine = Settings.from_env({"HOME": str(tmp_path), "STUDIO_RUNS_DIR": str(tmp_path / "new" / "runs"),
                               "STUDIO_SPOTCHECK_DB": str(tmp_path / "votes" / "v.db")})
     assert fine.storage_problems() == []
-    assert (tmp_path / "new" / "runs").is_dir() and not list((tmp_path / "new" / "runs").iterdir())
+    assert not (tmp_path / "new").exists() and list(tmp_path.iterdir()) == [tmp_path / "a-file"]  # nothing left
