@@ -247,3 +247,6 @@ def main(argv: list[str] | None = None) -> int:
             spotcheck_cli.SpotcheckError, HubError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk, a folder removed mid-run: the machine's trouble, said in one line
+        print(f"error: {e.strerror or e}" + (f": '{e.filename}'" if e.filename else ""), file=sys.stderr)
+        return 1

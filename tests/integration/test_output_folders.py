@@ -31,3 +31,14 @@ def test_an_output_folder_under_a_file_is_refused_before_any_work(tmp_path, caps
     assert f"{flag} '{bad}" in err and "is a file, not a folder" in err
     assert time.monotonic() - started < 20  # refused at once: no pairs sampled, no model run
     assert not (tmp_path / "work").exists() and not (tmp_path / "student").exists()
+
+
+def test_a_disk_that_fills_during_a_run_is_one_line_not_a_traceback(capsys, monkeypatch):
+    import studio.cli as cli
+
+    def full(args):
+        raise OSError(28, "No space left on device", "out/compare/report.json")
+
+    monkeypatch.setattr(cli, "_cmd_variants", full)
+    assert main(["variants", "--preset", "tiny-image"]) == 1
+    assert capsys.readouterr().err == "error: No space left on device: 'out/compare/report.json'\n"
