@@ -63,6 +63,7 @@ def run_comparison(preset: Preset, variants: list[Variant], prompt: str, seed: i
     `generation`: the steps, size and negative prompt (the preset's own by default)."""
     engine = engine or Engine(preset)
     request = generation.request(prompt, seed, repeats=repeats, interleave=True)
+    earlier = _media_names(out_dir / "report.json")  # a comparison written here before, replaced by this one
 
     def on_result(r: VariantResult) -> None:
         r.media = save_media(r, out_dir)
@@ -81,7 +82,18 @@ def run_comparison(preset: Preset, variants: list[Variant], prompt: str, seed: i
     report = build_report(preset, prompt, seed, results, engine, generation)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False))
+    for stale in earlier - _media_names(out_dir / "report.json"):  # else an earlier run's variant looks like this one's
+        (out_dir / stale).unlink(missing_ok=True)
     return report
+
+
+def _media_names(report_path: Path) -> set[str]:
+    """The media files a comparison's report.json lists (bare names in its folder; none if it cannot be read)."""
+    try:
+        variants = json.loads(report_path.read_text(encoding="utf-8")).get("variants", [])
+        return {Path(str(m)).name for v in variants for m in v.get("media") or []} - {"", "report.json"}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return set()
 
 
 def write_compare_folder(out_dir: Path, report: dict, outputs: dict[str, np.ndarray]) -> Path:

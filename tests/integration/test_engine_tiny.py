@@ -103,6 +103,19 @@ def test_compare_cli_without_variants_runs_the_presets_defaults(tmp_path):
     assert page.count('<img class="media" src="data:image/gif;base64,') == len(report["variants"])
 
 
+def test_a_comparison_written_over_another_leaves_none_of_its_media(tmp_path):
+    """Rerun into the same --out: an earlier run's int8.png must not sit beside a report that never ran int8;
+    files the studio did not write stay."""
+    from studio.cli import main
+
+    (tmp_path / "notes.txt").write_text("mine")
+    for variants in ("baseline,int8", "baseline,naive2"):
+        assert main(["compare", "--preset", "tiny-image", "--prompt", "a red circle", "--steps", "2",
+                     "--variants", variants, "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["baseline.png", "naive2.png"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_compare_cli_writes_report(tmp_path):
     out = tmp_path / "cmp"
     p = _cli("compare", "--preset", "tiny-image", "--prompt", "a green triangle at the center", "--steps", "6",
