@@ -40,6 +40,7 @@ DTYPES = ("float32", "float16", "bfloat16")
 CPU_VAE_DTYPES = ("float32", "bfloat16")
 MAX_PRESET_BYTES = 64 * 1024
 MAX_EXTENDS = 8  # presets a chain of `extends` may pass through
+MAX_SLUG_CHARS = 120  # the longest real slug (weights, quantization, region cache with its parameters, steps) is ~70
 
 
 class PresetError(ValueError):
@@ -88,6 +89,10 @@ class Preset:
 
     def variant(self, name_or_slug: str) -> Variant:
         """A named variant, or a variant built from a full slug ('int8wo-tea0.3-s50')."""
+        if len(name_or_slug) > MAX_SLUG_CHARS:  # refused without echoing a pasted page of text back whole
+            raise PresetError(f"'{name_or_slug[:40]}…' ({len(name_or_slug):,} characters) is not a variant of preset "
+                              f"'{self.name}' nor a slug: slugs are at most {MAX_SLUG_CHARS} characters, e.g. "
+                              f"student-int8wo-tea0.15-s4")
         if name_or_slug in self.variants:
             return self.variants[name_or_slug]
         try:

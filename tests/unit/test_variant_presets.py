@@ -161,3 +161,13 @@ def test_a_schedule_needs_a_pipeline_that_takes_sigmas():
         check_takes_sigmas(NoSigmas(), "uniform")
     check_takes_sigmas(NoSigmas(), None)  # no schedule: nothing to check
 
+
+
+def test_a_pasted_page_of_text_is_refused_without_being_echoed_whole():
+    with pytest.raises(PresetError) as info:
+        load_preset("tiny-image").variant("x" * 5000)
+    message = str(info.value)
+    assert len(message) < 300 and "5,000 characters" in message and "at most 120" in message
+    # the longest slug a preset can build still parses: weights, quantization, region cache with TeaCache, steps
+    slug = "student-int8wo-region0.2ws1re2s1-tea0.3-s4-uniform-g1"
+    assert load_preset("tiny-image").variant(slug).steps == 4
