@@ -72,9 +72,9 @@ def to_pair(reference: Any, candidate: Any) -> tuple[np.ndarray, np.ndarray]:
     """
     ref, cand = to_float(reference), to_float(candidate)
     if ref.shape != cand.shape:
-        kinds = {3: "image", 4: "video"}
+        kinds = {3: "an image", 4: "a video"}
         raise ValueError(
-            f"reference is a {kinds[ref.ndim]} of shape {ref.shape} but candidate is a {kinds[cand.ndim]} of "
+            f"reference is {kinds[ref.ndim]} of shape {ref.shape} but candidate is {kinds[cand.ndim]} of "
             f"shape {cand.shape}; both must be images or both videos with the same frame count and size"
         )
     return ref, cand

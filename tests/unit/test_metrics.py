@@ -236,3 +236,13 @@ def test_the_page_says_why_lpips_is_missing(no_weights):
     note = lpips_note([{"metrics": {}}, {"metrics": metrics}])  # the baseline has no LPIPS against itself
     assert "AlexNet weights are not prepared" in note and "python -m studio.metrics.prepare" in note
     assert lpips_note([{"metrics": {"lpips": 0.01, "lpips_error": None}}, {"metrics": {}}]) == ""
+
+
+def test_two_sizes_are_refused_naming_both():
+    from studio.metrics.inputs import to_pair
+
+    with pytest.raises(ValueError, match=r"reference is an image of shape \(64, 64, 3\) but candidate is an image of "
+                                         r"shape \(32, 32, 3\)"):
+        to_pair(np.zeros((64, 64, 3)), np.zeros((32, 32, 3)))
+    with pytest.raises(ValueError, match="candidate is a video of shape"):
+        to_pair(np.zeros((64, 64, 3)), np.zeros((2, 64, 64, 3)))
