@@ -215,7 +215,7 @@ def test_model_loads_never_overlap(monkeypatch):
 def test_repeats_run_in_rounds_and_ask_zerogpu_for_more_time(client):
     *_, report, _ab, _video, _plot, _slider = _compare(client, steps=3, variants=("naive4", "teacache"), repeats=2)
     assert [v["timings"]["repeats"] for v in report["variants"]] == [2, 2, 2]  # baseline added, each a median of 2
-    from studio.ui.app import _gpu_seconds
+    from studio.ui.compare_run import _gpu_seconds
 
     once = _gpu_seconds("tiny-image", "a red circle", 0, 50, ["baseline", "teacache"], "", 4.5, 0.1, 1)
     assert _gpu_seconds("tiny-image", "a red circle", 0, 50, ["baseline", "teacache"], "", 4.5, 0.1, 3) > once

@@ -2,13 +2,13 @@
 
 import pytest
 
-from studio.ui import app
+from studio.ui import compare_run
 
 GOOD = ("tiny-image", "a red circle", 0, 0, ["baseline", "int8"], "", 1.0, 0.1, 1)
 
 
 def _status(*inputs) -> str:
-    status, download, code = app.queued_status(*inputs)
+    status, download, code = compare_run.queued_status(*inputs)
     for stale in (download, code):  # the last comparison's zip and code are stale
         assert stale["visible"] is False and stale["value"] is None
     return status
