@@ -24,13 +24,14 @@ from studio.spotcheck.store import (
     Pair,
     Session,
     SpotcheckError,
+    UnknownSessionError,
     Vote,
     VoteStore,
     default_db_path,
 )
 
 __all__ = [
-    "CHOICES", "DuplicateVoteError", "Pair", "Session", "SessionSource", "SpotcheckError", "Vote", "VoteStore",
-    "cast_vote", "create_session_from_folders", "default_db_path", "next_pair_for_rater", "pair_layout",
-    "rater_order", "rater_reveal", "session_link", "summarize",
+    "CHOICES", "DuplicateVoteError", "Pair", "Session", "SessionSource", "SpotcheckError", "UnknownSessionError",
+    "Vote", "VoteStore", "cast_vote", "create_session_from_folders", "default_db_path", "next_pair_for_rater",
+    "pair_layout", "rater_order", "rater_reveal", "session_link", "summarize",
 ]

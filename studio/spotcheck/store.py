@@ -70,6 +70,14 @@ class SpotcheckError(ValueError):
     """Bad spot-check input (unknown session, bad rater name, bad choice...); the message says what is allowed."""
 
 
+class UnknownSessionError(SpotcheckError):
+    """No session of that id in this store (never made, or deleted)."""
+
+    def __init__(self, session_id: str, message: str):
+        super().__init__(message)
+        self.session_id = session_id
+
+
 class DuplicateVoteError(SpotcheckError):
     """The rater already voted on this pair; the first vote stands."""
 
@@ -232,8 +240,8 @@ class VoteStore:
             row = db.execute("SELECT id, title, created, source, media_kind FROM sessions WHERE id = ?",
                              (session_id,)).fetchone()
             if row is None:
-                raise SpotcheckError(f"unknown session '{session_id}' in {self.path}; "
-                                     "list sessions with `python -m studio spotcheck list`")
+                raise UnknownSessionError(session_id, f"unknown session '{session_id}' in {self.path}; "
+                                          "list sessions with `python -m studio spotcheck list`")
             pairs = db.execute("SELECT pair_index, prompt, seed, variant, reference, variant_media, reference_media "
                                "FROM pairs WHERE session_id = ? ORDER BY pair_index", (session_id,)).fetchall()
         return Session(*row, pairs=tuple(Pair(*p) for p in pairs))

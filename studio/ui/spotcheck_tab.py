@@ -26,6 +26,7 @@ import gradio as gr
 from studio.spotcheck import (
     DuplicateVoteError,
     SpotcheckError,
+    UnknownSessionError,
     VoteStore,
     cast_vote,
     next_pair_for_rater,
@@ -136,14 +137,13 @@ def _errors_to_gradio(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except UnknownSessionError as e:  # a rater's words: the CLI hint in the message is not theirs to follow
+            raise gr.Error(f"Session '{e.session_id}' does not exist here: it was deleted, or the link is from "
+                           "another studio. Ask whoever shared the link for a new one.") from None
         except SpotcheckError as e:
             raise gr.Error(str(e)) from None
 
     return wrapper
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _pct(x: float | None) -> str:
@@ -247,8 +247,8 @@ def _results_rows(summary: dict) -> list[list]:
 
 def _results_markdown(summary: dict) -> str:
     s = summary["session"]
-    lines = [f"**{s['title']}** — {_count(s['pairs'], 'pair')}, {_count(summary['votes'], 'vote')} from "
-             f"{_count(summary['raters'], 'rater')}.",
+    lines = [f"**{s['title']}** — {counted(s['pairs'], 'pair')}, {counted(summary['votes'], 'vote')} from "
+             f"{counted(summary['raters'], 'rater')}.",
              "Preference = (wins + half of ties and both-bad) ÷ votes. The verdict is *indistinguishable* when "
              "the Wilson 95% interval of the preference contains 50%."]
     lines += [f"- {m['variant']}: {m['note']}" for m in summary["matchups"] if m["note"]]
@@ -262,7 +262,7 @@ def _results_markdown(summary: dict) -> str:
     else:
         kappa = "undefined (one answer only)" if a["fleiss_kappa"] is None else f"{a['fleiss_kappa']:.2f}"
         lines.append(f"\n**Agreement** — {_pct(a['percent'])} of rater pairs agree, Fleiss' κ {kappa} "
-                     f"(over {_count(a['pairs_with_2plus_votes'], 'pair')} with 2+ votes)")
+                     f"(over {counted(a['pairs_with_2plus_votes'], 'pair')} with 2+ votes)")
     b = summary["position_bias"]
     if b["decisive_votes"]:
         warn = " — **raters favour one side**" if b["flag"] else ""

@@ -147,7 +147,8 @@ def test_twenty_concurrent_raters_through_the_server(app):
 
 
 @pytest.mark.parametrize("args, api, message", [
-    (("abcdefgh", "Ana"), "/spotcheck_start", "unknown session 'abcdefgh'"),
+    (("abcdefgh", "Ana"), "/spotcheck_start", "Session 'abcdefgh' does not exist here: it was deleted, or the link "
+                                              "is from another studio. Ask whoever shared the link for a new one."),
     (("../etc", "Ana"), "/spotcheck_start", "malformed"),
     ((None, ""), "/spotcheck_start", "malformed"),
 ])
