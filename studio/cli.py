@@ -85,16 +85,17 @@ def _cmd_compare(args) -> int:
         budget_gb = memory_budget_gb(args.memory_budget_gb, "--memory-budget-gb")
     except ConfigError as e:
         raise UsageError(str(e)) from None
+    out = _out_dir(args.out)
     engine = Engine(preset, memory_budget_bytes=int(budget_gb * 1e9) if budget_gb else None)
-    report = run_comparison(preset, variants, args.prompt, args.seed, args.repeats, _out_dir(args.out),
+    report = run_comparison(preset, variants, args.prompt, args.seed, args.repeats, out,
                             Generation(args.steps, size, negative), engine=engine,
                             log=lambda msg: print(msg, file=sys.stderr))
     if price is None:
         price = pricing.PRICES[pricing.row_or_default(hardware_name(engine.device))]
-    write_compare_html(_out_dir(args.out), report, None, price, args.budget_lpips, args.repeats,
+    write_compare_html(out, report, None, price, args.budget_lpips, args.repeats,
                        report_width(report, preset))
     failed = [v["slug"] for v in report["variants"] if v["error"]]
-    code = write_recommended_code(_out_dir(args.out), report, args.budget_lpips)
+    code = write_recommended_code(out, report, args.budget_lpips)
     ran = counted(len(report["variants"]), "variant")
     print(f"wrote {args.out}/report.json and report.html ({ran}, {len(failed)} failed)"
           + (f"; recommended.py runs {code[0]}" if code else ""))
