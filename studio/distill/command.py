@@ -88,7 +88,8 @@ def add_parser(sub) -> None:
     p.add_argument("--checkpoint-every", type=int, default=100, help="optimizer steps between checkpoints")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--prompts", default=None, help="text file, one prompt per line: distil on your own prompts")
+    p.add_argument("--prompts", default=None, help="your prompts to distil on: .txt (one a line), .csv/.tsv (a "
+                   "prompt column) or .jsonl, as the bench reads them")
     p.add_argument("--workdir", default=None, help="pairs and checkpoints (default: .runs/distill-PRESET)")
     p.add_argument("--out", required=True, help="folder for the student (loaded by the 'student' weights source)")
 
