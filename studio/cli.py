@@ -50,9 +50,12 @@ def _out_dir(text: str) -> Path:
 
 def _cmd_variants(args) -> int:
     preset = load_preset(args.preset)
+    name_width = max(map(len, preset.variants))  # columns as wide as this preset's longest name and slug
+    slug_width = max(len(v.slug) for v in preset.variants.values())
     for name, v in preset.variants.items():
         chosen = "*" if name in preset.default_variants else " "
-        print(f"{chosen}{name:14s} {v.slug:28s} {v.kind(preset.steps):10s} {preset.notes.get(name, '')}")
+        print(f"{chosen}{name:{name_width}s} {v.slug:{slug_width}s} {v.kind(preset.steps):10s} "
+              f"{preset.notes.get(name, '')}")
     print("* selected by default (the preset's default_variants)")
     return 0
 

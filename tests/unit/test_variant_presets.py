@@ -171,3 +171,15 @@ def test_a_pasted_page_of_text_is_refused_without_being_echoed_whole():
     # the longest slug a preset can build still parses: weights, quantization, region cache with TeaCache, steps
     slug = "student-int8wo-region0.2ws1re2s1-tea0.3-s4-uniform-g1"
     assert load_preset("tiny-image").variant(slug).steps == 4
+
+
+@pytest.mark.parametrize("name", ["tiny-image", "tiny-video"])
+def test_the_variants_listing_keeps_its_columns_for_the_longest_slug(name, capsys):
+    from studio.cli import main
+
+    assert main(["variants", "--preset", name]) == 0
+    preset = load_preset(name)
+    rows = capsys.readouterr().out.splitlines()[:-1]  # the last line explains the '*'
+    kind_columns = {row.index(f" {v.kind(preset.steps)} ", len(v.slug)) for row, v in
+                    zip(rows, preset.variants.values(), strict=True)}
+    assert len(kind_columns) == 1  # every row's kind starts at the same column
