@@ -34,12 +34,12 @@ def _load_lines(preset: Preset) -> list[str]:
                 "from studio.tiny.pipeline import TinyDiffusionPipeline  # a diffusers DiffusionPipeline",
                 "",
                 f'pipe = TinyDiffusionPipeline.from_pretrained(REPO_ROOT / "{preset.source}", '
-                f"torch_dtype=torch.float32).to(device)"]
+                f"dtype=torch.float32).to(device)"]
     revision = f", revision={preset.revision!r}" if preset.revision else ""
     return [f"from diffusers import {preset.pipeline}",
             "",
             f'dtype = torch.float32 if device.type == "cpu" else torch.{preset.dtype}',
-            f"pipe = {preset.pipeline}.from_pretrained({preset.source!r}{revision}, torch_dtype=dtype).to(device)"]
+            f"pipe = {preset.pipeline}.from_pretrained({preset.source!r}{revision}, dtype=dtype).to(device)"]
 
 
 def reproduction_snippet(preset: Preset, variant: Variant, prompt: str, seed: int, base_steps: int | None,

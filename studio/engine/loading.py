@@ -61,7 +61,7 @@ def load_base_pipeline(preset: Preset, device: torch.device):
     """The preset's base pipeline on `device`. Never trusts remote code unless the preset says so."""
     cls = pipeline_class(preset)
     dtype = torch.float32 if device.type == "cpu" else DTYPES[preset.dtype]
-    kwargs = {"torch_dtype": dtype}
+    kwargs = {"dtype": dtype}  # diffusers 0.42 deprecates torch_dtype
     if preset.trust_remote_code:
         kwargs["trust_remote_code"] = True
     pipe = cls.from_pretrained(model_folder(preset.source, preset.revision, PIPELINE), **kwargs)
@@ -102,7 +102,7 @@ def load_weights_pipeline(base, weights: WeightsSpec, device: torch.device):
         return base
     ref = model_folder(weights.ref, weights.revision, Needs("denoiser", name))
     subfolder = name if (ref / name).is_dir() else None
-    denoiser = denoiser_cls.from_pretrained(ref, subfolder=subfolder, torch_dtype=denoiser_of(base).dtype).to(device)
+    denoiser = denoiser_cls.from_pretrained(ref, subfolder=subfolder, dtype=denoiser_of(base).dtype).to(device)
     return with_components(base, **{name: denoiser})
 
 

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module", params=["image", "video"])
 def shipped(request):
-    pipe = TinyDiffusionPipeline.from_pretrained(f"assets/tiny-{request.param}", torch_dtype=torch.float32)
+    pipe = TinyDiffusionPipeline.from_pretrained(f"assets/tiny-{request.param}", dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     return request.param, pipe
 

@@ -1,4 +1,4 @@
-"""Counts read as English: one variant, two variants (a status said '1 variants')."""
+"""Counts read as English (one variant, two variants), and known library noise kept out of the output."""
 
 from studio.spotcheck.cli import format_results
 from studio.spotcheck.stats import summarize_votes
@@ -24,3 +24,18 @@ def test_spotcheck_results_count_one_vote_and_one_rater_in_the_singular():
     session = Session("abcdef12", "t", "2026", "src", "image", (pair,))
     summary = summarize_votes(session, [Vote(session.id, 0, "ann", "variant", "fast", "", "t")])
     assert format_results(summary).splitlines()[0] == "session abcdef12: t  (1 pair, 1 vote, 1 rater)"
+
+
+def test_the_known_library_warnings_are_dropped_and_others_kept(caplog):
+    """Two warnings of this torch/torchao/diffusers combination filled the first lines of every command."""
+    import logging
+
+    import studio  # noqa: F401 - installs the filters
+
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("torch.utils._pytree").warning(
+            "%s is an Enum subclass and is now natively supported by torch.compile as an opaque value type.", "X")
+        logging.getLogger("diffusers.quantizers.torchao.torchao_quantizer").warning(
+            "Unable to import `torchao` Tensor objects. This may affect loading checkpoints serialized with `torchao`")
+        logging.getLogger("torch.utils._pytree").warning("something else")
+    assert [r.getMessage() for r in caplog.records] == ["something else"]
