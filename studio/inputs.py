@@ -122,16 +122,18 @@ def variant_names(ticked: list[str] | str | None, typed: str | None) -> list[str
 
 
 def parse_variants(preset: Preset, names: list[str]) -> list[Variant]:
-    """Named variants or full slugs, de-duplicated in order; at least one, at most MAX_VARIANTS."""
+    """Named variants or full slugs, de-duplicated in order (one per recipe: a slug typed beside the name of the same
+    recipe runs once, as in a bench); at least one, at most MAX_VARIANTS."""
     names = [n.strip() for n in names if n and n.strip()]
     if not names:
         raise InputError(f"no variants chosen; preset '{preset.name}' defines: {', '.join(preset.variants)}")
     if len(names) > MAX_VARIANTS:
         raise InputError(f"{len(names)} variants chosen; at most {MAX_VARIANTS} per comparison")
-    variants = []
+    variants: dict[str, Variant] = {}
     for name in dict.fromkeys(names):
         try:
-            variants.append(preset.variant(name))
+            variant = preset.variant(name)
         except (RecipeError, PresetError) as e:
             raise InputError(str(e)) from None
-    return variants
+        variants.setdefault(variant.slug, variant)
+    return list(variants.values())

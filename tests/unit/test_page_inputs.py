@@ -14,3 +14,14 @@ def test_repeats_accepted(value, expected):
 def test_repeats_refused_with_the_allowed_range(value):
     with pytest.raises(InputError, match="repeats must be a whole number from 1 to 5"):
         check_repeats(value)
+
+
+def test_a_recipe_chosen_twice_runs_once_under_its_first_name():
+    """'base' typed beside the ticked baseline (the same recipe) ran the baseline twice; a bench already kept one."""
+    from studio.inputs import parse_variants, variant_names
+    from studio.presets import load_preset
+
+    chosen = parse_variants(load_preset("tiny-image"), variant_names(["baseline", "distilled"],
+                                                                    "base, student-s4-uniform-g1, int8wo"))
+    assert [(v.name, v.slug) for v in chosen] == [("baseline", "base"), ("distilled", "student-s4-uniform-g1"),
+                                                  ("int8wo", "int8wo")]
