@@ -82,6 +82,10 @@ class RecipeError(ValueError):
     """A recipe that cannot be built; the message lists what is allowed."""
 
 
+class UnknownSlugPart(RecipeError):
+    """A slug part that is no known part at all (a typo or a stray name), not a known part with a bad value."""
+
+
 def _known(kind: str, names) -> str:
     return f"known {kind}: {', '.join(names)}"
 
@@ -257,7 +261,7 @@ def parse_slug(slug: str, named_weights: dict[str, WeightsSpec] | None = None, n
         else:
             m = re.fullmatch(r"([a-z]+)(\d+(?:\.\d+)?(?:[a-z]+\d+(?:\.\d+)?)*)", token)
             if not m or m.group(1) not in prefixes:
-                raise RecipeError(
+                raise UnknownSlugPart(
                     f"slug '{slug}': unknown part '{token}'. Parts: weights ({', '.join(WEIGHT_SOURCES[1:])}), "
                     f"quantization ({', '.join(QUANT_METHODS)}), cache (prefix + value: "
                     f"{', '.join(p + 'N' for p in prefixes)}; other parameters as tag + value, e.g. region0.1ws5), "

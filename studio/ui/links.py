@@ -28,6 +28,7 @@ from studio.inputs import (
 )
 from studio.presets import Preset, PresetError, load_preset
 from studio.sizes import default_size, parse_size
+from studio.variant import RecipeError, UnknownSlugPart, parse_slug
 
 SETUP_KEYS = ("preset", "prompt", "seed", "steps", "repeats", "variants", "size", "negative")
 
@@ -154,13 +155,19 @@ def read_setup(params: Mapping, default_preset: str) -> Setup | None:
         problems.append(f"repeats: {params['repeats']!r} is not a whole number from 1 to {MAX_PAGE_REPEATS}")
     variants = None
     if "variants" in params:
-        kept = []
+        kept, unknown = [], []
         for v in dict.fromkeys(variant_names([], str(params["variants"]))):
             try:
                 parse_variants(preset, [v])
                 kept.append(v)
             except InputError as e:
-                problems.append(f"variant: {e}")
+                if _is_recipe(preset, v):  # a recipe this preset cannot run here: its own reason
+                    problems.append(f"variant: {e}")
+                else:  # unknown names: listed once, with the preset's variants, not a slug lesson each
+                    unknown.append(v)
+        if unknown:
+            problems.append(f"variants {', '.join(repr(v[:40]) for v in unknown)}: not variants of preset "
+                            f"'{preset.name}' (its variants: {', '.join(preset.variants)}) nor slugs")
         if len(kept) > MAX_VARIANTS:
             problems.append(f"variants: {len(kept)} given; the first {MAX_VARIANTS} kept")
         variants = tuple(kept[:MAX_VARIANTS]) or None
@@ -175,3 +182,16 @@ def read_setup(params: Mapping, default_preset: str) -> Setup | None:
         problems.append(str(e))
     return Setup(preset.name, prompt.strip() if prompt else None, seed, steps, variants, repeats, tuple(problems),
                  size, negative)
+
+
+def _is_recipe(preset: Preset, name: str) -> bool:
+    """Whether `name` is one of the preset's variants or reads as a slug, bad values and all (a typo is neither)."""
+    if name in preset.variants:
+        return True
+    try:
+        parse_slug(name, preset.weights)
+    except UnknownSlugPart:
+        return False
+    except RecipeError:
+        return True
+    return True

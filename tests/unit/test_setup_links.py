@@ -56,7 +56,17 @@ def test_each_bad_part_is_left_out_and_named_and_the_rest_kept():
     assert setup.variants == ("baseline", "naive4")
     said = " | ".join(setup.problems)
     assert "preset: unknown preset 'nope'" in said and "seed: 'x1'" in said and "steps: '5000'" in said
-    assert "variant:" in said and "warp9" in said and "repeats: '0'" in said
+    assert "variants 'warp9': not variants of preset 'tiny-image' (its variants: baseline, int8" in said
+    assert "repeats: '0'" in said
+
+
+def test_unknown_variants_are_named_once_and_a_recipe_that_cannot_run_keeps_its_reason():
+    setup = read_setup({"variants": "baseline,nope,../x,region0.2-s4,distilled"}, "tiny-image")
+    assert setup.variants == ("baseline", "distilled")
+    unknown = [p for p in setup.problems if p.startswith("variants ")]
+    assert len(unknown) == 1 and unknown[0].startswith("variants 'nope', '../x': not variants of preset")
+    assert "Parts:" not in unknown[0]  # no slug lesson per typo
+    assert any(p.startswith("variant: ") and "warmup_steps" in p for p in setup.problems)  # a slug it refuses
 
 
 def test_an_overlong_prompt_or_too_many_variants_are_bounded():
