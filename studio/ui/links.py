@@ -190,8 +190,6 @@ def _is_recipe(preset: Preset, name: str) -> bool:
         return True
     try:
         parse_slug(name, preset.weights)
-    except UnknownSlugPart:
-        return False
-    except RecipeError:
-        return True
+    except RecipeError as e:
+        return not isinstance(e, UnknownSlugPart)
     return True
