@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from studio.presets import Preset, PresetError
 from studio.usage import InputError
-from studio.variant import RecipeError, Variant
+from studio.variant import RecipeError, Variant, one_per_recipe
 
 MAX_PROMPT_CHARS = 2000
 MAX_VARIANTS = 16
@@ -129,11 +129,10 @@ def parse_variants(preset: Preset, names: list[str]) -> list[Variant]:
         raise InputError(f"no variants chosen; preset '{preset.name}' defines: {', '.join(preset.variants)}")
     if len(names) > MAX_VARIANTS:
         raise InputError(f"{len(names)} variants chosen; at most {MAX_VARIANTS} per comparison")
-    variants: dict[str, Variant] = {}
+    variants = []
     for name in dict.fromkeys(names):
         try:
-            variant = preset.variant(name)
+            variants.append(preset.variant(name))
         except (RecipeError, PresetError) as e:
             raise InputError(str(e)) from None
-        variants.setdefault(variant.slug, variant)
-    return list(variants.values())
+    return one_per_recipe(variants)

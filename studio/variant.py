@@ -280,6 +280,15 @@ def stack_caches(first: CacheSpec, second: CacheSpec, slug: str) -> CacheSpec:
     return CacheSpec("region", region.value, tuple(dict(region.params, teacache=tea.value).items()))
 
 
+def one_per_recipe(variants: list[Variant]) -> list[Variant]:
+    """`variants` in order, each recipe (slug) once under its first name: the same recipe twice would only repeat
+    a bit-identical run."""
+    unique: dict[str, Variant] = {}
+    for v in variants:
+        unique.setdefault(v.slug, v)
+    return list(unique.values())
+
+
 def naive_counterparts(variants: list[tuple[str, str, int]]) -> list[tuple[str, str]]:
     """(distilled, naive) name pairs from (name, kind, steps) triples: each distilled variant with the first naive
     variant of its step count, the base model simply run for as few steps (what distillation is measured against).

@@ -22,7 +22,7 @@ from studio.bench.prompts import (
 )
 from studio.bench.sweep import SweepPlan, expand_sweep, parse_sweep
 from studio.presets import Preset
-from studio.variant import Variant
+from studio.variant import Variant, one_per_recipe
 
 MAX_VARIANTS = 16
 MAX_SWEEP_VARIANTS = 32
@@ -33,10 +33,7 @@ def bench_variants(preset: Preset, names: list[str] | list[Variant]) -> list[Var
     """The variants to run, baseline first (added if missing), one per slug."""
     variants = [preset.variant(n) if isinstance(n, str) else n for n in names]
     base = next((v for v in variants if v.kind(preset.steps) == "baseline"), preset.variants["baseline"])
-    unique: dict[str, Variant] = {}
-    for v in [base, *variants]:
-        unique.setdefault(v.slug, v)
-    return list(unique.values())
+    return one_per_recipe([base, *variants])
 
 
 
