@@ -53,7 +53,10 @@ def load_run(root: Path, name: str) -> tuple[Path, dict]:
     """(folder, summary) of the bench `name` under `root`; ValueError naming what exists if it is not one."""
     known = {r.name for r in list_runs(root)}
     if name not in known:  # also refuses any path: only listed folder names are accepted
-        raise ValueError(f"no finished bench named {name!r} under {root}; "
-                         f"{'known: ' + ', '.join(sorted(known)) if known else 'none has finished yet'}")
+        # the message reaches browsers: it names benches, never the server's folders
+        listed = sorted(known)
+        shown = ", ".join(listed[:5]) + (f" and {len(listed) - 5} more" if len(listed) > 5 else "")
+        raise ValueError(f"no finished bench named {name!r}; "
+                         f"{'pick one from the list (' + shown + ')' if known else 'none has finished yet'}")
     folder = root / name
     return folder, _summary(folder)

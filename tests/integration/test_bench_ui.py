@@ -100,8 +100,9 @@ def test_only_listed_benches_open():
     from studio.bench.history import list_runs, load_run
 
     assert list_runs(Path("/nonexistent")) == []
-    with pytest.raises(ValueError, match="no finished bench named '../etc'"):
+    with pytest.raises(ValueError, match="no finished bench named '../etc'") as refused:
         load_run(Path(__file__).parent, "../etc")
+    assert str(Path(__file__).parent) not in str(refused.value)  # browsers never see the server's folders
 
 
 def _small_bench(out_root):
