@@ -29,6 +29,7 @@ from studio.variant import (
     Variant,
     WeightsSpec,
     parse_slug,
+    weights_source_of,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -281,13 +282,18 @@ def parse_preset(data: dict, name: str) -> Preset:
         raise PresetError(f"{where}: teacache_coefficients must be a list of numbers")
     weights = {}
     for wname, spec in data.get("weights", {}).items():
-        if wname not in WEIGHT_SOURCES[1:]:
-            raise PresetError(f"{where}: weights '{wname}' must be one of {', '.join(WEIGHT_SOURCES[1:])}")
+        source = weights_source_of(wname)
+        if source is None:
+            raise PresetError(f"{where}: weights '{wname}' must be named {', '.join(WEIGHT_SOURCES[1:])}, or one of "
+                              f"them followed by lowercase letters or digits (e.g. student1) for a second of a source")
         if not isinstance(spec, dict):
             raise PresetError(f"{where}: weights '{wname}' must be a table")
         _check_keys(f"{where} weights '{wname}'", spec, _WEIGHTS_KEYS)
+        if spec.get("source", source) != source:
+            raise PresetError(f"{where}: weights '{wname}' are '{source}' weights by their name, but say source = "
+                              f"'{spec['source']}'; drop `source` or rename the table")
         try:
-            weights[wname] = WeightsSpec(**{"source": wname, **spec})
+            weights[wname] = WeightsSpec(**{"source": source, **spec, "name": wname if wname != source else None})
         except (RecipeError, TypeError) as e:
             raise PresetError(f"{where} weights '{wname}': {e}") from None
         if not _looks_like_hub_id(weights[wname].ref):

@@ -98,12 +98,28 @@ class WeightsSpec:
     ref: str | None = None
     revision: str | None = None
     lora_scale: float = 1.0
+    name: str | None = None  # the preset's name for them where it offers two of one source, e.g. 'student1'
 
     def __post_init__(self):
         if self.source not in WEIGHT_SOURCES:
             raise RecipeError(f"unknown weights source '{self.source}'; {_known('sources', WEIGHT_SOURCES)}")
         if self.source != "base" and not self.ref:
             raise RecipeError(f"weights source '{self.source}' needs a ref (Hub id or local path)")
+        if self.name is not None and weights_source_of(self.name) != self.source:
+            raise RecipeError(f"weights name '{self.name}' must be '{self.source}' followed by lowercase letters "
+                              f"or digits (e.g. '{self.source}1'), the source its slugs are read as")
+
+    @property
+    def tag(self) -> str:
+        """The weights' part of a slug: their name in the preset, else their source."""
+        return self.name or self.source
+
+
+def weights_source_of(name: str) -> str | None:
+    """The source a preset's weights name stands for ('student1' -> 'student'), None if it names none. A name
+    starts with its source so that it never reads as another slug part (a quantization, a cache, steps)."""
+    match = re.fullmatch(r"(distilled|lora|student)[a-z0-9]*", name)
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
@@ -193,7 +209,7 @@ class Variant:
     @property
     def slug(self) -> str:
         """Short readable id, e.g. 'student-int8wo-tea0.3-s4'; parseable by `parse_slug` with the same preset."""
-        parts = [] if self.weights.source == "base" else [self.weights.source]
+        parts = [] if self.weights.source == "base" else [self.weights.tag]
         if self.quant:
             parts.append(self.quant.method)
         if self.cache:
@@ -241,7 +257,7 @@ def parse_slug(slug: str, named_weights: dict[str, WeightsSpec] | None = None, n
     prefixes = {prefix: kind for kind, (prefix, _, _) in CACHE_KINDS.items()}
     fields: dict = {}
     for token in slug.split("-") if slug != "base" else []:
-        if token in WEIGHT_SOURCES[1:]:
+        if token in named_weights or weights_source_of(token):
             if token not in named_weights:
                 raise RecipeError(f"slug '{slug}': this preset has no '{token}' weights; "
                                   f"{_known('weights', named_weights) if named_weights else 'it has none'}")

@@ -1,5 +1,6 @@
 """A team's own presets: STUDIO_PRESETS_DIR, `extends`, and `presets new` (what is inherited, what is refused)."""
 
+import dataclasses
 import re
 
 import pytest
@@ -60,6 +61,20 @@ def test_your_own_few_step_weights_replace_the_bases_and_chains_resolve(presets_
     assert "our-lora" in ours.variants and "turbo-lora" not in ours.variants  # the base's recipe for its LoRA
 
 
+def test_a_preset_can_offer_two_weights_of_one_source_by_name(presets_dir):
+    # e.g. a 4-step and a 1-step student, or two vendors' distillation LoRAs: each has its own slugs
+    _write(presets_dir, "two-students", 'extends = "tiny-image"\n[weights.student1]\nref = "assets/tiny-image-student"\n'
+                                        '[variants.one]\nweights = "student1"\nsteps = 1\nguidance = 1.0\n')
+    ours = load_preset("two-students")
+    one, four = ours.variants["one"], ours.variants["distilled"]
+    assert (one.weights.source, one.weights.tag, one.slug) == ("student", "student1", "student1-s1-g1")
+    assert four.weights.tag == "student" and four.weights != one.weights  # two weights, loaded apart
+    assert ours.variant("student1-s1-g1") == dataclasses.replace(one, name="student1-s1-g1")
+    assert ours.variant("student1-int8wo-s2").weights == one.weights  # the variant builder's stacks read them too
+    with pytest.raises(PresetError, match="no 'student2' weights; known weights: student, student1"):
+        ours.variant("student2-s1")
+
+
 @pytest.mark.parametrize("files, message", [
     ({"a": 'extends = "b"\n', "b": 'extends = "a"\n'}, "'extends' loops \\(a → b → a\\)"),
     ({"a": "extends = 3\n"}, "'extends' must be a preset name"),
@@ -70,6 +85,12 @@ def test_your_own_few_step_weights_replace_the_bases_and_chains_resolve(presets_
      "preset 'a': 'drop_variants' names 'int9', not a variant of the preset it extends; its variants: .*int8"),
     ({"a": 'extends = "tiny-image"\ndrop_variants = ["baseline"]\n'}, "cannot drop the baseline"),
     ({"a": 'extends = "tiny-image"\ndrop_variants = "int8"\n'}, "must be a list of variant names"),
+    ({"a": 'extends = "tiny-image"\n[weights.tea1]\nref = "assets/tiny-image-student"\n'},
+     "weights 'tea1' must be named distilled, lora, student, or one of them followed by"),
+    ({"a": 'extends = "tiny-image"\n[weights.student-b]\nref = "assets/tiny-image-student"\n'},
+     "weights 'student-b' must be named"),
+    ({"a": 'extends = "tiny-image"\n[weights.student1]\nsource = "lora"\nref = "x/y"\n'},
+     "weights 'student1' are 'student' weights by their name, but say source = 'lora'"),
 ])
 def test_broken_presets_of_yours_are_refused_with_the_reason(presets_dir, files, message):
     for name, text in files.items():
