@@ -70,10 +70,11 @@ def reproduction_snippet(preset: Preset, variant: Variant, prompt: str, seed: in
     if variant.weights.source != "base":
         w = variant.weights
         lines += ["", "# other denoiser weights (distilled checkpoint, LoRA or local student)",
-                  "from studio.engine.loading import load_weights_pipeline",
+                  "from studio.engine.loading import load_weights_pipeline, set_lora_active",
                   "from studio.variant import WeightsSpec",
-                  f"pipe = load_weights_pipeline(pipe, WeightsSpec({w.source!r}, {w.ref!r}, {w.revision!r}, "
-                  f"{w.lora_scale!r}), device)"]
+                  f"weights = WeightsSpec({w.source!r}, {w.ref!r}, {w.revision!r}, {w.lora_scale!r}, {w.name!r})",
+                  "pipe = load_weights_pipeline(pipe, weights, device)",
+                  "set_lora_active(pipe, weights)  # a LoRA at its scale (nothing to do for other weights)"]
     if variant.quant:
         method = variant.quant.method
         if method in TORCHAO_CONFIGS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import warnings
 from pathlib import Path
 
 import torch
@@ -22,7 +23,7 @@ from studio.presets import Preset, _looks_like_hub_id, local_folder
 from studio.variant import Variant, WeightsSpec
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-LORA_ADAPTER = "studio_distilled"
+LORA_ADAPTER = "studio_distilled"  # the preset's `lora` weights; a named second one gets its own adapter
 
 
 def resolve_ref(ref: str) -> str | Path:
@@ -97,21 +98,30 @@ def load_weights_pipeline(base, weights: WeightsSpec, device: torch.device):
     if weights.source == "lora":
         if not hasattr(base, "load_lora_weights"):
             raise ValueError(f"{type(base).__name__} cannot load LoRA weights")
-        base.load_lora_weights(model_folder(weights.ref, weights.revision, LORA), adapter_name=LORA_ADAPTER)
-        base.set_adapters([LORA_ADAPTER], adapter_weights=[weights.lora_scale])
-        return base
+        with warnings.catch_warnings():  # peft warns of a second adapter on one model: here that is the design
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+            base.load_lora_weights(model_folder(weights.ref, weights.revision, LORA),
+                                   adapter_name=lora_adapter(weights))
+        return base  # which adapter is on, at which scale, is set before each run (set_lora_active)
     ref = model_folder(weights.ref, weights.revision, Needs("denoiser", name))
     subfolder = name if (ref / name).is_dir() else None
     denoiser = denoiser_cls.from_pretrained(ref, subfolder=subfolder, dtype=denoiser_of(base).dtype).to(device)
     return with_components(base, **{name: denoiser})
 
 
-def set_lora_active(pipe, active: bool) -> None:
-    """Switch the distillation LoRA on for its variant and off for every other variant on the shared denoiser."""
-    if LORA_ADAPTER not in (getattr(pipe, "get_list_adapters", lambda: {})() or {}).get(_denoiser_name(pipe), []):
+def lora_adapter(weights: WeightsSpec) -> str:
+    """The adapter name of a distillation LoRA on the shared denoiser, one per LoRA weights the preset names."""
+    return LORA_ADAPTER if weights.tag == "lora" else f"{LORA_ADAPTER}_{weights.tag}"
+
+
+def set_lora_active(pipe, weights: WeightsSpec) -> None:
+    """Switch on the variant's distillation LoRA (at its scale) and every other one off on the shared denoiser."""
+    loaded = (getattr(pipe, "get_list_adapters", lambda: {})() or {}).get(_denoiser_name(pipe), [])
+    if not any(a.startswith(LORA_ADAPTER) for a in loaded):
         return
-    if active:
+    if weights.source == "lora":
         pipe.enable_lora()
+        pipe.set_adapters([lora_adapter(weights)], adapter_weights=[weights.lora_scale])
     else:
         pipe.disable_lora()
 

@@ -329,7 +329,7 @@ class Engine:
                 torch.set_num_threads(self.threads)
             turn = self._take_turn(variant) if self.budget else None
             pipe = self._pipe_with_scheduler(self.pipeline_for(variant), variant)
-            set_lora_active(pipe, variant.weights.source == "lora")
+            set_lora_active(pipe, variant.weights)
             check_takes_sigmas(pipe, variant.schedule)
             kwargs = self.call_kwargs(variant, request, steps, noise)
             with cache_applied(pipe, variant.cache, steps, self.preset.teacache_coefficients):

@@ -76,6 +76,23 @@ def test_engine_loads_the_lora_its_4_steps_land_closer_to_the_teacher_and_it_is_
     assert np.mean(student_error) < 0.85 * np.mean(naive_error), (student_error, naive_error)
 
 
+def test_two_named_loras_on_one_denoiser_each_run_as_they_do_alone(tiny_presets, flux_student):
+    """A preset's `lora` and a second named LoRA weights (here the same file at half scale) share the denoiser:
+    each variant switches on only its own adapter."""
+    full = WeightsSpec("lora", str(flux_student / "out"))
+    half = WeightsSpec("lora", str(flux_student / "out"), lora_scale=0.5, name="lora2")
+    variants = [Variant("full", weights=full, steps=4), Variant("half", weights=half, steps=4),
+                Variant("naive4", steps=4)]
+    request = RunRequest(PROMPT, seed=0, warmup=False)
+    alone = {v.name: Engine(tiny_presets["tiny-flux-test"], device=torch.device("cpu")).run_variant(v, request).output
+             for v in variants}
+    shared = Engine(tiny_presets["tiny-flux-test"], device=torch.device("cpu"))
+    for v in [*variants, *variants]:  # each one after each other one
+        np.testing.assert_allclose(shared.run_variant(v, request).output, alone[v.name], atol=1e-6)
+    assert not np.allclose(alone["full"], alone["half"])  # the scales differ, so both adapters really ran
+    assert {"studio_distilled", "studio_distilled_lora2"} <= set(shared.base_pipeline().get_list_adapters()["transformer"])
+
+
 def test_a_killed_run_resumes_from_its_checkpoint_and_ends_as_an_uninterrupted_one(flux_student, monkeypatch, capsys):
     import studio.distill.lora as lora
 

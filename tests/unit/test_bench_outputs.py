@@ -127,6 +127,10 @@ def test_snippet_is_valid_python_for_stacked_and_real_presets(preset):
     text = reproduction_snippet(flux, flux.variant("baseline"), "a fox", 1, None)
     ast.parse(text)
     assert f"from diffusers import {flux.pipeline}" in text and "guidance_scale" in text
+    lora = next(v for v in flux.variants.values() if v.weights.source == "lora")
+    text = reproduction_snippet(flux, lora, "a fox", 1, None)
+    ast.parse(text)  # the LoRA is switched on at the preset's scale, as the engine does before each run
+    assert "set_lora_active(pipe, weights)" in text and f"{lora.weights.lora_scale!r}, None)" in text
 
 
 def _synthetic_bench(tmp_path, preset):
