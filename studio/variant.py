@@ -118,7 +118,7 @@ class WeightsSpec:
 def weights_source_of(name: str) -> str | None:
     """The source a preset's weights name stands for ('student1' -> 'student'), None if it names none. A name
     starts with its source so that it never reads as another slug part (a quantization, a cache, steps)."""
-    match = re.fullmatch(r"(distilled|lora|student)[a-z0-9]*", name)
+    match = re.fullmatch(f"({'|'.join(WEIGHT_SOURCES[1:])})[a-z0-9]*", name)
     return match.group(1) if match else None
 
 
