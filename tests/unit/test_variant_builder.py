@@ -16,7 +16,7 @@ def _weights_choices(preset: str) -> list[str]:
 
 
 def test_weights_choices_follow_the_preset():
-    assert _weights_choices("tiny-image") == ["base", "student"]
+    assert _weights_choices("tiny-image") == ["base", "student", "student1"]  # the 4-step and the one-call students
     assert _weights_choices("flux1-dev") == ["base", "distilled", "lora"]
 
 
@@ -24,6 +24,7 @@ def test_a_stack_of_the_presets_own_weights_is_appended():
     assert app.build_variant("flux1-dev", "distilled", "int8wo", "none", 0.15, 4, "s8") == "s8, distilled-int8wo-s4"
     assert app.build_variant("tiny-image", "student", "none", "tea", 0.2, None, "") == "student-tea0.2"
     assert app.build_variant("tiny-image", "base", "none", "none", 0.2, 0, "") == "baseline"
+    assert app.build_variant("tiny-image", "student1", "int8wo", "none", 0.2, 1, "") == "student1-int8wo-s1"
 
 
 @pytest.mark.parametrize("preset, weights, steps, says", [
