@@ -27,7 +27,7 @@ def test_spotcheck_results_count_one_vote_and_one_rater_in_the_singular():
 
 
 def test_the_known_library_warnings_are_dropped_and_others_kept(caplog):
-    """Two warnings of this torch/torchao/diffusers combination filled the first lines of every command."""
+    """Warnings of this torch/torchao/diffusers combination that filled the lines of every command."""
     import logging
 
     import studio  # noqa: F401 - installs the filters
@@ -38,4 +38,9 @@ def test_the_known_library_warnings_are_dropped_and_others_kept(caplog):
         logging.getLogger("diffusers.quantizers.torchao.torchao_quantizer").warning(
             "Unable to import `torchao` Tensor objects. This may affect loading checkpoints serialized with `torchao`")
         logging.getLogger("torch.utils._pytree").warning("something else")
-    assert [r.getMessage() for r in caplog.records] == ["something else"]
+        for modules in ("[]", "['norm']"):  # the empty list says nothing; a listed module matters
+            logging.getLogger("diffusers.models.modeling_utils").warning(
+                f"There are modules in X that should be kept in float32: {modules}. Casting directly with `to()` ...")
+    assert [r.getMessage() for r in caplog.records] == [
+        "something else", "There are modules in X that should be kept in float32: ['norm']. Casting directly with "
+        "`to()` ..."]
