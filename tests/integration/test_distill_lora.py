@@ -90,7 +90,8 @@ def test_two_named_loras_on_one_denoiser_each_run_as_they_do_alone(tiny_presets,
     for v in [*variants, *variants]:  # each one after each other one
         np.testing.assert_allclose(shared.run_variant(v, request).output, alone[v.name], atol=1e-6)
     assert not np.allclose(alone["full"], alone["half"])  # the scales differ, so both adapters really ran
-    assert {"studio_distilled", "studio_distilled_lora2"} <= set(shared.base_pipeline().get_list_adapters()["transformer"])
+    adapters = shared.base_pipeline().get_list_adapters()["transformer"]
+    assert {"studio_distilled", "studio_distilled_lora2"} <= set(adapters)
 
 
 def test_a_killed_run_resumes_from_its_checkpoint_and_ends_as_an_uninterrupted_one(flux_student, monkeypatch, capsys):

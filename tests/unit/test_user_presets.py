@@ -63,7 +63,8 @@ def test_your_own_few_step_weights_replace_the_bases_and_chains_resolve(presets_
 
 def test_a_preset_can_offer_two_weights_of_one_source_by_name(presets_dir):
     # e.g. a 4-step and a 1-step student, or two vendors' distillation LoRAs: each has its own slugs
-    _write(presets_dir, "two-students", 'extends = "tiny-image"\n[weights.student1]\nref = "assets/tiny-image-student"\n'
+    _write(presets_dir, "two-students", 'extends = "tiny-image"\n'
+                                        '[weights.student1]\nref = "assets/tiny-image-student"\n'
                                         '[variants.one]\nweights = "student1"\nsteps = 1\nguidance = 1.0\n')
     ours = load_preset("two-students")
     one, four = ours.variants["one"], ours.variants["distilled"]
