@@ -24,6 +24,7 @@ from pathlib import Path
 
 from studio import doctor, preset_cli, region_bench
 from studio.bench import command as bench_command
+from studio.cli_options import add_json, add_preset, add_seed
 from studio.config import ConfigError
 from studio.distill import command as distill_command
 from studio.hub import HubError
@@ -169,13 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
     preset_cli.add_parser(sub)
     p = sub.add_parser("variants", help="list a preset's variants")
-    p.add_argument("--preset", required=True)
+    add_preset(p)
     p = sub.add_parser("compare", help="run variants side by side")
-    p.add_argument("--preset", required=True)
-    p.add_argument("--prompt", required=True)
+    add_preset(p)
+    p.add_argument("--prompt", required=True, help="the text every variant draws")
     p.add_argument("--negative-prompt", default=None,
                    help="what to steer away from (SDXL, SD3, SANA, Wan, LTX-Video; others refuse it)")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
     p.add_argument("--variants", help="named variants or slugs, comma separated (default: the preset's "
                    "default_variants, as the page selects them)")
     p.add_argument("--steps", type=int, default=None, help="baseline steps (default: the preset's)")
@@ -191,29 +192,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="LPIPS budget: report.html stars the fastest variant within it (the page's default)")
     p.add_argument("--gpu-price", type=float, default=None,
                    help="USD per hour for report.html's costs (default: this device's list price, studio/pricing.py)")
-    p.add_argument("--out", default="out/compare")
+    p.add_argument("--out", default="out/compare", help="folder for the media, report.html and results.json "
+                   "(default: out/compare)")
     p = sub.add_parser("evaluate", help="adherence/fidelity of the embedded model on held-out prompts")
-    p.add_argument("--preset", default="tiny-image")
-    p.add_argument("--variants", default="baseline,naive4")
-    p.add_argument("--prompts", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
+    add_preset(p, default="tiny-image")
+    p.add_argument("--variants", default="baseline,naive4",
+                   help="named variants or slugs, comma separated (default: baseline,naive4)")
+    p.add_argument("--prompts", type=int, default=200, help="how many held-out prompts, 1 to 2000 (default: 200)")
+    add_seed(p, help="which held-out set: each seed draws its own prompts and noise")
     p.add_argument("--combinations", choices=("held-out", "trained"), default="held-out",
                    help="colour/shape/place triples the prompts are made of: never trained on (the goal's measure) "
                         "or trained on (to tell generalisation apart from drawing)")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "the summary")
     p = sub.add_parser("calibrate-teacache", help="fit TeaCache coefficients")
-    p.add_argument("--preset", required=True)
-    p.add_argument("--prompts", type=int, default=8)
-    p.add_argument("--degree", type=int, default=2)
+    add_preset(p)
+    p.add_argument("--prompts", type=int, default=8, help="prompts to sample the steps on (default: 8)")
+    p.add_argument("--degree", type=int, default=2, help="degree of the fitted polynomial, 1 to 6 (default: 2)")
     sub.add_parser("metrics", help="LPIPS/PSNR/SSIM between two images or videos (see: metrics --help)",
                    add_help=False)
     distill_command.add_parser(sub)
     p = sub.add_parser("overhead", help="studio vs direct pipeline time, determinism, shared memory")
-    p.add_argument("--preset", default="tiny-image")
-    p.add_argument("--prompt", default="a large red circle at the top left")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--json", action="store_true")
+    add_preset(p, default="tiny-image")
+    p.add_argument("--prompt", default="a large red circle at the top left", help="the text drawn")
+    add_seed(p)
+    p.add_argument("--repeats", type=int, default=5, help="timed runs of each path; medians are reported (default: 5)")
+    add_json(p, "the report")
     doctor.add_parser(sub)
     bench_command.add_parser(sub)
     region_bench.add_parser(sub)

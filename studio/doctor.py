@@ -23,6 +23,7 @@ import sys
 from dataclasses import asdict, dataclass
 from importlib import metadata
 
+from studio.cli_options import PRESET_HELP
 from studio.config import ConfigError, Settings
 from studio.presets import REPO_ROOT, Preset, load_preset
 
@@ -316,8 +317,8 @@ def format_checklist(report: dict) -> str:
 def add_parser(sub) -> None:
     p = sub.add_parser("doctor", help="check hardware, packages, LPIPS weights, disk and Hub access")
     p.add_argument("--json", action="store_true", help="machine-readable report")
-    p.add_argument("--preset", default=None, help="preset to check disk space and caches for "
-                                                  "(default: STUDIO_DEFAULT_PRESET or tiny-image)")
+    p.add_argument("--preset", default=None, help=f"{PRESET_HELP}; its disk space and caches are checked "
+                                                  "(default: $STUDIO_DEFAULT_PRESET or tiny-image)")
 
 
 def run(args) -> int:

@@ -20,21 +20,23 @@ import sys
 import time
 from pathlib import Path
 
+from studio.cli_options import add_preset, add_seed
 from studio.inputs import InputError, check_prompt, parse_variants, runnable_preset
 from studio.storage import output_folder_problem
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("region-bench", help="region cache vs baseline/TeaCache: denoise speedup, PSNR/LPIPS, overlays")
-    p.add_argument("--preset", required=True)
-    p.add_argument("--prompt", required=True)
+    add_preset(p)
+    p.add_argument("--prompt", required=True, help="the text every variant draws")
     p.add_argument("--variants", default="baseline,region,teacache,region-tea",
                    help="named variants or slugs, comma separated (the baseline is added if missing)")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
     p.add_argument("--steps", type=int, default=None, help="baseline steps (default: the preset's)")
     p.add_argument("--repeats", type=int, default=3, help="rounds over all variants; medians are reported")
     p.add_argument("--size", type=int, default=None, help="width and height in pixels (default: the preset's)")
-    p.add_argument("--out", default="out/region-bench")
+    p.add_argument("--out", default="out/region-bench", help="folder for the figures, overlays and results "
+                   "(default: out/region-bench)")
 
 
 def _check(args) -> None:

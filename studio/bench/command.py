@@ -13,6 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from studio.cli_options import add_preset
 from studio.pricing import MAX_PRICE
 from studio.storage import output_folder_problem
 from studio.usage import UsageError
@@ -21,7 +22,7 @@ from studio.wording import counted
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="benchmark variants on many prompts: aggregates, Pareto chart, recommendation")
-    p.add_argument("--preset", required=True)
+    add_preset(p)
     p.add_argument("--variants", help="named variants or slugs, comma separated (default: the preset's "
                    "default_variants, as Compare selects them)")
     source = p.add_mutually_exclusive_group()

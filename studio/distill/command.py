@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from studio.cli_options import add_preset, add_seed
 from studio.schedule import SCHEDULES
 from studio.storage import output_folder_problem
 from studio.training import WorkdirError, claim_workdir
@@ -29,7 +30,7 @@ CRITICS = ("latent", "teacher")  # studio.distill.adversarial.critic_for
 
 def add_parser(sub) -> None:
     p = sub.add_parser("distill", help="train a few-step student from the baseline teacher")
-    p.add_argument("--preset", required=True)
+    add_preset(p)
     p.add_argument("--student-steps", type=int, default=4, help="sampling steps the student is made for")
     p.add_argument("--also-steps", default=None,
                    help="extra step counts the student also learns (comma list; default 1,2, none with trajectory "
@@ -86,7 +87,8 @@ def add_parser(sub) -> None:
     p.add_argument("--allow-cpu", action="store_true",
                    help="real-model presets: train on a CPU when there is no CUDA GPU (tiny test models only)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="optimizer steps between checkpoints")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p, help="seeds the pairs' noise, their prompts and the training: the same seed reproduces the "
+             "loss curve")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--prompts", default=None, help="your prompts to distil on: .txt (one a line), .csv/.tsv (a "
                    "prompt column) or .jsonl, as the bench reads them")

@@ -15,12 +15,14 @@ import json
 import sqlite3
 from pathlib import Path
 
+from studio.cli_options import add_json
 from studio.spotcheck.sessions import create_session_from_folders, session_link
 from studio.spotcheck.stats import summarize
 from studio.spotcheck.store import SpotcheckError, VoteStore, check_session_id, default_db_path
 from studio.wording import counted
 
 DEFAULT_BASE_URL = "http://127.0.0.1:7860/"
+SESSION_HELP = "the session id, as create and list print it"
 
 
 def add_parser(sub) -> None:
@@ -35,16 +37,16 @@ def add_parser(sub) -> None:
     q.add_argument("--from", dest="sources", action="append", required=True, metavar="DIR",
                    help="a compare --out folder, a folder of them, or a bench output folder (repeatable)")
     q.add_argument("--pairs", default=None, help="VARIANT:REFERENCE,... (default: every variant vs the baseline)")
-    q.add_argument("--title", default="")
+    q.add_argument("--title", default="", help="shown to voters and in the results (default: none)")
     q.add_argument("--base-url", default=DEFAULT_BASE_URL, help="the app's address, for the share link")
     q = with_db(actions.add_parser("results", help="win/tie/loss, Wilson intervals, verdicts, ranking, agreement"))
-    q.add_argument("--session", required=True)
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--session", required=True, help=SESSION_HELP)
+    add_json(q, "the results")
     q = with_db(actions.add_parser("export", help="write every vote, with identities, to a CSV file"))
-    q.add_argument("--session", required=True)
-    q.add_argument("--out", required=True)
+    q.add_argument("--session", required=True, help=SESSION_HELP)
+    q.add_argument("--out", required=True, help="the CSV file to write")
     q = with_db(actions.add_parser("delete", help="delete a session and its votes"))
-    q.add_argument("--session", required=True)
+    q.add_argument("--session", required=True, help=SESSION_HELP)
     with_db(actions.add_parser("list", help="list sessions"))
 
 

@@ -149,12 +149,13 @@ def reconstruction_adherence(ae: AutoencoderTiny, count: int = 100, seed: int = 
             "l1": float((rec - x).abs().mean())}
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=1500)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=1500, help="optimizer steps (default: 1500)")
+    ap.add_argument("--batch", type=int, default=32, help="images per step, at least 4 (default: 32)")
+    ap.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate (default: 0.002)")
+    ap.add_argument("--seed", type=int, default=0, help="seeds the batches: the same seed reproduces the loss "
+                    "curve (default: 0)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--out", type=Path, default=None, help="where the trained autoencoder is saved (required "
                     "unless --evaluate)")
@@ -165,6 +166,11 @@ def main(argv: list[str] | None = None) -> None:
                     help="second stage: fine-tune the decoder of the autoencoder saved in DIR (encoder kept)")
     ap.add_argument("--evaluate", type=Path, default=None, metavar="DIR",
                     help="print the checker's adherence on reconstructions by the autoencoder in DIR, and stop")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = build_parser()
     args = ap.parse_args(argv)
     if args.evaluate is not None:
         if not (args.evaluate / "config.json").is_file():

@@ -171,17 +171,20 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int, out: Path, wo
     print(f"saved {kind} model to {out}", file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--kind", choices=tuple(ARCHITECTURES), required=True)
+    ap.add_argument("--kind", choices=tuple(ARCHITECTURES), required=True,
+                    help="the architecture: pixel or latent, image or video (README, 'The embedded models')")
     ap.add_argument("--autoencoder", type=Path, default=None,
                     help="trained autoencoder directory (the latent kinds 'image' and 'video' need one)")
-    ap.add_argument("--steps", type=int, default=3600)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ema-decay", type=float, default=0.999)
-    ap.add_argument("--checkpoint-every", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=3600, help="optimizer steps (default: 3600)")
+    ap.add_argument("--batch", type=int, default=32, help="prompts per step (default: 32)")
+    ap.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default: 0.001)")
+    ap.add_argument("--seed", type=int, default=0, help="seeds the batches and noise: the same seed reproduces "
+                    "the loss curve (default: 0)")
+    ap.add_argument("--ema-decay", type=float, default=0.999,
+                    help="decay of the weights' moving average, which is what is saved (default: 0.999)")
+    ap.add_argument("--checkpoint-every", type=int, default=100, help="optimizer steps between checkpoints")
     ap.add_argument("--uncond-prob", type=float, default=0.0,
                     help="share of each batch trained with an empty prompt (enables classifier-free guidance)")
     ap.add_argument("--time-shift", type=float, default=1.0,
@@ -197,6 +200,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workdir", type=Path, default=None,
                     help="checkpoints and loss log (default: .runs/tiny-KIND); rerun to resume")
     ap.add_argument("--export-only", action="store_true", help="save the latest checkpoint's EMA weights and stop")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = build_parser()
     args = ap.parse_args(argv)
     if args.steps < 1 or args.batch < 1 or args.checkpoint_every < 1 or not 0 < args.lr < 1 \
             or not 0 <= args.uncond_prob < 1 or not 0.1 <= args.time_shift <= 10 or not 0 <= args.ema_decay < 1 \
