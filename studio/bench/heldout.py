@@ -4,7 +4,9 @@
 
 Prompts come from studio.tiny.data.eval_prompts (held-out colour/shape/position combinations); prompt i uses
 seed EVAL_SEED_OFFSET + i, and every variant gets the same initial noise per prompt. Prompts run in batches
-through the engine's own pipelines (so quantized and distilled variants are the real thing).
+through the engine's own pipelines (so quantized and distilled variants are the real thing). Each variant's
+adherence is also given against the baseline's (or the first named) paired per prompt, with a 95% interval: the
+question a team asks of a student is whether its gap is real, and one 200-prompt figure alone cannot say.
 """
 
 from __future__ import annotations
@@ -23,6 +25,26 @@ from studio.tiny.checker import check
 from studio.tiny.data import EVAL_SEED_OFFSET, eval_prompts
 
 BATCH = 25
+Z95 = 1.959964  # two-sided 95% normal quantile
+
+
+def paired_difference(reference: list[bool], other: list[bool]) -> dict:
+    """`other`'s adherence minus `reference`'s, in points, on the same prompts and noise, with a 95% interval.
+
+    Paired per prompt (each d_i is -1, 0 or +1), so the interval is far narrower than two independent 200-prompt
+    figures would give: prompts both get right or both get wrong cancel. Normal approximation on the mean of d_i.
+    """
+    if len(reference) != len(other) or not reference:
+        raise ValueError("a paired difference needs the same, non-empty list of prompts for both variants")
+    d = np.asarray(other, dtype=float) - np.asarray(reference, dtype=float)
+    mean = float(d.mean())
+    half = Z95 * float(d.std(ddof=1)) / np.sqrt(len(d)) if len(d) > 1 else float("inf")
+    return {"points": 100 * mean, "ci95": [100 * (mean - half), 100 * (mean + half)],
+            "only_reference": int((d < 0).sum()), "only_this": int((d > 0).sum())}
+
+
+def _reference_name(names: list[str]) -> str:
+    return "baseline" if "baseline" in names else names[0]
 
 
 def _noise(preset: Preset, pipe, seeds: list[int]) -> torch.Tensor:
@@ -35,6 +57,8 @@ def evaluate(preset: Preset, variant_names: list[str], count: int, seed: int = 0
              combinations: str = "held-out") -> dict:
     """Adherence (share of prompts with every object right), per-attribute errors and mean fidelity, on held-out
     combinations (or, `combinations="trained"`, on trained ones: see eval_prompts)."""
+    if not variant_names:
+        raise ValueError("name at least one variant to evaluate")
     engine = engine or Engine(preset)
     video = preset.media == "video"
     prompts = eval_prompts(count, video, seed, combinations)
@@ -45,7 +69,7 @@ def evaluate(preset: Preset, variant_names: list[str], count: int, seed: int = 0
         steps = variant.steps or preset.steps
         sampling = engine.sampling_kwargs(variant, steps)
         pipe = engine.pipeline_for(variant)
-        adherent, fidelities, errors, seconds = 0, [], Counter(), 0.0
+        verdicts, fidelities, errors, seconds = [], [], Counter(), 0.0
         for start in range(0, count, BATCH):
             batch_prompts = prompts[start:start + BATCH]
             noise = _noise(preset, pipe, seeds[start:start + BATCH])
@@ -57,16 +81,33 @@ def evaluate(preset: Preset, variant_names: list[str], count: int, seed: int = 0
             media = out.frames if video else out.images
             for prompt, m in zip(batch_prompts, media, strict=True):
                 verdict = check(prompt, np.asarray(m), video=video)
-                adherent += verdict.adherent
+                verdicts.append(bool(verdict.adherent))
                 fidelities.append(verdict.fidelity)
                 errors.update(e for o in verdict.objects for e in o.errors)
             log(f"{name}: {min(start + BATCH, count)}/{count} prompts")
-        rows[name] = {"slug": variant.slug, "steps": steps, "adherence": adherent / count,
+        rows[name] = {"slug": variant.slug, "steps": steps, "adherence": sum(verdicts) / count,
                       "fidelity": float(np.mean(fidelities)), "errors": dict(errors),
-                      "seconds_per_sample": seconds / count}
-    table = "\n".join(
-        [f"{'variant':12s} {'steps':>5s} {'adherence':>9s} {'fidelity':>8s}  errors"]
-        + [f"{n:12s} {r['steps']:5d} {100 * r['adherence']:8.1f}% {r['fidelity']:8.3f}  {r['errors']}"
-           for n, r in rows.items()])
+                      "seconds_per_sample": seconds / count, "adherent_per_prompt": verdicts}
+    reference = _reference_name(list(rows))
+    for name, row in rows.items():
+        if name != reference:
+            row["vs_reference"] = {"reference": reference,
+                                   **paired_difference(rows[reference]["adherent_per_prompt"],
+                                                       row["adherent_per_prompt"])}
     return {"preset": preset.name, "prompts": count, "seed": seed, "combinations": combinations, "variants": rows,
-            "table": table}
+            "reference": reference, "table": _table(rows, reference)}
+
+
+def _table(rows: dict, reference: str) -> str:
+    width = max(12, *map(len, rows))
+    versus_header = f"vs {reference}: points [95% CI, paired]"
+    column = max(34, len(versus_header))
+    lines = [f"{'variant':{width}s} {'steps':>5s} {'adherence':>9s} {'fidelity':>8s}  "
+             f"{versus_header:{column}s}  errors"]
+    for name, r in rows.items():
+        versus = r.get("vs_reference")
+        paired = (f"{versus['points']:+.1f} [{versus['ci95'][0]:+.1f}, {versus['ci95'][1]:+.1f}]"
+                  if versus else "reference")
+        lines.append(f"{name:{width}s} {r['steps']:5d} {100 * r['adherence']:8.1f}% {r['fidelity']:8.3f}  "
+                     f"{paired:{column}s}  {r['errors']}")
+    return "\n".join(lines)

@@ -9,6 +9,7 @@ import random
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from studio.bench.heldout import evaluate
 from studio.engine.runner import Engine
@@ -70,3 +71,40 @@ def test_adherence_and_errors_come_from_the_checker_on_what_was_drawn():
     trained = evaluate(preset, ["baseline"], 5, engine=engine, combinations="trained")
     assert trained["combinations"] == "trained"
     assert truthful.calls[-1]["prompts"] == eval_prompts(5, False, 0, "trained")
+
+
+def test_paired_difference_counts_the_prompts_that_differ():
+    from studio.bench.heldout import paired_difference
+
+    reference = [True] * 60 + [False] * 40  # 60%
+    other = [True] * 50 + [False] * 10 + [True] * 5 + [False] * 35  # 55%: 10 lost, 5 gained
+    result = paired_difference(reference, other)
+    assert result["points"] == pytest.approx(-5.0)
+    assert (result["only_reference"], result["only_this"]) == (10, 5)
+    d = np.array([0] * 50 + [-1] * 10 + [1] * 5 + [0] * 35, dtype=float)
+    half = 1.959964 * d.std(ddof=1) / 10
+    assert result["ci95"] == pytest.approx([-5.0 - 100 * half, -5.0 + 100 * half])
+    # Agreement on every prompt: no difference and no doubt about it
+    assert paired_difference(reference, reference) == {"points": 0.0, "ci95": [0.0, 0.0], "only_reference": 0,
+                                                       "only_this": 0}
+    with pytest.raises(ValueError, match="same, non-empty"):
+        paired_difference(reference, other[:-1])
+
+
+def test_each_variant_is_compared_with_the_baseline_on_the_same_prompts():
+    preset = load_preset("tiny-image")
+    engine = _Engine(preset, {preset.variant("naive4").slug: _DrawingPipeline(recolor="red"),
+                              preset.variant("baseline").slug: _DrawingPipeline()})
+    result = evaluate(preset, ["naive4", "baseline"], 20, engine=engine)  # the baseline, wherever it is named
+    assert result["reference"] == "baseline" and "vs_reference" not in result["variants"]["baseline"]
+    base, naive = (result["variants"][n] for n in ("baseline", "naive4"))
+    versus = naive["vs_reference"]
+    assert versus["reference"] == "baseline"
+    assert versus["points"] == pytest.approx(100 * (naive["adherence"] - base["adherence"]))
+    assert versus["only_reference"] == sum(base["adherent_per_prompt"]) and versus["only_this"] == 0
+    assert versus["ci95"][1] < 0  # every prompt the baseline got right, the recoloured one got wrong
+    assert f"{versus['points']:+.1f} [" in result["table"] and "reference" in result["table"]
+    alone = evaluate(preset, ["naive4"], 5, engine=engine)  # without a baseline, the first named is the reference
+    assert alone["reference"] == "naive4"
+    with pytest.raises(ValueError, match="at least one variant"):
+        evaluate(preset, [], 5, engine=engine)
