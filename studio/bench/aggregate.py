@@ -5,7 +5,8 @@
 - cost per 1,000 generations: hourly price x 1000 x mean latency / 3600;
 - speedup: the baseline's p50 latency / the variant's p50 latency (medians resist a stray slow run);
 - LPIPS mean and p95, PSNR median (identical outputs have infinite PSNR, which a mean cannot hold), SSIM mean,
-  adherence and fidelity means (embedded presets);
+  adherence and fidelity means (embedded presets), and adherence against the baseline's paired per prompt with
+  a 95% interval (studio.bench.paired);
 - worst-k: the prompts with the highest LPIPS, each with the baseline's and the variant's media.
 
 Example:
@@ -20,6 +21,7 @@ import statistics
 
 import numpy as np
 
+from studio.bench.paired import paired_difference
 from studio.pricing import cost_per_1000, price_for
 
 
@@ -56,6 +58,16 @@ def _worst(rows: list[dict], baseline_rows: dict[int, dict], k: int) -> list[dic
              "baseline_media": baseline_rows.get(r["prompt_index"], {}).get("media", [])} for r in scored[:k]]
 
 
+def _adherence_against_baseline(rows: list[dict], baseline_rows: dict[int, dict]) -> dict | None:
+    """Paired over the prompts both scored; None where there is no checker (real models) or nothing to pair."""
+    pairs = [(baseline_rows[r["prompt_index"]]["adherence"], r["adherence"]) for r in rows
+             if _metric([r], "adherence") and _metric([baseline_rows.get(r["prompt_index"], {})], "adherence")]
+    if len(pairs) < 2:
+        return None
+    reference, other = zip(*pairs, strict=True)
+    return {"prompts": len(pairs), **paired_difference(list(reference), list(other))}
+
+
 def summarize_variant(rows: list[dict], baseline_p50: float | None, price: float | None,
                       baseline_rows: dict[int, dict], worst_k: int) -> dict:
     ok = [r for r in rows if not r.get("error")]
@@ -81,6 +93,8 @@ def summarize_variant(rows: list[dict], baseline_p50: float | None, price: float
         "psnr_median": _median_with_inf(psnr),
         "ssim_mean": _mean(_metric(ok, "ssim")),
         "adherence_mean": _mean(_metric(ok, "adherence")), "fidelity_mean": _mean(_metric(ok, "fidelity")),
+        "adherence_vs_baseline": None if first["kind"] == "baseline"
+        else _adherence_against_baseline(ok, baseline_rows),
         "worst": _worst(ok, baseline_rows, worst_k),
     }
 

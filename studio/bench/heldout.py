@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from studio.bench.paired import paired_difference
 from studio.engine.caches import cache_applied
 from studio.engine.runner import Engine, call_pipeline, noise_shape
 from studio.presets import Preset
@@ -25,24 +26,6 @@ from studio.tiny.checker import check
 from studio.tiny.data import EVAL_SEED_OFFSET, eval_prompts
 
 BATCH = 25
-Z95 = 1.959964  # two-sided 95% normal quantile
-
-
-def paired_difference(reference: list[bool], other: list[bool]) -> dict:
-    """`other`'s adherence minus `reference`'s, in points, on the same prompts and noise, with a 95% interval.
-
-    Paired per prompt (each d_i is -1, 0 or +1), so the interval is far narrower than two independent 200-prompt
-    figures would give: prompts both get right or both get wrong cancel. Normal approximation on the mean of d_i.
-    """
-    if len(reference) != len(other) or not reference:
-        raise ValueError("a paired difference needs the same, non-empty list of prompts for both variants")
-    d = np.asarray(other, dtype=float) - np.asarray(reference, dtype=float)
-    mean = float(d.mean())
-    half = Z95 * float(d.std(ddof=1)) / np.sqrt(len(d)) if len(d) > 1 else float("inf")
-    return {"points": 100 * mean, "ci95": [100 * (mean - half), 100 * (mean + half)],
-            "only_reference": int((d < 0).sum()), "only_this": int((d > 0).sum())}
-
-
 def _reference_name(names: list[str]) -> str:
     return "baseline" if "baseline" in names else names[0]
 

@@ -89,6 +89,11 @@ def recommend(variants: dict[str, dict], budget_mean_lpips: float, budget_p95_lp
         reason = (f"{best} is the fastest variant within the budget ({budget}): {s['speedup']:.2f}x the baseline's "
                   f"speed (p50 {s['latency_p50_s']:.3f} s), mean LPIPS {s['lpips_mean']:.3f} and p95 "
                   f"{s['lpips_p95']:.3f} over {counted(s['prompts'], 'prompt')}.")
+        if versus := s.get("adherence_vs_baseline"):
+            low, high = versus["ci95"]
+            reason += (f" Adherence against the baseline's, paired over {counted(versus['prompts'], 'prompt')}: "
+                       f"{versus['points']:+.1f} points (95% CI {low:+.1f} to {high:+.1f}"
+                       + ("; a real loss, which the LPIPS budget does not see)." if high < 0 else ")."))
         quicker = [n for n in result["over_budget"] if over[n]["speedup"] > s["speedup"]]
         if quicker:
             reason += " Faster but over budget: " + "; ".join(_figures(n, over[n]) for n in quicker) + "."

@@ -127,3 +127,38 @@ def test_the_recommendation_sets_a_distilled_variant_against_naive_steps_of_its_
     assert ("Over 2 prompts at 4 steps, distilled against naive4 (the base model run for as few steps): mean LPIPS "
             "0.020 against 0.060, adherence 0.50 against 0.50.") in reason
     assert "distilled2 against" not in reason  # no naive variant of 2 steps ran: nothing to set it against
+
+
+def test_adherence_is_set_against_the_baseline_prompt_by_prompt():
+    base = _rows("baseline", "baseline", [2.0] * 6, lpips=[0] * 6)  # adherence 0, 1, 0, 1, 0, 1
+    fast = _rows("fast", "cached", [1.0] * 6, lpips=[0.05] * 6, errors=(5,))
+    for r, score in zip(fast, [1.0, 1.0, 0.0, 0.5, 0.0, 0.0], strict=True):
+        r["adherence"] = score  # prompt 0 gained, prompt 3 lost half, prompt 5 failed (not paired)
+    versus = summarize(base + fast)["variants"]["fast"]["adherence_vs_baseline"]
+    assert versus["prompts"] == 5 and versus["points"] == pytest.approx(100 * (1.0 - 0.5) / 5)
+    assert (versus["only_this"], versus["only_reference"]) == (1, 1)
+    assert versus["ci95"][0] < versus["points"] < versus["ci95"][1]
+    assert summarize(base + fast)["variants"]["baseline"]["adherence_vs_baseline"] is None
+    rec = recommend(summarize(base + fast)["variants"], 0.1, 0.2)
+    assert rec["variant"] is None  # it failed on a prompt: not considered
+    real = [{**r, "adherence": None} for r in base + _rows("fast", "cached", [1.0] * 6, lpips=[0.05] * 6)]
+    summary = summarize(real)  # a real model: no checker, nothing to pair
+    assert summary["variants"]["fast"]["adherence_vs_baseline"] is None
+    assert "Adherence against" not in recommend(summary["variants"], 0.1, 0.2)["reason"]
+
+
+def test_the_recommendation_gives_the_paired_adherence_of_its_pick():
+    base = _rows("baseline", "baseline", [2.0] * 4, lpips=[0] * 4)
+    fast = _rows("fast", "distilled", [1.0] * 4, lpips=[0.05] * 4)
+    fast[1]["adherence"] = 0.0  # one prompt of four lost
+    rec = recommend(summarize(base + fast)["variants"], 0.1, 0.2)
+    assert rec["variant"] == "fast"
+    assert "Adherence against the baseline's, paired over 4 prompts: -25.0 points (95% CI" in rec["reason"]
+    assert "a real loss" not in rec["reason"]  # one prompt of four: the interval spans zero
+    many_base = _rows("baseline", "baseline", [2.0] * 40, lpips=[0] * 40)
+    many_fast = _rows("fast", "distilled", [1.0] * 40, lpips=[0.05] * 40)
+    for r in many_fast[1:20:2]:
+        r["adherence"] = 0.0  # ten prompts of forty lost, none gained
+    rec = recommend(summarize(many_base + many_fast)["variants"], 0.1, 0.2)
+    assert "-25.0 points (95% CI" in rec["reason"]
+    assert "a real loss, which the LPIPS budget does not see" in rec["reason"]

@@ -74,7 +74,7 @@ def test_adherence_and_errors_come_from_the_checker_on_what_was_drawn():
 
 
 def test_paired_difference_counts_the_prompts_that_differ():
-    from studio.bench.heldout import paired_difference
+    from studio.bench.paired import paired_difference
 
     reference = [True] * 60 + [False] * 40  # 60%
     other = [True] * 50 + [False] * 10 + [True] * 5 + [False] * 35  # 55%: 10 lost, 5 gained
