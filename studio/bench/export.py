@@ -24,6 +24,7 @@ SUMMARY_COLUMNS = [
     "variant", "slug", "kind", "steps", "prompts", "errors", "latency_p50_s", "latency_p95_s", "latency_mean_s",
     "throughput_per_hour", "cost_per_1000", "speedup", "peak_bytes", "weights_bytes", "computed_steps_mean",
     "lpips_mean", "lpips_p95", "psnr_median", "ssim_mean", "adherence_mean", "fidelity_mean",
+    "adherence_vs_baseline_points", "adherence_vs_baseline_ci_low", "adherence_vs_baseline_ci_high",
 ]
 RESULT_COLUMNS = [
     "prompt_index", "prompt", "seed", "variant", "slug", "kind", "steps", "latency_s", "denoise_s", "peak_bytes",
@@ -48,7 +49,15 @@ def write_summary_csv(path: Path, summary: dict) -> None:
         writer = csv.DictWriter(f, SUMMARY_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for s in summary["variants"].values():
-            writer.writerow({k: _cell(s.get(k)) for k in SUMMARY_COLUMNS})
+            writer.writerow({k: _cell(v) for k, v in _flat_summary(s).items()})
+
+
+def _flat_summary(s: dict) -> dict:
+    """One variant's summary as CSV cells: the paired adherence difference spread over three columns."""
+    versus = s.get("adherence_vs_baseline") or {}
+    low, high = versus.get("ci95", (None, None))
+    return {**{k: s.get(k) for k in SUMMARY_COLUMNS}, "adherence_vs_baseline_points": versus.get("points"),
+            "adherence_vs_baseline_ci_low": low, "adherence_vs_baseline_ci_high": high}
 
 
 def write_results_csv(path: Path, rows: list[dict]) -> None:

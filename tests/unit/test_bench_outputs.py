@@ -166,6 +166,9 @@ def test_write_outputs_makes_every_file_and_a_self_contained_report(tmp_path, pr
         table = list(csv.DictReader(f))
     assert [r["variant"] for r in table] == ["baseline", "teacache", "naive4"]
     assert float(table[1]["speedup"]) == pytest.approx(1.01 / 0.51) and float(table[1]["cost_per_1000"]) > 0
+    # every prompt right for both: no difference, paired, and none for the baseline against itself
+    assert [table[1][f"adherence_vs_baseline_{k}"] for k in ("points", "ci_low", "ci_high")] == ["0.0"] * 3
+    assert table[0]["adherence_vs_baseline_points"] == ""
     with open(tmp_path / "results.csv") as f:
         assert len(list(csv.DictReader(f))) == 9
 
