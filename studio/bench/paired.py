@@ -20,5 +20,7 @@ def paired_difference(reference: list[float], other: list[float]) -> dict:
     d = np.asarray(other, dtype=float) - np.asarray(reference, dtype=float)
     mean = float(d.mean())
     half = Z95 * float(d.std(ddof=1)) / np.sqrt(len(d)) if len(d) > 1 else float("inf")
-    return {"points": 100 * mean, "ci95": [float(100 * (mean - half)), float(100 * (mean + half))],
+    # (a difference of scores in [0, 1] cannot leave [-100, 100] points, however few the prompts)
+    low, high = max(-100.0, 100 * (mean - half)), min(100.0, 100 * (mean + half))
+    return {"points": 100 * mean, "ci95": [float(low), float(high)],
             "only_reference": int((d < 0).sum()), "only_this": int((d > 0).sum())}

@@ -87,6 +87,7 @@ def test_paired_difference_counts_the_prompts_that_differ():
     # Agreement on every prompt: no difference and no doubt about it
     assert paired_difference(reference, reference) == {"points": 0.0, "ci95": [0.0, 0.0], "only_reference": 0,
                                                        "only_this": 0}
+    assert paired_difference([0, 1], [1, 0])["ci95"] == [-100.0, 100.0]  # two prompts: as wide as it can be
     with pytest.raises(ValueError, match="same, non-empty"):
         paired_difference(reference, other[:-1])
 
