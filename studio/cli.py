@@ -198,7 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_preset(p, default="tiny-image")
     p.add_argument("--variants", default="baseline,naive4",
                    help="named variants or slugs, comma separated (default: baseline,naive4)")
-    p.add_argument("--prompts", type=int, default=200, help="how many held-out prompts, 1 to 2000 (default: 200)")
+    p.add_argument("--prompts", type=int, default=200,
+                   help="how many held-out prompts, 1 to 2000 (default: 200). A set's prompts are distinct, so past a "
+                   "few hundred the one-object ones run out and a set is mostly two-object prompts, which are harder: "
+                   "for more prompts of the same mix, run more seeds of 200")
     add_seed(p, help="which held-out set: each seed draws its own prompts and noise")
     p.add_argument("--combinations", choices=("held-out", "trained"), default="held-out",
                    help="colour/shape/place triples the prompts are made of: never trained on (the goal's measure) "

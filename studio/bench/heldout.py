@@ -24,6 +24,7 @@ from studio.engine.runner import Engine, call_pipeline, noise_shape
 from studio.presets import Preset
 from studio.tiny.checker import check
 from studio.tiny.data import EVAL_SEED_OFFSET, eval_prompts
+from studio.tiny.language import parse_prompt
 
 BATCH = 25
 def _reference_name(names: list[str]) -> str:
@@ -77,8 +78,11 @@ def evaluate(preset: Preset, variant_names: list[str], count: int, seed: int = 0
             row["vs_reference"] = {"reference": reference,
                                    **paired_difference(rows[reference]["adherent_per_prompt"],
                                                        row["adherent_per_prompt"])}
+    two_objects = sum(len(parse_prompt(p, video)) == 2 for p in prompts)
+    table = (f"{count} prompts ({combinations} combinations, seed {seed}): {count - two_objects} with one object, "
+             f"{two_objects} with two\n{_table(rows, reference)}")
     return {"preset": preset.name, "prompts": count, "seed": seed, "combinations": combinations, "variants": rows,
-            "reference": reference, "table": _table(rows, reference)}
+            "two_object_prompts": two_objects, "reference": reference, "table": table}
 
 
 def _table(rows: dict, reference: str) -> str:

@@ -68,6 +68,10 @@ def test_adherence_and_errors_come_from_the_checker_on_what_was_drawn():
     assert "sigmas" not in truthful.calls[0] and recolored.calls[0]["sigmas"] == [1.0, 0.75, 0.5, 0.25]  # its schedule
     assert "baseline" in result["table"] and "naive4" in result["table"]
     assert result["combinations"] == "held-out"
+    two = sum(" and " in p for p in eval_prompts(30, False, 0))
+    assert result["two_object_prompts"] == two and 0 < two < 30
+    assert result["table"].startswith(f"30 prompts (held-out combinations, seed 0): {30 - two} with one object, "
+                                      f"{two} with two\n")
     trained = evaluate(preset, ["baseline"], 5, engine=engine, combinations="trained")
     assert trained["combinations"] == "trained"
     assert truthful.calls[-1]["prompts"] == eval_prompts(5, False, 0, "trained")
