@@ -13,6 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from studio.bench.paired import paired_text
 from studio.cli_options import add_preset
 from studio.pricing import MAX_PRICE
 from studio.storage import output_folder_problem
@@ -70,7 +71,7 @@ def _check_numbers(args) -> None:
 
 def _print_table(summary: dict) -> None:
     print(f"{'variant':18s} {'p50 s':>7s} {'p95 s':>7s} {'speedup':>7s} {'gen/h':>7s} {'$/1000':>7s} "
-          f"{'LPIPS':>6s} {'p95':>6s} {'PSNR':>5s} {'SSIM':>5s} {'adher.':>6s} {'fidel.':>6s}")
+          f"{'LPIPS':>6s} {'p95':>6s} {'PSNR':>5s} {'SSIM':>5s} {'adher.':>6s} {'fidel.':>6s}  adherence vs baseline")
 
     def f(v, spec):
         text = "-" if v is None else "inf" if v == float("inf") else format(v, spec)
@@ -81,6 +82,7 @@ def _print_table(summary: dict) -> None:
               f"{f(s['speedup'], '6.2f')}x {f(s['throughput_per_hour'], '7.0f')} {f(s['cost_per_1000'], '7.4f')} "
               f"{f(s['lpips_mean'], '6.3f')} {f(s['lpips_p95'], '6.3f')} {f(s['psnr_median'], '5.1f')} "
               f"{f(s['ssim_mean'], '5.3f')} {f(s['adherence_mean'], '6.2f')} {f(s['fidelity_mean'], '6.3f')}"
+              f"  {paired_text(s.get('adherence_vs_baseline'))}"
               + (f"  ({s['errors']} failed)" if s["errors"] else ""))
 
 

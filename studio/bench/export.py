@@ -17,6 +17,7 @@ import json
 import math
 from pathlib import Path
 
+from studio.bench.paired import paired_text
 from studio.metrics.serialize import json_safe
 from studio.wording import counted
 
@@ -97,7 +98,8 @@ def _mb(value) -> str:
 
 def _table(summary: dict, front: list[str], recommended: str | None) -> str:
     head = ("variant", "slug", "p50", "p95", "speedup", "gen/hour", "$ / 1000", "peak mem", "weights", "LPIPS mean",
-            "LPIPS p95", "PSNR med.", "SSIM", "adherence", "fidelity", "errors")
+            "LPIPS p95", "PSNR med.", "SSIM", "adherence", "adherence vs baseline, points [95% CI]", "fidelity",
+            "errors")
     out = ["<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
     for name, s in summary["variants"].items():
         marks = (" ★" if name == recommended else "") + (" ◆" if name in front else "")
@@ -106,7 +108,7 @@ def _table(summary: dict, front: list[str], recommended: str | None) -> str:
                  _fmt(s["throughput_per_hour"], ",.0f"), _fmt(s["cost_per_1000"], ".4f"), _mb(s["peak_bytes"]),
                  _mb(s["weights_bytes"]), _fmt(s["lpips_mean"]), _fmt(s["lpips_p95"]),
                  _fmt(s["psnr_median"], ".1f", " dB"), _fmt(s["ssim_mean"]), _fmt(s["adherence_mean"], ".2f"),
-                 _fmt(s["fidelity_mean"], ".3f"), str(s["errors"])]
+                 paired_text(s.get("adherence_vs_baseline")), _fmt(s["fidelity_mean"], ".3f"), str(s["errors"])]
         row_class = ' class="rec"' if name == recommended else ""
         out.append(f"<tr{row_class}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return "\n".join(out) + "</tbody></table>"

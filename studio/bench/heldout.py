@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from studio.bench.paired import paired_difference
+from studio.bench.paired import paired_difference, paired_text
 from studio.engine.caches import cache_applied
 from studio.engine.runner import Engine, call_pipeline, noise_shape
 from studio.presets import Preset
@@ -93,8 +93,7 @@ def _table(rows: dict, reference: str) -> str:
              f"{versus_header:{column}s}  errors"]
     for name, r in rows.items():
         versus = r.get("vs_reference")
-        paired = (f"{versus['points']:+.1f} [{versus['ci95'][0]:+.1f}, {versus['ci95'][1]:+.1f}]"
-                  if versus else "reference")
+        paired = paired_text(versus) if versus else "reference"
         lines.append(f"{name:{width}s} {r['steps']:5d} {100 * r['adherence']:8.1f}% {r['fidelity']:8.3f}  "
                      f"{paired:{column}s}  {r['errors']}")
     return "\n".join(lines)

@@ -24,3 +24,10 @@ def paired_difference(reference: list[float], other: list[float]) -> dict:
     low, high = max(-100.0, 100 * (mean - half)), min(100.0, 100 * (mean + half))
     return {"points": 100 * mean, "ci95": [float(low), float(high)],
             "only_reference": int((d < 0).sum()), "only_this": int((d > 0).sum())}
+
+
+def paired_text(versus: dict | None) -> str:
+    """'-12.0 [-23.7, -0.3]': a paired difference and its interval, in points; '–' where there is none."""
+    if not versus:
+        return "–"
+    return f"{versus['points']:+.1f} [{versus['ci95'][0]:+.1f}, {versus['ci95'][1]:+.1f}]"

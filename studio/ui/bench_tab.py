@@ -23,6 +23,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio.bench.history import list_runs, load_run
+from studio.bench.paired import paired_text
 from studio.bench.prompts import BUILTIN_SETS, FILE_KINDS, builtin_set_names
 from studio.inputs import InputError, takes_negative_prompt, variant_names
 from studio.presets import REPO_ROOT, list_presets, load_preset
@@ -33,7 +34,7 @@ from studio.wording import counted
 
 DOWNLOADS = ("report.html", "summary.json", "summary.csv", "results.csv", "recommended.py", "grid.png", "bench.jsonl")
 TABLE_HEADERS = ["variant", "slug", "p50 s", "p95 s", "speedup", "gen/hour", "$/1000", "LPIPS mean", "LPIPS p95",
-                 "PSNR med. dB", "SSIM", "adherence", "fidelity", "errors"]
+                 "PSNR med. dB", "SSIM", "adherence", "adherence vs baseline, points [95% CI]", "fidelity", "errors"]
 SOURCES = ("Built-in set", "Upload a file", "Type them")
 
 
@@ -106,8 +107,8 @@ def summary_table(summary: dict) -> list[list]:
         rows.append([name + star, s["slug"], _fmt(s["latency_p50_s"], ".3f"), _fmt(s["latency_p95_s"], ".3f"),
                      _fmt(s["speedup"], ".2f"), _fmt(s["throughput_per_hour"], ",.0f"), _fmt(s["cost_per_1000"], ".4f"),
                      _fmt(s["lpips_mean"], ".3f"), _fmt(s["lpips_p95"], ".3f"), _fmt(s["psnr_median"], ".1f"),
-                     _fmt(s["ssim_mean"], ".3f"), _fmt(s["adherence_mean"], ".2f"), _fmt(s["fidelity_mean"], ".3f"),
-                     s["errors"]])
+                     _fmt(s["ssim_mean"], ".3f"), _fmt(s["adherence_mean"], ".2f"),
+                     paired_text(s.get("adherence_vs_baseline")), _fmt(s["fidelity_mean"], ".3f"), s["errors"]])
     return rows
 
 

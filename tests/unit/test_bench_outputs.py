@@ -177,6 +177,13 @@ def test_write_outputs_makes_every_file_and_a_self_contained_report(tmp_path, pr
     sources = re.findall(r'(?:src|href)="([^"]*)"', page)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     assert 'id="pareto"' in page and 'id="recommendation"' in page and "teacache is the fastest" in page
+    assert "adherence vs baseline, points [95% CI]" in page and "<td>+0.0 [+0.0, +0.0]</td>" in page
+    from studio.ui.bench_tab import TABLE_HEADERS, summary_table  # the Benchmark tab's table: the same column
+
+    tab = summary_table(summary)
+    assert all(len(row) == len(TABLE_HEADERS) for row in tab)
+    column = TABLE_HEADERS.index("adherence vs baseline, points [95% CI]")
+    assert [row[column] for row in tab] == ["–", "+0.0 [+0.0, +0.0]", "+0.0 [+0.0, +0.0]"]
     assert "a red &lt;circle&gt; 0" in page and "<circle>" not in page  # prompts are escaped
     assert page.count('class="pair"') == 2 * 3  # worst-3 pairs for each of the two non-baseline variants
     ast.parse((tmp_path / "recommended.py").read_text())
