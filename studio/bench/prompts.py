@@ -184,6 +184,8 @@ def load_prompt_file(path: Path, base_seed: int = 0, column: str = "prompt") -> 
     """Load and check a prompts file; prompts without a seed get `base_seed + index`."""
     path = Path(path)
     kind = path.suffix.lower()
+    if not path.is_file():  # said first: a missing file's name is the mistake, whatever its extension
+        raise PromptFileError(f"prompts file '{path}' does not exist or is not a file")
     if kind not in FILE_KINDS:
         raise PromptFileError(f"prompts file '{path.name}': unsupported type '{kind or 'no extension'}'; "
                               f"allowed: {', '.join(FILE_KINDS)}")

@@ -107,6 +107,8 @@ def test_huge_file_is_refused_before_reading(tmp_path, monkeypatch):
         load_prompt_file(path)
     with pytest.raises(PromptFileError, match="does not exist"):
         load_prompt_file(tmp_path / "missing.txt")
+    with pytest.raises(PromptFileError, match="does not exist"):  # not "unsupported type": the path is the mistake
+        load_prompt_file(tmp_path / "missing")
 
 
 def test_embedded_presets_check_the_language_naming_the_line(tmp_path, image):
