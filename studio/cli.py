@@ -192,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="LPIPS budget: report.html stars the fastest variant within it (the page's default)")
     p.add_argument("--gpu-price", type=float, default=None,
                    help="USD per hour for report.html's costs (default: this device's list price, studio/pricing.py)")
-    p.add_argument("--out", default="out/compare", help="folder for the media, report.html and results.json "
-                   "(default: out/compare)")
+    p.add_argument("--out", default="out/compare", help="folder for each variant's media, report.json, report.html "
+                   "and recommended.py (default: out/compare)")
     p = sub.add_parser("evaluate", help="adherence/fidelity of the embedded model on held-out prompts")
     add_preset(p, default="tiny-image")
     p.add_argument("--variants", default="baseline,naive4",

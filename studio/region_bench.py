@@ -35,8 +35,8 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=None, help="baseline steps (default: the preset's)")
     p.add_argument("--repeats", type=int, default=3, help="rounds over all variants; medians are reported")
     p.add_argument("--size", type=int, default=None, help="width and height in pixels (default: the preset's)")
-    p.add_argument("--out", default="out/region-bench", help="folder for the figures, overlays and results "
-                   "(default: out/region-bench)")
+    p.add_argument("--out", default="out/region-bench", help="folder for region-bench.json, each variant's media "
+                   "and the region overlays NAME-regions.png (default: out/region-bench)")
 
 
 def _check(args) -> None:

@@ -27,6 +27,8 @@ from studio.tiny.data import EVAL_SEED_OFFSET, eval_prompts
 from studio.tiny.language import parse_prompt
 
 BATCH = 25
+
+
 def _reference_name(names: list[str]) -> str:
     return "baseline" if "baseline" in names else names[0]
 
