@@ -34,16 +34,18 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def _number(v) -> float | None:
+    """A metric's value as a float; PSNR's "inf" string (identical outputs) is float('inf'); None if not a number."""
+    if v == "inf":
+        v = math.inf
+    if isinstance(v, int | float) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v)):
+        return float(v)
+    return None
+
+
 def _metric(rows: list[dict], key: str) -> list[float]:
-    """Numeric values of a metric; PSNR's "inf" strings (identical outputs) become float('inf')."""
-    out = []
-    for r in rows:
-        v = r.get(key)
-        if v == "inf":
-            v = math.inf
-        if isinstance(v, int | float) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v)):
-            out.append(float(v))
-    return out
+    """Numeric values of a metric over rows (those without one are left out)."""
+    return [v for r in rows if (v := _number(r.get(key))) is not None]
 
 
 def _median_with_inf(values: list[float]) -> float | None:
@@ -60,8 +62,9 @@ def _worst(rows: list[dict], baseline_rows: dict[int, dict], k: int) -> list[dic
 
 def _adherence_against_baseline(rows: list[dict], baseline_rows: dict[int, dict]) -> dict | None:
     """Paired over the prompts both scored; None where there is no checker (real models) or nothing to pair."""
-    pairs = [(baseline_rows[r["prompt_index"]]["adherence"], r["adherence"]) for r in rows
-             if _metric([r], "adherence") and _metric([baseline_rows.get(r["prompt_index"], {})], "adherence")]
+    pairs = [(reference, other) for r in rows
+             if (other := _number(r.get("adherence"))) is not None
+             and (reference := _number(baseline_rows.get(r["prompt_index"], {}).get("adherence"))) is not None]
     if len(pairs) < 2:
         return None
     reference, other = zip(*pairs, strict=True)
